@@ -1,0 +1,40 @@
+"""Folders privspeech manages: the `.privspeech/` marker that `init` writes and `--out-dir` creates."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .errors import ExitStatus, PrivspeechError
+from .fsutil import make_dirs, write_bytes
+from .timeutil import format_ts, now
+
+STATE_DIR = ".privspeech"
+MARKER = "root.json"
+
+
+def state_dir(root: str | os.PathLike) -> Path:
+    return Path(root) / STATE_DIR
+
+
+def is_marked(root: str | os.PathLike) -> bool:
+    """True when `root` holds a regular (not symlinked) privspeech marker."""
+    marker = state_dir(root) / MARKER
+    return not state_dir(root).is_symlink() and marker.is_file() and not marker.is_symlink()
+
+
+def mark(root: str | os.PathLike) -> Path:
+    """Create `root` if needed and mark it as managed by privspeech (idempotent). Returns the state folder."""
+    root = make_dirs(root)
+    state = make_dirs(state_dir(root))
+    marker = state / MARKER
+    if not marker.exists():
+        body = {"privspeech": 1, "created_at": format_ts(now()),
+                "note": "this folder is managed by privspeech; prune acts only inside marked folders"}
+        try:
+            write_bytes(marker, (json.dumps(body) + "\n").encode())
+        except PrivspeechError as exc:
+            if exc.status != ExitStatus.CANTCREAT or not marker.exists():  # lost a race: fine
+                raise
+    return state
