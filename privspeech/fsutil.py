@@ -32,7 +32,7 @@ def refuse_existing(dest: Path, force: bool) -> None:
 
 @contextlib.contextmanager
 def atomic_write(dest: str | os.PathLike, *, force: bool = False, private: bool = False) -> Iterator[BinaryIO]:
-    """Open a binary file that appears at `dest` complete, or not at all.
+    """Open a binary file (read-write) that appears at `dest` complete, or not at all.
 
     The data goes to a temporary file in the destination folder (mode 0600), is fsynced, and is renamed
     over `dest` only when the block ends without an exception. Any exception, Ctrl-C included, removes
@@ -54,7 +54,7 @@ def atomic_write(dest: str | os.PathLike, *, force: bool = False, private: bool 
     except OSError as exc:
         raise from_os_error(exc, str(dest), writing=True) from None
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with os.fdopen(fd, "w+b") as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())

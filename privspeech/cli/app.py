@@ -1,2 +1,43 @@
-def main():
-    pass
+"""The `privspeech` command: a Typer app whose subcommands live one per module in this package."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from .. import __version__
+from . import common, scan
+
+app = typer.Typer(
+    name="privspeech",
+    help="Audio privacy toolkit: de-identify, add differentially private noise to, encrypt and expire speech "
+         "recordings. Subcommands read audio files, folders or JSONL manifests and print manifests on stdout, "
+         "so they compose into shell pipelines.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Exit status: 0 done, 1 some records failed, 2 usage, 65 bad data, 66 no input, 73 cannot create "
+           "output, 74 I/O error, 75 locked, 77 permission or wrong key, 130 interrupted.",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"privspeech {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[Optional[bool], typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = None,
+) -> None:
+    """Audio privacy toolkit for speech recordings."""
+
+
+app.command(rich_help_panel=common.PANEL_PREPARE)(scan.scan)
+
+
+def main() -> None:
+    app()

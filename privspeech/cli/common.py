@@ -1,0 +1,121 @@
+"""What every subcommand shares: option definitions, error handling and the call into the pipeline.
+
+Only typer is imported here, so `privspeech --help` stays instant; the library loads inside commands.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import ExitStatus, PrivspeechError
+
+PANEL_PREPARE = "Prepare"
+PANEL_PROTECT = "Protect"
+PANEL_SECURE = "Encrypt"
+PANEL_KEEP = "Retain"
+PANEL_MEASURE = "Measure"
+
+Inputs = Annotated[Optional[list[str]], typer.Argument(
+    help="Audio files, folders or .jsonl manifests; none or '-' reads a manifest (or audio) from stdin.",
+    show_default=False)]
+OutDir = Annotated[Optional[Path], typer.Option(
+    "--out-dir", "-d", help="Write outputs under DIR, mirroring the inputs' layout.", file_okay=False)]
+Output = Annotated[Optional[str], typer.Option(
+    "--output", "-o", help="Write the one output to FILE ('-' for stdout).", metavar="FILE")]
+Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing outputs.")]
+Jobs = Annotated[Optional[int], typer.Option(
+    "--jobs", "-j", min=1, help="Records processed in parallel processes [default: the usable cores].",
+    show_default=False)]
+FailFast = Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failing record.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr (warnings stay).")]
+SkipInvalid = Annotated[bool, typer.Option("--skip-invalid", help="Skip bad manifest lines instead of stopping.")]
+Shard = Annotated[Optional[str], typer.Option(
+    "--shard", metavar="I/N", help="Process only the I-th of N interleaved parts of the input.")]
+EmitManifest = Annotated[bool, typer.Option(
+    "--emit-manifest", help="With -o FILE, also print the manifest record on stdout.")]
+KeyFile = Annotated[Optional[Path], typer.Option(
+    "--key-file", "-k", help="Secret key file (privspeech keygen --anon).", dir_okay=False)]
+
+DEBUG_ENV = "PRIVSPEECH_DEBUG"
+
+
+def handles_errors(command):
+    """Turn PrivspeechError, Ctrl-C, SIGTERM and broken pipes into one line on stderr and the exit status."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from ..console import Env
+
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        env = Env(quiet=bool(kwargs.get("quiet")), debug=bool(os.environ.get(DEBUG_ENV)))
+        try:
+            status = command(*args, **kwargs)
+        except PrivspeechError as exc:
+            if env.debug:
+                raise
+            env.error(exc)
+            raise typer.Exit(int(exc.status)) from None
+        except KeyboardInterrupt:
+            env.error(PrivspeechError("interrupted", status=ExitStatus.INTERRUPTED))
+            raise typer.Exit(int(ExitStatus.INTERRUPTED)) from None
+        except BrokenPipeError:
+            from ..pipeline import _silence_stdout
+
+            _silence_stdout()
+            raise typer.Exit(0) from None
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        raise typer.Exit(int(status or 0))
+
+    return wrapper
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def run(stage, paths, *, out_dir=None, output=None, force=False, jobs=None, fail_fast=False, quiet=False,
+        skip_invalid=False, shard=None, emit_manifest=False, follow_symlinks=False, items=None):
+    """Check placement options, collect inputs and run `stage`; returns the exit status."""
+    from ..console import Env
+    from ..inputs import collect
+    from ..pipeline import Placement, RunOptions, default_jobs, parse_shard, run_stage
+
+    env = Env(quiet=quiet, debug=bool(os.environ.get(DEBUG_ENV)))
+    if stage.suffix is not None:
+        if out_dir is not None and output is not None:
+            raise PrivspeechError("--out-dir and --output exclude each other", status=ExitStatus.USAGE)
+        if out_dir is None and output is None:
+            raise PrivspeechError("no output given", hint="write to a folder with --out-dir DIR or one file with -o FILE",
+                                  status=ExitStatus.USAGE)
+        if output == "-" and emit_manifest:
+            raise PrivspeechError("-o - puts audio on stdout, so no manifest can go there", status=ExitStatus.USAGE)
+    if items is None:
+        items = collect(paths or [], env, skip_invalid=skip_invalid, follow_symlinks=follow_symlinks)
+    if output is not None:
+        items = _single(items)
+    placement = Placement(out_dir=out_dir, out_file=output, force=force,
+                          emit_manifest=output is None or emit_manifest)
+    options = RunOptions(jobs=jobs or default_jobs(), fail_fast=fail_fast,
+                         shard=parse_shard(shard) if shard else None)
+    if output is not None:
+        options = RunOptions(jobs=1, fail_fast=True)
+    summary = run_stage(stage, items, placement, options, env)
+    if output is not None and summary.error_status is not None:
+        return summary.error_status  # single-file mode: the error's own status
+    return summary.status
+
+
+def _single(items):
+    """-o FILE takes exactly one input."""
+    items = list(items)
+    if len(items) != 1:
+        raise PrivspeechError(f"-o FILE takes exactly one input, got {len(items)}",
+                              hint="use --out-dir DIR for several inputs", status=ExitStatus.USAGE)
+    return items

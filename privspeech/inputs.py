@@ -1,0 +1,212 @@
+"""Where a stage's records come from: files and folders given as arguments, manifests, or stdin."""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Iterable, Iterator
+
+from .audio import STDIO, is_audio_magic
+from .console import Env
+from .errors import ExitStatus, PrivspeechError, from_os_error
+from .manifest import Record, read_jsonl
+
+AUDIO_SUFFIXES = frozenset({".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".aiff", ".aif", ".aifc", ".au",
+                            ".snd", ".caf", ".w64", ".rf64", ".mp3", ".sph", ".nist"})
+MANIFEST_SUFFIXES = frozenset({".jsonl", ".json"})
+
+
+@dataclass
+class Item:
+    """One unit of work: a record and the relative name (no suffix) its outputs mirror under --out-dir."""
+
+    index: int
+    record: Record
+    rel: str
+
+
+@dataclass
+class WalkStats:
+    """What a walk passed over, reported on stderr."""
+
+    hidden: int = 0
+    not_audio: int = 0
+    symlinks: int = 0
+    special: int = 0
+    items: int = 0
+    roots_without_audio: list[str] = field(default_factory=list)
+
+    def summary(self) -> str | None:
+        parts = [f"{n} {what}" for n, what in ((self.hidden, "hidden"), (self.not_audio, "non-audio"),
+                                                 (self.symlinks, "symlinked"), (self.special, "special"))
+                 if n]
+        return "skipped " + ", ".join(parts) + " files" if parts else None
+
+
+def safe_rel(name: str) -> str | None:
+    """`name` as a relative POSIX path that cannot escape a folder, or None."""
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    if not parts or name.startswith("/") or any(p in ("..", ".", "") for p in parts):
+        return None
+    return "/".join(parts)
+
+
+def collect(args: Iterable[str], env: Env, *, skip_invalid: bool = False, follow_symlinks: bool = False,
+            stats: WalkStats | None = None) -> Iterator[Item]:
+    """Yield work items in a stable order from arguments, or from stdin when there are none (or '-').
+
+    A folder is walked for audio files (sorted, hidden files skipped, symlinks followed only when asked);
+    a `.jsonl` file or stdin that is not audio is read as a manifest; audio bytes on stdin are one record
+    with path '-'. Missing arguments raise NOINPUT before any work starts.
+    """
+    args = list(args)
+    stats = stats if stats is not None else WalkStats()
+    if not args:
+        if env.stdin_is_tty:
+            raise PrivspeechError("no input", hint="give files or folders, or pipe a manifest or audio into stdin",
+                                  status=ExitStatus.USAGE)
+        args = [STDIO]
+    for arg in args:
+        if arg != STDIO and not os.path.lexists(arg):
+            raise PrivspeechError(f"{arg}: no such file or folder", hint="check the path", status=ExitStatus.NOINPUT)
+    index = 0
+    for arg in args:
+        for record, rel in _expand(arg, env, skip_invalid, follow_symlinks, stats):
+            stats.items += 1
+            yield Item(index, record, rel)
+            index += 1
+
+
+def _expand(arg: str, env: Env, skip_invalid: bool, follow: bool, stats: WalkStats):
+    if arg == STDIO:
+        yield from _from_stdin(env, skip_invalid)
+        return
+    try:
+        st = os.stat(arg) if follow or not os.path.islink(arg) else os.lstat(arg)
+    except OSError as exc:
+        raise from_os_error(exc, arg) from None
+    if stat.S_ISDIR(st.st_mode):
+        found = 0
+        for record, rel in _walk(Path(arg), follow, stats):
+            found += 1
+            yield record, rel
+        if not found:
+            stats.roots_without_audio.append(arg)
+    elif Path(arg).suffix.lower() in MANIFEST_SUFFIXES:
+        yield from _from_manifest_file(Path(arg), env, skip_invalid)
+    else:  # a file named explicitly is taken even without an audio suffix; decoding will judge it
+        yield Record(audio_filepath=arg, id=Path(arg).stem), Path(arg).stem
+
+
+def _walk(root: Path, follow: bool, stats: WalkStats) -> Iterator[tuple[Record, str]]:
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=follow, onerror=_raise_walk_error):
+        kept = []
+        for d in sorted(dirnames):
+            if d.startswith("."):
+                continue
+            if not follow and os.path.islink(os.path.join(dirpath, d)):
+                stats.symlinks += 1
+                continue
+            kept.append(d)
+        dirnames[:] = kept
+        for name in sorted(filenames):
+            full = os.path.join(dirpath, name)
+            if name.startswith("."):
+                stats.hidden += 1
+                continue
+            if not follow and os.path.islink(full):
+                stats.symlinks += 1
+                continue
+            if Path(name).suffix.lower() not in AUDIO_SUFFIXES:
+                stats.not_audio += 1
+                continue
+            if not os.path.isfile(full):
+                stats.special += 1
+                continue
+            rel = os.path.relpath(full, root)
+            stem = str(PurePosixPath(*Path(rel).parts).with_suffix(""))
+            yield Record(audio_filepath=full, id=stem), stem
+
+
+def _raise_walk_error(exc: OSError) -> None:
+    raise from_os_error(exc, exc.filename or "folder")
+
+
+def _from_manifest_file(path: Path, env: Env, skip_invalid: bool):
+    try:
+        fh = open(path, encoding="utf-8")
+    except OSError as exc:
+        raise from_os_error(exc, str(path)) from None
+    with fh:
+        yield from _records(read_jsonl(_checked_text(fh, str(path)), base_dir=path.parent, name=str(path),
+                                       skip_invalid=skip_invalid, warn=env.warn))
+
+
+def _from_stdin(env: Env, skip_invalid: bool):
+    head = _peek(getattr(env.stdin, "buffer", None))
+    if is_audio_magic(head):
+        yield Record(audio_filepath=STDIO, id="stdin"), "stdin"
+        return
+    yield from _records(read_jsonl(_checked_text(env.stdin, "<stdin>"), base_dir=stdin_folder(), name="<stdin>",
+                                   skip_invalid=skip_invalid, warn=env.warn))
+
+
+def _peek(buffer) -> bytes:
+    """The first bytes of a binary stream without consuming them."""
+    if buffer is None:
+        return b""
+    if hasattr(buffer, "peek"):
+        return buffer.peek(64)[:64]
+    if buffer.seekable():
+        where = buffer.tell()
+        head = buffer.read(64)
+        buffer.seek(where)
+        return head
+    return b""
+
+
+def _checked_text(stream, name: str):
+    """Lines of a text stream, turning undecodable bytes into a DATAERR naming the input."""
+    try:
+        yield from stream
+    except UnicodeDecodeError:
+        raise PrivspeechError(f"{name}: not a UTF-8 JSONL manifest",
+                              hint="pass audio files as arguments, or pipe a manifest", status=ExitStatus.DATAERR) \
+            from None
+
+
+def _records(records: Iterable[Record]):
+    for record in records:
+        rel = safe_rel(record.id) if record.id else None
+        yield record, rel or Path(record.audio_filepath).stem
+
+
+def _fd_folder(fd: int) -> Path | None:
+    """The folder of the regular file open on `fd` (Linux /proc), or None for pipes and terminals."""
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        target = os.readlink(f"/proc/self/fd/{fd}")
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return None
+    return Path(target).parent if target.startswith("/") else None
+
+
+def stdin_folder() -> Path | None:
+    """Base folder for relative paths of a manifest on stdin: its file's folder when redirected from a file."""
+    try:
+        return _fd_folder(sys.stdin.fileno())
+    except (AttributeError, ValueError, io.UnsupportedOperation):
+        return None
+
+
+def stdout_folder() -> Path | None:
+    """Base folder for paths written to stdout: the folder of the file stdout is redirected to, if any."""
+    try:
+        return _fd_folder(sys.stdout.fileno())
+    except (AttributeError, ValueError, io.UnsupportedOperation):
+        return None

@@ -1,0 +1,388 @@
+"""The per-record runner every stage uses.
+
+A stage is a top-level function ``work(task) -> Record`` (picklable, so it runs in worker processes). The
+runner takes work items (see :mod:`privspeech.inputs`), decides each one's output path, skips work an
+identical earlier run already finished (resume), maps the function over a process pool, streams the
+resulting records to stdout in input order, and reports failures without stopping the batch.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures as cf
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from . import manifest
+from .audio import STDIO, sha256_file
+from .console import Env
+from .dataset import mark, state_dir
+from .errors import ExitStatus, PrivspeechError
+from .inputs import Item, stdout_folder
+from .manifest import Record
+
+JOURNAL = "journal.jsonl"
+
+
+@dataclass
+class Task:
+    """What a worker gets: the input record, where to write (None for stages without output files), options."""
+
+    record: Record
+    dest: str | None
+    force: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A pipeline stage: its op name, the per-record function, the settings that identify its output, and the
+    suffix its output files get (None: the stage writes no files, e.g. scan)."""
+
+    name: str
+    work: Callable[[Task], Record]
+    params: dict[str, Any] = field(default_factory=dict)
+    suffix: str | None = None
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where outputs go: mirrored under `out_dir`, or one `out_file` ('-' for stdout)."""
+
+    out_dir: Path | None = None
+    out_file: str | None = None
+    force: bool = False
+    emit_manifest: bool = True
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    jobs: int = 1
+    fail_fast: bool = False
+    shard: tuple[int, int] | None = None  # (i, n), 1-based i
+
+
+@dataclass
+class Summary:
+    done: int = 0
+    resumed: int = 0
+    failed: int = 0
+    error_status: ExitStatus | None = None  # the first failure's own status
+
+    @property
+    def status(self) -> ExitStatus:
+        return ExitStatus.FAILED if self.failed else ExitStatus.OK
+
+
+def default_jobs() -> int:
+    """The cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`I/N` (1 <= I <= N) for --shard."""
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        i = n = 0
+    if not 1 <= i <= n:
+        raise PrivspeechError(f"bad --shard {text!r}", hint="write I/N with 1 <= I <= N, e.g. 2/8",
+                              status=ExitStatus.USAGE)
+    return i, n
+
+
+def fingerprint(stage: Stage, record: Record) -> str:
+    """Identifies an output: the stage, its settings and the exact input (by sha256, else path/size/mtime)."""
+    if record.privspeech.sha256:
+        source = record.privspeech.sha256
+    else:
+        try:
+            st = os.stat(record.audio_filepath)
+            source = f"{os.path.abspath(record.audio_filepath)}:{st.st_size}:{st.st_mtime_ns}"
+        except OSError:
+            source = record.audio_filepath
+    blob = json.dumps({"stage": stage.name, "params": stage.params, "input": source}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class Journal:
+    """The out-dir's record of finished outputs (``.privspeech/journal.jsonl``), which makes reruns resume."""
+
+    def __init__(self, out_dir: Path):
+        self.out_dir = out_dir
+        self.path = state_dir(out_dir) / JOURNAL
+        self.entries: dict[str, dict[str, Any]] = {}
+        with contextlib.suppress(FileNotFoundError):
+            with open(self.path, encoding="utf-8") as fh:
+                for line in fh:
+                    with contextlib.suppress(ValueError, KeyError, TypeError):
+                        entry = json.loads(line)
+                        self.entries[entry["dest"]] = entry
+
+    def lookup(self, dest: str, fp: str) -> Record | None:
+        """The record of a finished identical output at `dest`, if the file is still the one written."""
+        entry = self.entries.get(self._key(dest))
+        if not entry or entry.get("fp") != fp:
+            return None
+        try:
+            st = os.stat(dest)
+        except OSError:
+            return None
+        if st.st_size != entry.get("size") or st.st_mtime_ns != entry.get("mtime_ns"):
+            return None
+        try:
+            return Record.from_dict(entry["record"], self.out_dir)
+        except ValueError:
+            return None
+
+    def add(self, dest: str, fp: str, record: Record) -> None:
+        st = os.stat(dest)
+        entry = {"dest": self._key(dest), "fp": fp, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+                 "record": record.to_dict(self.out_dir)}
+        self.entries[entry["dest"]] = entry
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, (json.dumps(entry, ensure_ascii=False) + "\n").encode())
+        finally:
+            os.close(fd)
+
+    def _key(self, dest: str) -> str:
+        return os.path.relpath(os.path.abspath(dest), os.path.abspath(self.out_dir))
+
+
+def _execute(work: Callable[[Task], Record], task: Task):
+    """Worker side: run one task, returning ('ok', record, warnings) or ('error', error, warnings)."""
+    try:
+        return "ok", work(task), task.warnings
+    except PrivspeechError as exc:
+        return "error", exc, task.warnings
+    except MemoryError:
+        return "error", PrivspeechError("out of memory", hint="lower --jobs", status=ExitStatus.IOERR), task.warnings
+    except Exception as exc:  # a bug: report it with the record, keep the batch going
+        detail = traceback.format_exc()
+        return "error", PrivspeechError(f"internal error: {type(exc).__name__}: {exc}", hint="rerun with --debug for "
+                                        "the traceback, and report it", status=ExitStatus.FAILED), \
+            task.warnings + [detail]
+
+
+def _worker_init() -> None:
+    """Pin numeric libraries to one thread per worker; leave Ctrl-C to raise in the worker (cleanup runs)."""
+    with contextlib.suppress(Exception):
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+class Runner:
+    """Runs one stage over work items and writes the resulting manifest to stdout."""
+
+    def __init__(self, stage: Stage, placement: Placement, options: RunOptions, env: Env):
+        self.stage, self.placement, self.options, self.env = stage, placement, options, env
+        self.summary = Summary()
+        self.journal: Journal | None = None
+        self.base_dir = stdout_folder()
+        self._dests: set[str] = set()
+        self._fps: dict[int, str] = {}
+
+    # -- output placement -------------------------------------------------------------------------------
+    def _dest(self, item: Item) -> str | None:
+        place = self.placement
+        if self.stage.suffix is None:
+            return None
+        if place.out_file is not None:
+            return place.out_file
+        assert place.out_dir is not None
+        return str(place.out_dir / (item.rel + self.stage.suffix))
+
+    def _prepare(self, item: Item) -> Task | Record:
+        """A task to run, or the finished record when an identical earlier run already wrote the output."""
+        dest = self._dest(item)
+        if dest is not None and dest != STDIO:
+            key = os.path.abspath(dest)
+            if key in self._dests:
+                raise PrivspeechError(f"{item.record.audio_filepath}: output {dest} would be written twice",
+                                      hint="two inputs share a name; give them distinct ids", status=ExitStatus.USAGE)
+            self._dests.add(key)
+            if os.path.abspath(item.record.audio_filepath) == key:
+                raise PrivspeechError(f"{dest}: output would replace its input", hint="choose another --out-dir",
+                                      status=ExitStatus.USAGE)
+            if self.journal is not None:
+                fp = fingerprint(self.stage, item.record)
+                self._fps[item.index] = fp
+                done = self.journal.lookup(dest, fp)
+                if done is not None and not self.placement.force:
+                    return done
+            if self.placement.out_dir is not None:
+                from .fsutil import make_dirs
+
+                make_dirs(Path(dest).parent)
+        return Task(item.record, dest, force=self.placement.force)
+
+    # -- running ----------------------------------------------------------------------------------------
+    def run(self, items: Iterable[Item]) -> Summary:
+        if self.placement.out_dir is not None:
+            mark(self.placement.out_dir)
+            self.journal = Journal(self.placement.out_dir)
+        items = self._shard(items)
+        try:
+            with self._progress() as advance, contextlib.closing(self._results(items)) as results:
+                for item, outcome in results:
+                    self._finish(item, outcome)
+                    advance()
+        except BrokenPipeError:
+            _silence_stdout()
+        return self.summary
+
+    def _shard(self, items: Iterable[Item]) -> Iterator[Item]:
+        if self.options.shard is None:
+            yield from items
+            return
+        i, n = self.options.shard
+        for item in items:
+            if item.index % n == i - 1:
+                yield item
+
+    def _results(self, items: Iterable[Item]) -> Iterator[tuple[Item, tuple]]:
+        """(item, outcome) in input order; outcome is ('ok'|'resumed'|'error', value, warnings)."""
+        if self.options.jobs <= 1:
+            for item in items:
+                yield item, self._local(item)
+                if self._stop:
+                    return
+            return
+        yield from self._pooled(items)
+
+    _stop = False
+
+    def _local(self, item: Item):
+        try:
+            prepared = self._prepare(item)
+        except PrivspeechError as exc:
+            return "error", exc, []
+        if isinstance(prepared, Record):
+            return "resumed", prepared, []
+        return _execute(self.stage.work, prepared)
+
+    def _pooled(self, items: Iterable[Item]) -> Iterator[tuple[Item, tuple]]:
+        window = self.options.jobs * 4
+        pending: collections.deque = collections.deque()
+        pool = cf.ProcessPoolExecutor(max_workers=self.options.jobs, initializer=_worker_init)
+        try:
+            it = iter(items)
+            exhausted = False
+            while pending or not exhausted:
+                while not exhausted and not self._stop and len(pending) < window:
+                    item = next(it, None)
+                    if item is None:
+                        exhausted = True
+                        break
+                    try:
+                        prepared = self._prepare(item)
+                    except PrivspeechError as exc:
+                        pending.append((item, ("error", exc, [])))
+                        continue
+                    if isinstance(prepared, Record):
+                        pending.append((item, ("resumed", prepared, [])))
+                    else:
+                        pending.append((item, pool.submit(_execute, self.stage.work, prepared)))
+                if not pending:
+                    break
+                item, outcome = pending.popleft()
+                if isinstance(outcome, cf.Future):
+                    outcome = outcome.result()
+                yield item, outcome
+                if self._stop:
+                    exhausted = True
+        except BaseException:
+            _interrupt_workers(pool)
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _finish(self, item: Item, outcome: tuple) -> None:
+        kind, value, warnings = outcome
+        for message in warnings:
+            if kind == "error" and message.startswith("Traceback") and not self.env.debug:
+                continue
+            self.env.warn(message)
+        if kind == "error":
+            self.summary.failed += 1
+            if self.summary.error_status is None:
+                self.summary.error_status = value.status
+            self.env.error(_with_path(value, item))
+            if self.options.fail_fast:
+                self._stop = True
+            return
+        if kind == "resumed":
+            self.summary.resumed += 1
+        else:
+            self.summary.done += 1
+            fp = self._fps.get(item.index)
+            if self.journal is not None and fp is not None and value.audio_filepath != STDIO:
+                self.journal.add(value.audio_filepath, fp, value)
+        if self.placement.emit_manifest:
+            self.env.stdout.write(manifest.dumps(value, self.base_dir))
+            self.env.stdout.flush()
+
+    @contextlib.contextmanager
+    def _progress(self):
+        if not self.env.show_progress:
+            yield lambda: None
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, \
+            TimeElapsedColumn
+
+        with Progress(SpinnerColumn(), TextColumn(self.stage.name), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=self.env.console(), transient=True) as progress:
+            task = progress.add_task(self.stage.name, total=None)
+            yield lambda: progress.advance(task)
+
+
+def _with_path(exc: PrivspeechError, item: Item) -> PrivspeechError:
+    """Make sure a per-record error names its input."""
+    path = item.record.audio_filepath
+    if path in exc.message or (item.record.id and item.record.id in exc.message):
+        return exc
+    return PrivspeechError(f"{path}: {exc.message}", hint=exc.hint, status=exc.status)
+
+
+def _interrupt_workers(pool: cf.ProcessPoolExecutor) -> None:
+    """Forward Ctrl-C to workers so each removes its temporary files before the pool shuts down."""
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        with contextlib.suppress(OSError):
+            os.kill(proc.pid, signal.SIGINT)
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so the interpreter's final flush stays quiet."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def run_stage(stage: Stage, items: Iterable[Item], placement: Placement, options: RunOptions, env: Env) -> Summary:
+    """Run `stage` over `items`; prints the summary line on stderr and returns the counts."""
+    runner = Runner(stage, placement, options, env)
+    summary = runner.run(items)
+    parts = [f"{summary.done} done"]
+    if summary.resumed:
+        parts.append(f"{summary.resumed} already done (resumed)")
+    if summary.failed:
+        parts.append(f"{summary.failed} failed")
+    env.info(f"{stage.name}: " + ", ".join(parts))
+    return summary

@@ -1,0 +1,102 @@
+"""`scan`: describe audio files as manifest records (duration, format, sha256, speaker, retention)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from . import audio
+from .errors import ExitStatus, PrivspeechError, from_os_error
+from .keys import SecretKey
+from .manifest import Record
+from .pipeline import Task
+from .timeutil import format_ts, now
+
+SOURCE_LABEL = "source-hmac"
+
+
+@dataclass(frozen=True)
+class SpeakerRule:
+    """How a record's speaker is named: the parent folder ('dir') or a regex over the path."""
+
+    kind: str
+    pattern: re.Pattern | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> "SpeakerRule":
+        if text == "dir":
+            return cls("dir")
+        if text.startswith("regex:"):
+            try:
+                pattern = re.compile(text[len("regex:"):])
+            except re.error as exc:
+                raise PrivspeechError(f"bad --speaker-from regex: {exc}", status=ExitStatus.USAGE) from None
+            if pattern.groups == 0:
+                raise PrivspeechError("--speaker-from regex needs a group that captures the speaker",
+                                      hint=r"e.g. regex:(?P<speaker>spk\d+)", status=ExitStatus.USAGE)
+            return cls("regex", pattern)
+        raise PrivspeechError(f"bad --speaker-from {text!r}", hint="use dir or regex:PATTERN", status=ExitStatus.USAGE)
+
+    def speaker(self, path: str) -> str | None:
+        if self.kind == "dir":
+            parent = Path(path).parent.name
+            return parent or None
+        match = self.pattern.search(Path(path).as_posix())
+        if not match:
+            return None
+        return match.groupdict().get("speaker") or match.group(1)
+
+
+@dataclass(frozen=True)
+class ScanSettings:
+    speaker_from: SpeakerRule | None = None
+    retain: dt.timedelta | None = None
+    retain_from_mtime: bool = False
+    key: SecretKey | None = None
+
+
+def digest_file(path: str, key: SecretKey | None) -> tuple[str, str | None, os.stat_result]:
+    """sha256 (and the keyed source HMAC when a key is given) of a file, in one read."""
+    sha = hashlib.sha256()
+    mac = key.hasher(SOURCE_LABEL) if key is not None else None
+    try:
+        with open(path, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            for chunk in iter(lambda: fh.read(audio.HASH_CHUNK), b""):
+                sha.update(chunk)
+                if mac is not None:
+                    mac.update(chunk)
+    except IsADirectoryError:
+        raise PrivspeechError(f"{path}: is a folder, not an audio file", status=ExitStatus.DATAERR) from None
+    except OSError as exc:
+        raise from_os_error(exc, path) from None
+    return sha.hexdigest(), mac.hexdigest() if mac is not None else None, st
+
+
+def scan_record(task: Task, settings: ScanSettings) -> Record:
+    """The stage function: a record describing the file at `task.record.audio_filepath`."""
+    record = task.record
+    path = record.audio_filepath
+    if path == audio.STDIO:
+        raise PrivspeechError("scan reads files, not audio on stdin", hint="give the file's path", status=ExitStatus.USAGE)
+    sha, mac, st = digest_file(path, settings.key)
+    info = audio.probe(path)
+    if info.frames == 0:
+        raise PrivspeechError(f"{path}: zero-length recording", hint="the file holds no samples",
+                              status=ExitStatus.DATAERR)
+    created = now()
+    prov = replace(record.privspeech, sha256=sha, created_at=record.privspeech.created_at or format_ts(created))
+    if mac is not None:
+        prov.source = {"id": record.id, "hmac": mac, "key": settings.key.fingerprint}
+    if settings.retain is not None:
+        start = dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc) if settings.retain_from_mtime else created
+        prov.expires_at = format_ts(start + settings.retain)
+    speaker = record.speaker
+    if settings.speaker_from is not None:
+        speaker = settings.speaker_from.speaker(path) or speaker
+    return replace(record, duration=round(info.duration, 6), sample_rate=info.sample_rate,
+                   num_channels=info.channels, speaker=speaker, privspeech=prov)
