@@ -1,0 +1,86 @@
+"""Passphrases: reading them from a file descriptor or a file (never argv), and age's scrypt mode.
+
+pyrage exposes scrypt only on whole byte strings, so passphrase encryption and decryption hold the
+file in memory; they are meant for identity files and small recordings and refuse files above
+:data:`MAX_BYTES`. scrypt itself needs 2**N KiB of memory for work factor N (256 MiB at age's default 18).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import BinaryIO, Callable, Union
+
+import pyrage
+
+from ..errors import ExitStatus, PrivspeechError, from_os_error
+from ..fsutil import check_private
+
+MAX_BYTES = 64 << 20
+_MAX_LINE = 4096
+
+Passphrase = Union[str, bytes, Callable[[], Union[str, bytes]]]
+"""A passphrase, or a function that asks for one (called only when one is needed, e.g. a prompt)."""
+
+
+def resolve(passphrase: Passphrase) -> str:
+    """The passphrase as text, calling it first when it is a function; refuses an empty one."""
+    value = passphrase() if callable(passphrase) else passphrase
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise PrivspeechError("the passphrase is not valid UTF-8", status=ExitStatus.DATAERR) from None
+    if not value:
+        raise PrivspeechError("empty passphrase", hint="give a non-empty passphrase", status=ExitStatus.USAGE)
+    return value
+
+
+def _first_line(data: bytes) -> str:
+    return resolve(data.split(b"\n", 1)[0].removesuffix(b"\r"))
+
+
+def read_fd(fd: int) -> str:
+    """The first line of what file descriptor `fd` carries (read up to the first newline or EOF), then closed."""
+    data = b""
+    try:
+        while b"\n" not in data and len(data) < _MAX_LINE:
+            chunk = os.read(fd, _MAX_LINE)
+            if not chunk:
+                break
+            data += chunk
+    except OSError as exc:
+        raise from_os_error(exc, f"passphrase file descriptor {fd}") from None
+    finally:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    return _first_line(data)
+
+
+def read_file(path: str | os.PathLike) -> tuple[str, list[str]]:
+    """The first line of the file at `path`, and warnings when others can read it."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(_MAX_LINE)
+    except OSError as exc:
+        raise from_os_error(exc, f"passphrase file {path}") from None
+    return _first_line(data), check_private(path, "passphrase file")
+
+
+def read_limited(stream: BinaryIO, name: str, head: bytes = b"") -> bytes:
+    """All of `stream` (after `head`), refusing more than :data:`MAX_BYTES`."""
+    data = head + stream.read(MAX_BYTES + 1 - len(head))
+    if len(data) > MAX_BYTES:
+        raise PrivspeechError(f"{name}: too large for passphrase mode (over {MAX_BYTES >> 20} MiB)",
+                              hint="pyrage encrypts with a passphrase only in memory: use recipients "
+                                   "(-r/-R, identity files) for large files, or the age command",
+                              status=ExitStatus.DATAERR)
+    return data
+
+
+def encrypt(data: bytes, passphrase: Passphrase, *, armor: bool = False) -> bytes:
+    """`data` encrypted to a passphrase (age's scrypt recipient), as `age -p` does."""
+    return pyrage.passphrase.encrypt(data, resolve(passphrase), armored=armor)
