@@ -192,7 +192,9 @@ def open_output(dest: str | os.PathLike, *, sample_rate: int, channels: int, sub
         out.flush()
         return
     with atomic_write(dest, force=force, private=private) as fh:
-        with sf.SoundFile(fh, "w", samplerate=sample_rate, channels=channels, format=fmt, subtype=subtype) as snd:
+        # libsndfile writes through the descriptor itself: no Python I/O callbacks for Ctrl-C to land in
+        with sf.SoundFile(fh.fileno(), "w", samplerate=sample_rate, channels=channels, format=fmt, subtype=subtype,
+                          closefd=False) as snd:
             yield snd, result
         fh.seek(0)
         result.sha256 = sha256_stream(fh)

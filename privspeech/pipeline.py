@@ -47,13 +47,16 @@ class Task:
 
 @dataclass(frozen=True)
 class Stage:
-    """A pipeline stage: its op name, the per-record function, the settings that identify its output, and the
-    suffix its output files get (None: the stage writes no files, e.g. scan)."""
+    """A pipeline stage: its op name, the per-record function, the settings that identify its output, the
+    suffix its output files get (None: the stage writes no files, e.g. scan), and whether its work is I/O
+    bound (hashing, encryption: run in threads, which these libraries release the GIL for) rather than
+    CPU bound in Python (DSP: run in worker processes)."""
 
     name: str
     work: Callable[[Task], Record]
     params: dict[str, Any] = field(default_factory=dict)
     suffix: str | None = None
+    io_bound: bool = False
 
 
 @dataclass(frozen=True)
@@ -164,8 +167,14 @@ class Journal:
         return os.path.relpath(os.path.abspath(dest), os.path.abspath(self.out_dir))
 
 
+_worker_state = {"busy": False, "interrupted": False}
+
+
 def _execute(work: Callable[[Task], Record], task: Task):
     """Worker side: run one task, returning ('ok', record, warnings) or ('error', error, warnings)."""
+    if _worker_state["interrupted"]:  # a task queued before Ctrl-C: do not start it
+        return "error", PrivspeechError("interrupted", status=ExitStatus.INTERRUPTED), []
+    _worker_state["busy"] = True
     try:
         return "ok", work(task), task.warnings
     except PrivspeechError as exc:
@@ -174,18 +183,28 @@ def _execute(work: Callable[[Task], Record], task: Task):
         return "error", PrivspeechError("out of memory", hint="lower --jobs", status=ExitStatus.IOERR), task.warnings
     except Exception as exc:  # a bug: report it with the record, keep the batch going
         detail = traceback.format_exc()
-        return "error", PrivspeechError(f"internal error: {type(exc).__name__}: {exc}", hint="rerun with --debug for "
-                                        "the traceback, and report it", status=ExitStatus.FAILED), \
-            task.warnings + [detail]
+        return "error", PrivspeechError(f"internal error: {type(exc).__name__}: {exc}", hint="rerun with "
+                                        "PRIVSPEECH_DEBUG=1 for the traceback, and report it",
+                                        status=ExitStatus.FAILED), task.warnings + [detail]
+    finally:
+        _worker_state["busy"] = False
+
+
+def _worker_sigint(signum, frame):
+    """In a worker, Ctrl-C interrupts the running task (its cleanup runs) and cancels any queued ones."""
+    _worker_state["interrupted"] = True
+    if _worker_state["busy"]:
+        raise KeyboardInterrupt
 
 
 def _worker_init() -> None:
-    """Pin numeric libraries to one thread per worker; leave Ctrl-C to raise in the worker (cleanup runs)."""
+    """Pin numeric libraries to one thread per worker and install the worker's Ctrl-C handling."""
     with contextlib.suppress(Exception):
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(1)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, _worker_sigint)
+    signal.signal(signal.SIGTERM, _worker_sigint)
 
 
 class Runner:
@@ -281,7 +300,10 @@ class Runner:
     def _pooled(self, items: Iterable[Item]) -> Iterator[tuple[Item, tuple]]:
         window = self.options.jobs * 4
         pending: collections.deque = collections.deque()
-        pool = cf.ProcessPoolExecutor(max_workers=self.options.jobs, initializer=_worker_init)
+        if self.stage.io_bound:
+            pool: cf.Executor = cf.ThreadPoolExecutor(max_workers=self.options.jobs)
+        else:
+            pool = cf.ProcessPoolExecutor(max_workers=self.options.jobs, initializer=_worker_init)
         try:
             it = iter(items)
             exhausted = False
@@ -361,8 +383,9 @@ def _with_path(exc: PrivspeechError, item: Item) -> PrivspeechError:
     return PrivspeechError(f"{path}: {exc.message}", hint=exc.hint, status=exc.status)
 
 
-def _interrupt_workers(pool: cf.ProcessPoolExecutor) -> None:
-    """Forward Ctrl-C to workers so each removes its temporary files before the pool shuts down."""
+def _interrupt_workers(pool: cf.Executor) -> None:
+    """Forward Ctrl-C to worker processes so each removes its temporary files before the pool shuts down
+    (threads finish their current record, which is written atomically)."""
     for proc in list((getattr(pool, "_processes", None) or {}).values()):
         with contextlib.suppress(OSError):
             os.kill(proc.pid, signal.SIGINT)

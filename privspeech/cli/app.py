@@ -32,8 +32,13 @@ def _version(value: bool) -> None:
 def _root(
     version: Annotated[Optional[bool], typer.Option(
         "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks (for bug reports).")] = False,
 ) -> None:
     """Audio privacy toolkit for speech recordings."""
+    if debug:
+        import os
+
+        os.environ[common.DEBUG_ENV] = "1"
 
 
 app.command(rich_help_panel=common.PANEL_PREPARE)(scan.scan)

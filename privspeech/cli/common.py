@@ -100,7 +100,7 @@ def run(stage, paths, *, out_dir=None, output=None, force=False, jobs=None, fail
         items = collect(paths or [], env, skip_invalid=skip_invalid, follow_symlinks=follow_symlinks)
     if output is not None:
         items = _single(items)
-    placement = Placement(out_dir=out_dir, out_file=output, force=force,
+    placement = Placement(out_dir=Path(out_dir) if out_dir is not None else None, out_file=output, force=force,
                           emit_manifest=output is None or emit_manifest)
     options = RunOptions(jobs=jobs or default_jobs(), fail_fast=fail_fast,
                          shard=parse_shard(shard) if shard else None)

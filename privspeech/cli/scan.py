@@ -55,7 +55,7 @@ def scan(
                             retain_from_mtime=retain_from_mtime, key=key)
     stats = WalkStats()
     items = collect(paths or [], env, skip_invalid=skip_invalid, follow_symlinks=follow_symlinks, stats=stats)
-    stage = Stage("scan", functools.partial(scan_record, settings=settings))
+    stage = Stage("scan", functools.partial(scan_record, settings=settings), io_bound=True)
     status = common.run(stage, paths, jobs=jobs, fail_fast=fail_fast, quiet=quiet, shard=shard, items=items)
     if stats.summary():
         env.info(f"scan: {stats.summary()}")

@@ -1,0 +1,5 @@
+"""`python -m privspeech` runs the CLI."""
+
+from .cli.app import main
+
+main()

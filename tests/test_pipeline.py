@@ -1,0 +1,178 @@
+"""The pipeline runner with real audio stages: order, parallelism, resume, failures, placement, interrupts."""
+
+import functools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from privspeech.audio import sha256_file
+from privspeech.cli import common
+from privspeech.console import Env
+from privspeech.errors import ExitStatus, PrivspeechError
+from privspeech.inputs import collect
+from privspeech.pipeline import Stage
+
+import stages
+from conftest import VCTK, no_temp_files, records
+
+TESTS = Path(__file__).resolve().parent
+
+
+def run(stage, paths, capsys, **kwargs):
+    """Run a stage through the CLI layer's entry point; returns (status, records, stderr)."""
+    status = common.run(stage, [str(p) for p in paths], quiet=False, **kwargs)
+    out, err = capsys.readouterr()
+    return status, records(out), err
+
+
+GAIN = Stage("gain", stages.gain, params={"factor": 0.5}, suffix=".wav")
+
+
+def test_parallel_run_keeps_input_order_and_mirrors_layout(tmp_path, capsys):
+    out = tmp_path / "out"
+    status, got, err = run(Stage("gain", stages.pid_gain, suffix=".wav"), [VCTK], capsys, out_dir=out, jobs=2)
+    assert status == 0, err
+    inputs = sorted(VCTK.rglob("*.wav"))
+    assert [r["id"] for r in got] == [f"{p.parent.name}/{p.stem}" for p in inputs]
+    assert len({r["pid"] for r in got}) == 2 and os.getpid() not in {r["pid"] for r in got}
+    for rec, src in zip(got, inputs):
+        dest = out / src.parent.name / src.name
+        assert Path(rec["audio_filepath"]) == dest
+        assert rec["privspeech"]["sha256"] == sha256_file(dest)
+        assert rec["privspeech"]["ops"][-1]["op"] == "gain"
+        assert np.allclose(sf.read(dest)[0], sf.read(src)[0] * 0.5, atol=1 / 32768)
+    assert (out / ".privspeech" / "root.json").is_file()
+    assert "gain: 40 done" in err and no_temp_files(out)
+
+
+def test_rerun_resumes_and_changed_settings_do_not(tmp_path, capsys):
+    out = tmp_path / "out"
+    first = run(GAIN, [VCTK / "p225"], capsys, out_dir=out, jobs=1)
+    mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*.wav")}
+    second = run(GAIN, [VCTK / "p225"], capsys, out_dir=out, jobs=2)
+    assert second[0] == 0 and "10 already done (resumed)" in second[2]
+    assert second[1] == first[1]
+    assert mtimes == {p: p.stat().st_mtime_ns for p in out.rglob("*.wav")}
+    louder = Stage("gain", functools.partial(stages.gain, factor=0.25), params={"factor": 0.25}, suffix=".wav")
+    status, got, err = run(louder, [VCTK / "p225"], capsys, out_dir=out, jobs=1)
+    assert status == 1 and got == [] and err.count("output already exists") == 10
+    status, got, err = run(louder, [VCTK / "p225"], capsys, out_dir=out, jobs=1, force=True)
+    assert status == 0 and len(got) == 10 and all(r["privspeech"]["ops"][-1]["factor"] == 0.25 for r in got)
+
+
+def test_an_output_replaced_by_hand_is_not_mistaken_for_done(tmp_path, capsys):
+    out = tmp_path / "out"
+    run(GAIN, [VCTK / "p225"], capsys, out_dir=out, jobs=1)
+    victim = out / "p225_003.wav"
+    victim.write_bytes(b"tampered")
+    status, got, err = run(GAIN, [VCTK / "p225"], capsys, out_dir=out, jobs=1)
+    assert status == 1 and len(got) == 9 and "p225_003.wav: output already exists" in err
+
+
+def test_failures_are_reported_and_the_batch_goes_on(tmp_path, capsys):
+    stage = Stage("gain", stages.fail_on_speaker, suffix=".wav")
+    status, got, err = run(stage, [VCTK / "p225", VCTK / "p226", VCTK / "p227"], capsys, out_dir=tmp_path, jobs=2)
+    assert status == ExitStatus.FAILED
+    assert len(got) == 20 and not any(r["id"].startswith("p226") for r in got)
+    errors = [line for line in err.splitlines() if "error" in line]
+    assert len(errors) == 10 and all("p226" in line and "internal error" in line for line in errors)
+    assert "Traceback" not in err
+
+
+def test_fail_fast_stops_early(tmp_path, capsys):
+    stage = Stage("gain", stages.fail_on_speaker, suffix=".wav")
+    status, got, err = run(stage, [VCTK / "p226", VCTK / "p227"], capsys, out_dir=tmp_path, jobs=1, fail_fast=True)
+    assert status == 1 and got == [] and err.count("internal error") == 1
+
+
+def test_changed_input_is_refused(tmp_path, capsys):
+    src = tmp_path / "a.wav"
+    src.write_bytes((VCTK / "p225" / "p225_003.wav").read_bytes())
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps({"audio_filepath": "a.wav", "privspeech": {"sha256": "0" * 64}}) + "\n")
+    status, got, err = run(GAIN, [manifest], capsys, out_dir=tmp_path / "out", jobs=1)
+    assert status == 1 and "sha256 mismatch" in err
+
+
+def test_shards_partition_the_input(tmp_path, capsys):
+    ids = []
+    for i in (1, 2, 3):
+        status, got, _ = run(GAIN, [VCTK / "p225"], capsys, out_dir=tmp_path / "o", jobs=1, shard=f"{i}/3")
+        ids += [r["id"] for r in got]
+    assert sorted(ids) == sorted(p.stem for p in (VCTK / "p225").glob("*.wav"))
+
+
+def test_single_file_mode(tmp_path, capsys):
+    dest = tmp_path / "one.wav"
+    status, got, err = run(GAIN, [VCTK / "p225" / "p225_003.wav"], capsys, output=str(dest))
+    assert status == 0 and got == [] and dest.is_file()
+    with pytest.raises(PrivspeechError) as info:
+        run(GAIN, [VCTK / "p225"], capsys, output=str(tmp_path / "x.wav"))
+    assert info.value.status == ExitStatus.USAGE
+    status, _, err = run(GAIN, [VCTK / "p225" / "p225_003.wav"], capsys, output=str(dest))
+    assert status == ExitStatus.CANTCREAT and "already exists" in err
+    status, got, _ = run(GAIN, [VCTK / "p225" / "p225_003.wav"], capsys, output=str(dest), force=True,
+                         emit_manifest=True)
+    assert status == 0 and Path(got[0]["audio_filepath"]) == dest
+
+
+def test_placement_errors(tmp_path, capsys):
+    wav = VCTK / "p225" / "p225_003.wav"
+    for kwargs in ({}, {"out_dir": tmp_path, "output": "x.wav"}, {"output": "-", "emit_manifest": True}):
+        with pytest.raises(PrivspeechError) as info:
+            run(GAIN, [wav], capsys, **kwargs)
+        assert info.value.status == ExitStatus.USAGE
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(PrivspeechError) as info:
+        run(GAIN, [wav], capsys, out_dir=blocker)
+    assert info.value.status == ExitStatus.CANTCREAT
+
+
+SCRIPT = """
+import functools, sys
+sys.path.insert(0, {tests!r})
+import stages
+from privspeech.cli import common
+from privspeech.pipeline import Stage
+
+@common.handles_errors
+def main(quiet=False):
+    stage = Stage("gain", functools.partial(stages.slow_gain, pause={pause}), suffix=".wav")
+    return common.run(stage, sys.argv[2:], out_dir=sys.argv[1], output=None, jobs={jobs}, quiet=True)
+
+try:
+    main()
+except typer.Exit as exc:
+    sys.exit(exc.exit_code)
+"""
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_ctrl_c_exits_130_and_leaves_no_temporary_or_partial_files(tmp_path, jobs):
+    mark = tmp_path / "writing"
+    out = tmp_path / "out"
+    code = SCRIPT.format(tests=str(TESTS), pause=30, jobs=jobs)
+    wrapper = f"import typer\n{code}"
+    proc = subprocess.Popen([sys.executable, "-c", wrapper, str(out), str(VCTK / "p225")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            env={**os.environ, "PRIVSPEECH_TEST_MARK": str(mark)})
+    deadline = time.time() + 60
+    while not mark.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert mark.exists(), proc.stderr.read() if proc.poll() is not None else "no write started"
+    assert any(p.name.endswith(".privspeech-tmp") for p in out.rglob("*"))
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert b"interrupted" in err and b"Traceback" not in err
+    assert no_temp_files(out)
+    assert not list(out.rglob("*.wav"))
