@@ -1,0 +1,57 @@
+"""The append-only audit log of prune decisions (``ROOT/.privspeech/audit.jsonl`` by default)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from typing import Any
+
+from ..errors import ExitStatus, PrivspeechError, from_os_error
+from ..timeutil import format_ts, now
+from .walk import Root
+
+AUDIT_NAME = "audit.jsonl"
+_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class AuditLog:
+    """JSONL lines appended (O_APPEND, 0600, never through a symlink) and fsynced in batches.
+
+    Every line carries the run id and the time. Lines are written and fsynced every `batch` lines and when
+    the log is closed, so a crash loses at most the last batch of lines, never earlier ones.
+    """
+
+    def __init__(self, root: Root, run: str, path: str | os.PathLike | None = None, *, batch: int = 1000):
+        try:
+            if path is None:
+                self.fd = os.open(AUDIT_NAME, _FLAGS, 0o600, dir_fd=root.state_fd)
+            else:
+                self.fd = os.open(path, _FLAGS, 0o600)
+        except OSError as exc:
+            raise from_os_error(exc, f"audit log {path or AUDIT_NAME}", writing=True) from None
+        if not stat.S_ISREG(os.fstat(self.fd).st_mode):
+            os.close(self.fd)
+            raise PrivspeechError(f"audit log {path}: not a regular file", status=ExitStatus.CANTCREAT)
+        self.run, self.batch, self._lines = run, batch, []
+
+    def write(self, entry: dict[str, Any]) -> None:
+        self._lines.append(json.dumps({"run": self.run, "at": format_ts(now()), **entry}) + "\n")
+        if len(self._lines) >= self.batch:
+            self.flush()
+
+    def flush(self) -> None:
+        data = memoryview("".join(self._lines).encode())
+        self._lines = []
+        try:
+            while data:
+                data = data[os.write(self.fd, data):]
+            os.fsync(self.fd)
+        except OSError as exc:
+            raise from_os_error(exc, "audit log", writing=True) from None
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            os.close(self.fd)

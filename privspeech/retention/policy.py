@@ -1,0 +1,272 @@
+"""What expires and why: the rules, and the plan they make of one walk of ROOT.
+
+Rules, in order of authority:
+
+1. A record whose ``privspeech.expires_at`` has passed is pruned: every file it names (``audio_filepath`` and
+   the paths in ``privspeech.sidecars``, relative to the manifest's folder) is deleted and its line leaves the
+   manifest. With explicit manifests only those are enforced; every ``*.jsonl`` under ROOT is read anyway, so
+   that files with a record anywhere are known.
+2. A record with ``hold: true``, or with any file matching a protect glob, is kept whole (a record's files go
+   together). A file that an expired record shares with a record that is kept stays.
+3. With ``older_than``, a regular file that no record names and that is no manifest is deleted when its
+   modification time (never its access time) is older than the cutoff, unless a protect glob matches it.
+4. With ``prune_empty_dirs``, folders emptied by the plan are removed too (never ROOT or ``.privspeech/``).
+
+A protect glob matches the path relative to ROOT (``fnmatch``, so ``*`` crosses ``/``); a glob without ``/``
+also matches the file's name alone (``*.keep``). A record naming a path that leaves ROOT (``..``, an absolute
+path elsewhere), passes through a symlink or another filesystem, or names something other than a regular file
+is an error: none of its files are touched and it stays in its manifest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ExitStatus, PrivspeechError
+from ..timeutil import format_ts, now, parse_ts
+from .manifests import SUFFIX, Line, Manifest, load
+from .walk import Parts, Remover, Root, Tree, Unsafe, show, split_path, walk
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What a prune run enforces.
+
+    Parameters
+    ----------
+    at : datetime
+        The moment expiry is judged against (UTC; default now).
+    older_than : timedelta, optional
+        Also delete files without a record whose mtime is older than ``at - older_than``.
+    protect : tuple of str
+        Globs of paths (relative to ROOT) that are always kept.
+    manifests : tuple of str
+        Manifests whose expiry is enforced (paths inside ROOT); empty means every ``*.jsonl`` under ROOT.
+    prune_empty_dirs : bool
+        Remove folders the plan empties.
+    """
+
+    at: dt.datetime = field(default_factory=now)
+    older_than: dt.timedelta | None = None
+    protect: tuple[str, ...] = ()
+    manifests: tuple[str, ...] = ()
+    prune_empty_dirs: bool = False
+
+    def protecting(self, rel: str) -> str | None:
+        """The first protect glob matching `rel`, if any."""
+        base = rel.rsplit("/", 1)[-1]
+        for glob in self.protect:
+            if fnmatch.fnmatchcase(rel, glob) or ("/" not in glob and fnmatch.fnmatchcase(base, glob)):
+                return glob
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        return {"at": format_ts(self.at), "older_than": self.older_than and self.older_than.total_seconds(),
+                "protect": list(self.protect), "manifests": list(self.manifests),
+                "prune_empty_dirs": self.prune_empty_dirs}
+
+
+@dataclass
+class Action:
+    """One decision about one file, folder or manifest record, with the rule (and dates) behind it.
+
+    `action` is ``would-delete`` in a plan; executing it turns it into ``deleted``, ``skipped`` or ``error``.
+    ``kept``, ``skipped`` and ``error`` decided while planning stay as they are.
+    """
+
+    action: str
+    kind: str  # "file", "dir" or "record"
+    path: str  # relative to ROOT
+    reason: dict[str, Any]
+    detail: str | None = None
+    size: int | None = None
+    links: int | None = None
+    parts: Parts = ()
+    needs: list["Action"] = field(default_factory=list)  # a record's file deletions
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"action": self.action, "kind": self.kind, "path": self.path, "reason": self.reason}
+        for name in ("detail", "size", "links"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        return out
+
+
+@dataclass
+class Plan:
+    """Actions in the order they are carried out: files (by path), folders (deepest first), records."""
+
+    tree: Tree
+    files: list[Action]
+    dirs: list[Action]
+    records: list[Action]
+    manifests: dict[Parts, Manifest]
+
+    @property
+    def actions(self) -> list[Action]:
+        return self.files + self.dirs + self.records
+
+
+def make_plan(root: Root, policy: Policy, *, deadline: float | None = None) -> Plan:
+    """Walk ROOT once, read its manifests and decide every action. Deletes nothing.
+
+    Raises
+    ------
+    PrivspeechError
+        NOINPUT for a missing explicit manifest, USAGE for one outside ROOT, DATAERR for a bad manifest line
+        (prune never guesses around a manifest it cannot read), TEMPFAIL when `deadline` passes.
+    """
+    tree = walk(root, deadline=deadline)
+    planner = _Planner(root, tree, policy)
+    with Remover(root, tree) as fs:
+        enforced = _explicit(root, tree, policy)
+        found = {p for p in tree.files if p[-1].endswith(SUFFIX)} | enforced
+        manifests = {parts: load(fs, parts) for parts in sorted(found)}
+    for parts in sorted(p for p in tree.symlinks if p[-1].endswith(SUFFIX)):
+        planner.files.append(Action("skipped", "file", show(parts), {"rule": "manifest"}, parts=parts,
+                                    detail="a symlinked manifest is never read"))
+    for parts, manifest in manifests.items():
+        for line in manifest.lines:
+            planner.record(manifest, line, enforce=not policy.manifests or parts in enforced)
+    planner.plan_records()
+    if policy.older_than is not None:
+        planner.by_age(set(manifests))
+    if deadline is not None and time.monotonic() > deadline:
+        raise PrivspeechError("--max-runtime reached while planning; nothing was deleted",
+                              hint="give a longer --max-runtime", status=ExitStatus.TEMPFAIL)
+    planner.files.sort(key=lambda a: a.parts)
+    dirs = planner.empty_dirs() if policy.prune_empty_dirs else []
+    return Plan(tree, planner.files, dirs, planner.records, manifests)
+
+
+def _explicit(root: Root, tree: Tree, policy: Policy) -> set[Parts]:
+    chosen = set()
+    for text in policy.manifests:
+        try:
+            parts = tree.resolve(split_path(os.path.abspath(text), (), root.path))
+        except Unsafe as exc:
+            raise PrivspeechError(f"manifest {text}: {exc}", hint="manifests must be regular files inside ROOT",
+                                  status=ExitStatus.USAGE) from None
+        kind = tree.kind(parts)
+        if kind != "file":
+            raise PrivspeechError(f"manifest {text}: " + ("no such file" if kind == "absent" else f"not a regular file "
+                                  f"({kind})"), status=ExitStatus.NOINPUT if kind == "absent" else ExitStatus.USAGE)
+        chosen.add(parts)
+    return chosen
+
+
+@dataclass
+class _Expired:
+    manifest: Manifest
+    line: Line
+    files: list[Parts]
+    reason: dict[str, Any]
+
+
+class _Planner:
+    def __init__(self, root: Root, tree: Tree, policy: Policy):
+        self.root, self.tree, self.policy = root, tree, policy
+        self.files: list[Action] = []
+        self.records: list[Action] = []
+        self.named: set[Parts] = set()  # files with a record
+        self.live: dict[Parts, dict[str, Any]] = {}  # files a kept record names -> that record
+        self.expired: list[_Expired] = []
+
+    def record(self, manifest: Manifest, line: Line, *, enforce: bool) -> None:
+        """Sort one manifest line into live, kept, expired or error."""
+        prov = line.record.privspeech
+        where = {"manifest": manifest.name, "line": line.number}
+        if line.record.id is not None:
+            where["id"] = line.record.id
+        files, problem = [], None
+        for text in line.paths:
+            try:
+                parts = self.tree.resolve(split_path(text, manifest.parts[:-1], self.root.path))
+            except Unsafe as exc:
+                problem = problem or f"{text}: {exc}"
+                continue
+            kind = self.tree.kind(parts)
+            if kind not in ("file", "absent"):
+                problem = problem or f"{text}: {show(parts)} is not a regular file ({kind})"
+            files.append(parts)
+        self.named.update(files)
+        expired = enforce and prov.expires_at is not None and parse_ts(prov.expires_at) <= self.policy.at
+        if not expired:
+            self._live(files, where)
+            return
+        reason = {"rule": "expired", "expires_at": prov.expires_at, **where}
+        glob = next((g for g in map(self.policy.protecting, map(show, files)) if g), None)
+        if problem is not None:
+            self.records.append(Action("error", "record", manifest.name, reason, parts=manifest.parts,
+                                       detail=problem + "; the record and its files are kept"))
+        elif prov.hold or glob:
+            keep = {"rule": "hold", **where} if prov.hold else {"rule": "protect", "glob": glob, **where}
+            for parts in files:
+                if self.tree.kind(parts) == "file":
+                    self.files.append(self._file("kept", parts, keep, detail=f"expired {prov.expires_at}"))
+        else:
+            self.expired.append(_Expired(manifest, line, files, reason))
+            return
+        self._live(files, where)
+
+    def _live(self, files: list[Parts], where: dict[str, Any]) -> None:
+        for parts in files:
+            self.live.setdefault(parts, where)
+
+    def plan_records(self) -> None:
+        """Plan the expired records' deletions now that every kept record is known."""
+        planned: dict[Parts, Action] = {}
+        for item in self.expired:
+            record = Action("would-delete", "record", item.manifest.name, item.reason, parts=item.manifest.parts)
+            for parts in item.files:
+                if parts in planned:
+                    record.needs.append(planned[parts])
+                elif self.tree.kind(parts) == "absent":
+                    self.files.append(self._file("skipped", parts, item.reason, detail="already absent"))
+                elif parts in self.live:
+                    self.files.append(self._file("kept", parts, {"rule": "shared", **self.live[parts]},
+                                                 detail="also named by a record that is kept"))
+                else:
+                    planned[parts] = self._file("would-delete", parts, item.reason)
+                    self.files.append(planned[parts])
+                    record.needs.append(planned[parts])
+            self.records.append(record)
+
+    def by_age(self, manifests: set[Parts]) -> None:
+        cutoff = self.policy.at - self.policy.older_than
+        limit = cutoff.timestamp()
+        for parts, st in self.tree.files.items():
+            if st.mtime >= limit or parts in self.named or parts in manifests:
+                continue
+            reason = {"rule": "older-than", "mtime": format_ts(dt.datetime.fromtimestamp(st.mtime, dt.timezone.utc)),
+                      "cutoff": format_ts(cutoff)}
+            glob = self.policy.protecting(show(parts))
+            if glob:
+                self.files.append(self._file("kept", parts, {"rule": "protect", "glob": glob, "mtime": reason["mtime"]}))
+            else:
+                self.files.append(self._file("would-delete", parts, reason))
+
+    def empty_dirs(self) -> list[Action]:
+        gone: dict[Parts, int] = {}
+        for action in self.files:
+            if action.action == "would-delete":
+                gone[action.parts[:-1]] = gone.get(action.parts[:-1], 0) + 1
+        dirs = []
+        for parts in sorted(self.tree.dirs, key=lambda p: (-len(p), p)):
+            if parts and gone.get(parts) and gone[parts] == self.tree.entries.get(parts):
+                dirs.append(Action("would-delete", "dir", show(parts), {"rule": "empty-dir"}, parts=parts))
+                gone[parts[:-1]] = gone.get(parts[:-1], 0) + 1
+        return dirs
+
+    def _file(self, action: str, parts: Parts, reason: dict[str, Any], detail: str | None = None) -> Action:
+        st = self.tree.files.get(parts)
+        links = st.nlink if st is not None and st.nlink > 1 else None
+        if links and action == "would-delete":
+            detail = f"{links} hard links: the data stays reachable through the others"
+        return Action(action, "file", show(parts), reason, detail=detail, size=st.size if st else None, links=links,
+                      parts=parts)
