@@ -167,15 +167,16 @@ class Journal:
         return os.path.relpath(os.path.abspath(dest), os.path.abspath(self.out_dir))
 
 
-_worker_state = {"busy": False, "interrupted": False}
+_worker_state: dict[str, Any] = {"busy": False, "interrupted": False, "cancel": None}
 
 
 def _execute(work: Callable[[Task], Record], task: Task):
     """Worker side: run one task, returning ('ok', record, warnings) or ('error', error, warnings)."""
-    if _worker_state["interrupted"]:  # a task queued before Ctrl-C: do not start it
-        return "error", PrivspeechError("interrupted", status=ExitStatus.INTERRUPTED), []
     _worker_state["busy"] = True
     try:
+        cancel = _worker_state["cancel"]
+        if _worker_state["interrupted"] or (cancel is not None and cancel.is_set()):
+            return "error", PrivspeechError("interrupted", status=ExitStatus.INTERRUPTED), []  # queued before Ctrl-C
         return "ok", work(task), task.warnings
     except PrivspeechError as exc:
         return "error", exc, task.warnings
@@ -184,7 +185,7 @@ def _execute(work: Callable[[Task], Record], task: Task):
     except Exception as exc:  # a bug: report it with the record, keep the batch going
         detail = traceback.format_exc()
         return "error", PrivspeechError(f"internal error: {type(exc).__name__}: {exc}", hint="rerun with "
-                                        "PRIVSPEECH_DEBUG=1 for the traceback, and report it",
+                                        "--debug for the traceback, and report it",
                                         status=ExitStatus.FAILED), task.warnings + [detail]
     finally:
         _worker_state["busy"] = False
@@ -197,14 +198,31 @@ def _worker_sigint(signum, frame):
         raise KeyboardInterrupt
 
 
-def _worker_init() -> None:
-    """Pin numeric libraries to one thread per worker and install the worker's Ctrl-C handling."""
+def _worker_init(cancel) -> None:
+    """Install the worker's Ctrl-C handling, then accept signals (blocked since the fork; any that arrived
+    meanwhile are delivered now), and pin numeric libraries to one thread."""
+    _worker_state["cancel"] = cancel
+    signal.signal(signal.SIGINT, _worker_sigint)
+    signal.signal(signal.SIGTERM, _worker_sigint)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     with contextlib.suppress(Exception):
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(1)
-    signal.signal(signal.SIGINT, _worker_sigint)
-    signal.signal(signal.SIGTERM, _worker_sigint)
+
+
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextlib.contextmanager
+def _signals_blocked():
+    """Hold Ctrl-C while worker processes may be forked, so none starts with Python's default handler;
+    a signal that arrives meanwhile is delivered when the block ends, not lost."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
 
 class Runner:
@@ -300,10 +318,15 @@ class Runner:
     def _pooled(self, items: Iterable[Item]) -> Iterator[tuple[Item, tuple]]:
         window = self.options.jobs * 4
         pending: collections.deque = collections.deque()
+        cancel = None
         if self.stage.io_bound:
             pool: cf.Executor = cf.ThreadPoolExecutor(max_workers=self.options.jobs)
         else:
-            pool = cf.ProcessPoolExecutor(max_workers=self.options.jobs, initializer=_worker_init)
+            import multiprocessing
+
+            cancel = multiprocessing.get_context().Event()
+            pool = cf.ProcessPoolExecutor(max_workers=self.options.jobs, initializer=_worker_init,
+                                          initargs=(cancel,))
         try:
             it = iter(items)
             exhausted = False
@@ -320,7 +343,8 @@ class Runner:
                         continue
                     if isinstance(prepared, Record):
                         pending.append((item, ("resumed", prepared, [])))
-                    else:
+                        continue
+                    with _signals_blocked():
                         pending.append((item, pool.submit(_execute, self.stage.work, prepared)))
                 if not pending:
                     break
@@ -331,10 +355,25 @@ class Runner:
                 if self._stop:
                     exhausted = True
         except BaseException:
+            if cancel is not None:
+                cancel.set()
             _interrupt_workers(pool)
+            pool.shutdown(wait=True, cancel_futures=True)
+            self._journal_finished(pending)
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+    def _journal_finished(self, pending) -> None:
+        """After an interrupt, remember outputs that workers completed anyway, so a rerun resumes them."""
+        for item, outcome in pending:
+            if not isinstance(outcome, cf.Future) or outcome.cancelled() or outcome.exception() is not None:
+                continue
+            kind, value, _ = outcome.result()
+            fp = self._fps.get(item.index)
+            if kind == "ok" and self.journal is not None and fp is not None:
+                with contextlib.suppress(OSError):
+                    self.journal.add(value.audio_filepath, fp, value)
 
     def _finish(self, item: Item, outcome: tuple) -> None:
         kind, value, warnings = outcome
