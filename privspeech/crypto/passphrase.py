@@ -70,15 +70,19 @@ def read_file(path: str | os.PathLike) -> tuple[str, list[str]]:
     return _first_line(data), check_private(path, "passphrase file")
 
 
-def read_limited(stream: BinaryIO, name: str, head: bytes = b"") -> bytes:
-    """All of `stream` (after `head`), refusing more than :data:`MAX_BYTES`."""
-    data = head + stream.read(MAX_BYTES + 1 - len(head))
-    if len(data) > MAX_BYTES:
-        raise PrivspeechError(f"{name}: too large for passphrase mode (over {MAX_BYTES >> 20} MiB)",
-                              hint="pyrage encrypts with a passphrase only in memory: use recipients "
-                                   "(-r/-R, identity files) for large files, or the age command",
-                              status=ExitStatus.DATAERR)
-    return data
+def read_limited(stream: BinaryIO, name: str) -> bytes:
+    """All of `stream`, refusing more than :data:`MAX_BYTES`."""
+    parts, size = [], 0
+    while size <= MAX_BYTES:
+        chunk = stream.read(MAX_BYTES + 1 - size)
+        if not chunk:
+            return b"".join(parts)
+        parts.append(chunk)
+        size += len(chunk)
+    raise PrivspeechError(f"{name}: too large for passphrase mode (over {MAX_BYTES >> 20} MiB)",
+                          hint="pyrage encrypts with a passphrase only in memory: use recipients "
+                               "(-r/-R, identity files) for large files, or the age command",
+                          status=ExitStatus.DATAERR)
 
 
 def encrypt(data: bytes, passphrase: Passphrase, *, armor: bool = False) -> bytes:

@@ -39,7 +39,8 @@ def _hint(text: str) -> str:
 
 
 def parse_file(path: str | os.PathLike) -> list[Recipient]:
-    """The recipients in a recipients file: one per line, `#` comments and blank lines ignored."""
+    """The recipients in a recipients file: one per line; blank lines and lines starting with `#` are
+    ignored (as age does, an indented `#` is an error)."""
     path = Path(path)
     try:
         text = path.read_bytes().decode("utf-8")
@@ -48,7 +49,7 @@ def parse_file(path: str | os.PathLike) -> list[Recipient]:
     except OSError as exc:
         raise from_os_error(exc, f"recipients file {path}") from None
     found = [parse(line, where=f"{path} line {number}") for number, line in enumerate(text.splitlines(), 1)
-             if line.strip() and not line.lstrip().startswith("#")]
+             if line.strip() and not line.startswith("#")]
     if not found:
         raise PrivspeechError(f"{path}: no recipients in the file", hint="add one recipient per line",
                               status=ExitStatus.USAGE)
