@@ -1,0 +1,308 @@
+"""What `prune` deletes and why: expiry by manifest, by age, holds, protect globs, dry runs, the audit log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from privspeech.dataset import mark
+from privspeech.errors import ExitStatus, PrivspeechError
+from privspeech.manifest import Provenance, Record, dumps
+from privspeech.retention import Policy, execute, make_plan, open_root, prune
+from privspeech.timeutil import format_ts, now, parse_duration
+
+from conftest import VCTK
+
+PAST = "2020-01-01T00:00:00Z"
+FUTURE = "2099-01-01T00:00:00Z"
+WAVS = sorted(VCTK.rglob("*.wav"))
+
+
+def make_root(tmp_path: Path, name: str = "ds") -> Path:
+    """A marked dataset folder."""
+    root = tmp_path / name
+    mark(root)
+    return root
+
+
+def put(root: Path, rel: str, source: Path | None = None, *, age_days: float | None = None) -> Path:
+    """Copy a real corpus recording (or `source`) to ROOT/rel; optionally backdate its mtime."""
+    dest = root / rel
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source or WAVS[sum(map(ord, rel)) % len(WAVS)], dest)
+    if age_days is not None:
+        moment = time.time() - age_days * 86400
+        os.utime(dest, (time.time(), moment))  # atime now, mtime old: only mtime may count
+    return dest
+
+
+def record(rel: str, expires_at: str | None, *, hold: bool = False, sidecars: list[str] | None = None,
+           rid: str | None = None) -> Record:
+    extra = {"sidecars": sidecars} if sidecars else {}
+    return Record(audio_filepath=rel, id=rid or rel,
+                  privspeech=Provenance(expires_at=expires_at, hold=hold, extra=extra))
+
+
+def write_manifest(path: Path, records: list[Record]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(dumps(r) for r in records))
+    return path
+
+
+def run(root: Path, policy: Policy | None = None, **kwargs) -> tuple[list[dict], object]:
+    actions: list[dict] = []
+    summary = prune(root, policy or Policy(), emit=actions.append, **kwargs)
+    return actions, summary
+
+
+def listing(root: Path) -> dict[str, bytes]:
+    """Every file under ROOT outside .privspeech, with its bytes."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and ".privspeech" not in p.parts}
+
+
+def test_expired_records_lose_every_file_and_their_manifest_line(tmp_path):
+    root = make_root(tmp_path)
+    for rel in ("spk1/a.wav", "spk1/a.txt", "spk1/b.wav", "spk2/c.wav"):
+        put(root, rel)
+    manifest = write_manifest(root / "manifest.jsonl", [
+        record("spk1/a.wav", PAST, sidecars=["spk1/a.txt"]),
+        record("spk1/b.wav", FUTURE),
+        record("spk2/c.wav", None),
+    ])
+    manifest.chmod(0o640)
+    before = manifest.read_text().splitlines(keepends=True)
+    actions, summary = run(root)
+    assert not (root / "spk1/a.wav").exists() and not (root / "spk1/a.txt").exists()
+    assert (root / "spk1/b.wav").exists() and (root / "spk2/c.wav").exists()
+    assert manifest.read_text() == "".join(before[1:])  # other lines byte for byte
+    assert manifest.stat().st_mode & 0o777 == 0o640
+    deleted = [(a["kind"], a["path"]) for a in actions if a["action"] == "deleted"]
+    assert deleted == [("file", "spk1/a.txt"), ("file", "spk1/a.wav"), ("record", "manifest.jsonl")]
+    for action in actions:
+        assert action["reason"] == {"rule": "expired", "expires_at": PAST, "manifest": "manifest.jsonl", "line": 1,
+                                    "id": "spk1/a.wav"}
+    assert summary.status == ExitStatus.OK and summary.freed == sum(a.get("size", 0) for a in actions)
+    assert run(root)[0] == []  # a second run has nothing to do
+
+
+def test_expiry_is_judged_against_the_policy_time(tmp_path):
+    root = make_root(tmp_path)
+    put(root, "a.wav")
+    write_manifest(root / "m.jsonl", [record("a.wav", "2030-06-01T00:00:00Z")])
+    early = Policy(at=dt.datetime(2030, 5, 31, 23, 59, 59, tzinfo=dt.timezone.utc))
+    assert run(root, early)[0] == [] and (root / "a.wav").exists()
+    late = Policy(at=dt.datetime(2030, 6, 1, tzinfo=dt.timezone.utc))
+    assert [a["action"] for a in run(root, late)[0]] == ["deleted", "deleted"]
+    assert (root / "m.jsonl").read_text() == ""
+
+
+def test_older_than_deletes_only_files_without_record_by_modification_time(tmp_path):
+    root = make_root(tmp_path)
+    put(root, "orphan/old.wav", age_days=40)
+    put(root, "orphan/new.wav", age_days=1)
+    recorded = put(root, "kept/recorded.wav", age_days=400)
+    old_manifest = write_manifest(root / "kept/m.jsonl", [record("recorded.wav", None)])
+    os.utime(old_manifest, (0, 0))
+    touched = put(root, "orphan/read-long-ago.wav")  # old atime must not count
+    os.utime(touched, (time.time() - 400 * 86400, time.time()))
+    actions, _ = run(root, Policy(older_than=parse_duration("30d")))
+    assert [(a["action"], a["path"], a["reason"]["rule"]) for a in actions] == [
+        ("deleted", "orphan/old.wav", "older-than")]
+    cutoff = dt.datetime.fromisoformat(actions[0]["reason"]["cutoff"].replace("Z", "+00:00"))
+    assert abs((now() - cutoff) - dt.timedelta(days=30)) < dt.timedelta(seconds=5)
+    assert recorded.exists() and old_manifest.exists() and touched.exists()
+
+
+def test_holds_and_protect_globs_keep_records_whole(tmp_path):
+    root = make_root(tmp_path)
+    for rel in ("held.wav", "held.txt", "legal/case.wav", "legal/case.txt", "notes.wav", "notes.keep",
+                "gone.wav"):
+        put(root, rel)
+    put(root, "legal/orphan.wav", age_days=90)
+    put(root, "misc/orphan.keep", age_days=90)
+    write_manifest(root / "m.jsonl", [
+        record("held.wav", PAST, hold=True, sidecars=["held.txt"]),
+        record("legal/case.wav", PAST, sidecars=["legal/case.txt"]),
+        record("notes.wav", PAST, sidecars=["notes.keep"]),
+        record("gone.wav", PAST),
+    ])
+    policy = Policy(protect=("legal/*", "*.keep"), older_than=parse_duration("30d"))
+    actions, summary = run(root, policy)
+    kept = {a["path"]: a["reason"] for a in actions if a["action"] == "kept"}
+    assert kept["held.wav"]["rule"] == kept["held.txt"]["rule"] == "hold"
+    assert kept["legal/case.wav"] == {"rule": "protect", "glob": "legal/*", "manifest": "m.jsonl", "line": 2,
+                                      "id": "legal/case.wav"}
+    assert kept["notes.wav"]["glob"] == "*.keep"  # the sidecar's protection keeps the audio too
+    assert kept["legal/orphan.wav"]["glob"] == "legal/*" and kept["misc/orphan.keep"]["glob"] == "*.keep"
+    assert sorted(listing(root)) == sorted(["held.wav", "held.txt", "legal/case.wav", "legal/case.txt",
+                                            "notes.wav", "notes.keep", "legal/orphan.wav", "misc/orphan.keep",
+                                            "m.jsonl"])
+    assert len((root / "m.jsonl").read_text().splitlines()) == 3 and summary.status == ExitStatus.OK
+
+
+def test_a_file_shared_with_a_live_record_stays(tmp_path):
+    root = make_root(tmp_path)
+    put(root, "shared.wav")
+    put(root, "own.txt")
+    write_manifest(root / "old.jsonl", [record("shared.wav", PAST, sidecars=["own.txt"])])
+    write_manifest(root / "sub/new.jsonl", [record("../shared.wav", FUTURE)])
+    actions, _ = run(root)
+    by_path = {a["path"]: a for a in actions if a["kind"] == "file"}
+    assert by_path["shared.wav"]["action"] == "kept"
+    assert by_path["shared.wav"]["reason"] == {"rule": "shared", "manifest": "sub/new.jsonl", "line": 1,
+                                               "id": "../shared.wav"}
+    assert by_path["own.txt"]["action"] == "deleted"
+    assert (root / "shared.wav").exists() and (root / "old.jsonl").read_text() == ""
+
+
+def test_dry_run_reports_exactly_the_actions_of_the_real_run(tmp_path):
+    root = make_root(tmp_path)
+    records = []
+    for i in range(12):
+        rel = f"spk{i % 3}/{i:02d}.wav"
+        put(root, rel, age_days=i * 5)
+        records.append(record(rel, PAST if i % 2 else FUTURE, hold=i == 5))
+    for i in range(6):
+        put(root, f"loose/{i}.wav", age_days=20 + i * 5)
+    put(root, "loose/keep.wav", age_days=99)
+    write_manifest(root / "m.jsonl", records)
+    policy = Policy(older_than=parse_duration("30d"), protect=("*/keep.wav",), prune_empty_dirs=True)
+    before = listing(root)
+    planned, dry = run(root, policy, dry_run=True)
+    assert listing(root) == before  # a dry run changes nothing
+    done, real = run(root, policy)
+    assert {a["action"] for a in planned} == {"would-delete", "kept"}
+    assert [dict(a, action={"would-delete": "deleted"}.get(a["action"], a["action"])) for a in planned] == done
+    assert dry.counts["would-delete", "file"] == real.counts["deleted", "file"] == 5 + 3
+    assert {p for p in before if not (root / p).exists()} == {a["path"] for a in done
+                                                              if a["action"] == "deleted" and a["kind"] == "file"}
+
+
+def test_audit_log_appends_every_action_of_every_run(tmp_path):
+    root = make_root(tmp_path)
+    put(root, "a.wav")
+    put(root, "b.wav")
+    write_manifest(root / "m.jsonl", [record("a.wav", PAST), record("b.wav", PAST, hold=True)])
+    dry_actions, _ = run(root, dry_run=True)
+    log = root / ".privspeech" / "audit.jsonl"
+    first = log.read_text()
+    real_actions, _ = run(root)
+    text = log.read_text()
+    assert text.startswith(first) and log.stat().st_mode & 0o777 == 0o600
+    lines = [json.loads(line) for line in text.splitlines()]
+    runs = list(dict.fromkeys(line["run"] for line in lines))
+    assert len(runs) == 2
+    for run_id, emitted, dry in zip(runs, (dry_actions, real_actions), (True, False)):
+        mine = [line for line in lines if line["run"] == run_id]
+        assert mine[0]["event"] == "begin" and mine[0]["dry_run"] is dry
+        assert mine[0]["root"] == str(root) and mine[0]["policy"]["protect"] == []
+        assert mine[-1]["event"] == "end" and mine[-1]["status"] == 0
+        assert [{k: v for k, v in line.items() if k not in ("run", "at")} for line in mine[1:-1]] == emitted
+        for line in mine:
+            assert abs(dt.datetime.fromisoformat(line["at"].replace("Z", "+00:00")) - now()) < dt.timedelta(minutes=5)
+    assert lines[-1]["counts"] == {"deleted file": 1, "deleted record": 1, "kept file": 1}
+
+
+def test_custom_audit_log_path(tmp_path):
+    root = make_root(tmp_path)
+    put(root, "a.wav", age_days=10)
+    log = tmp_path / "logs" / "prune.jsonl"
+    log.parent.mkdir()
+    run(root, Policy(older_than=parse_duration("1d")), audit_log=log)
+    assert [json.loads(line).get("action") for line in log.read_text().splitlines()] == [None, "deleted", None]
+    assert not (root / ".privspeech" / "audit.jsonl").exists()
+
+
+def test_explicit_manifests_limit_expiry_but_every_manifest_shields_its_files(tmp_path):
+    root = make_root(tmp_path)
+    put(root, "a/x.wav", age_days=60)
+    put(root, "b/y.wav", age_days=60)
+    put(root, "b/z.wav", age_days=60)
+    write_manifest(root / "a/m.jsonl", [record("x.wav", PAST)])
+    write_manifest(root / "b/m.jsonl", [record("y.wav", PAST), record("z.wav", FUTURE)])
+    actions, _ = run(root, Policy(manifests=(str(root / "a/m.jsonl"),), older_than=parse_duration("30d")))
+    assert [(a["action"], a["path"]) for a in actions] == [("deleted", "a/x.wav"), ("deleted", "a/m.jsonl")]
+    assert (root / "b/y.wav").exists() and (root / "b/z.wav").exists()
+
+
+@pytest.mark.parametrize("given, status", [
+    ("missing.jsonl", ExitStatus.NOINPUT),
+    ("../elsewhere.jsonl", ExitStatus.USAGE),
+    ("folder", ExitStatus.USAGE),
+])
+def test_bad_explicit_manifest(tmp_path, given, status):
+    root = make_root(tmp_path)
+    (root / "folder").mkdir()
+    write_manifest(tmp_path / "elsewhere.jsonl", [])
+    with pytest.raises(PrivspeechError) as info:
+        prune(root, Policy(manifests=(str(root / given),)))
+    assert info.value.status == status and given.split("/")[-1] in info.value.message
+
+
+@pytest.mark.parametrize("content, message", [
+    (b'{"audio_filepath": "a.wav"}\nnot json\n', "bad.jsonl:2: bad manifest line"),
+    (b'{"audio_filepath": "a.wav", "privspeech": {"sidecars": "a.txt"}}\n', "sidecars"),
+    (b'{"audio_filepath": "a.wav", "privspeech": {"expires_at": "yesterday"}}\n', "RFC 3339"),
+    (b"\xff\xfe binary\n", "not UTF-8"),
+])
+def test_a_bad_manifest_anywhere_stops_the_run_before_anything_is_deleted(tmp_path, content, message):
+    root = make_root(tmp_path)
+    put(root, "a.wav")
+    put(root, "old.wav", age_days=90)
+    write_manifest(root / "good.jsonl", [record("a.wav", PAST)])
+    (root / "sub").mkdir()
+    (root / "sub/bad.jsonl").write_bytes(content)
+    before = listing(root)
+    with pytest.raises(PrivspeechError) as info:
+        prune(root, Policy(older_than=parse_duration("30d")))
+    assert info.value.status == ExitStatus.DATAERR and message in info.value.message
+    assert listing(root) == before
+    last = json.loads((root / ".privspeech/audit.jsonl").read_text().splitlines()[-1])
+    assert last["event"] == "abort" and last["status"] == 65
+
+
+def test_a_record_whose_file_is_already_gone_leaves_its_manifest(tmp_path):
+    root = make_root(tmp_path)
+    put(root, "here.wav")
+    write_manifest(root / "m.jsonl", [record("gone.wav", PAST, sidecars=["here.wav"])])
+    actions, summary = run(root)
+    assert [(a["action"], a["path"], a.get("detail")) for a in actions] == [
+        ("skipped", "gone.wav", "already absent"), ("deleted", "here.wav", None), ("deleted", "m.jsonl", None)]
+    assert summary.status == ExitStatus.OK and (root / "m.jsonl").read_text() == ""
+
+
+def test_prune_empty_dirs_removes_only_folders_the_run_emptied(tmp_path):
+    root = make_root(tmp_path)
+    put(root, "a/b/c/x.wav", age_days=9)
+    put(root, "a/y.wav", age_days=9)
+    put(root, "d/keep.wav")
+    put(root, "d/e/old.wav", age_days=9)
+    (root / "empty-before").mkdir()
+    actions, _ = run(root, Policy(older_than=parse_duration("1d"), prune_empty_dirs=True))
+    assert [a["path"] for a in actions if a["kind"] == "dir"] == ["a/b/c", "a/b", "d/e", "a"]
+    assert sorted(p.name for p in root.iterdir()) == [".privspeech", "d", "empty-before"]
+    assert listing(root) == {"d/keep.wav": listing(root)["d/keep.wav"]}
+
+
+def test_a_manifest_changed_after_planning_is_not_rewritten(tmp_path):
+    root = make_root(tmp_path)
+    put(root, "a.wav")
+    manifest = write_manifest(root / "m.jsonl", [record("a.wav", PAST)])
+    with open_root(root) as handle:
+        plan = make_plan(handle, Policy())
+        with manifest.open("a") as fh:  # another tool appends a record meanwhile
+            fh.write(dumps(record("new.wav", FUTURE)))
+        summary = execute(handle, plan)
+    (rec,) = [a for a in plan.actions if a.kind == "record"]
+    assert rec.action == "error" and "changed since it was read" in rec.detail
+    assert len(manifest.read_text().splitlines()) == 2 and summary.status == ExitStatus.FAILED
+    assert not (root / "a.wav").exists()  # the next run drops the record as already absent
+    assert [a["action"] for a in run(root)[0]] == ["skipped", "deleted"]
+    assert json.loads(manifest.read_text())["audio_filepath"] == "new.wav"
