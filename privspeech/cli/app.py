@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from .. import __version__
-from . import common, scan
+from . import common, init, prune, scan
 
 app = typer.Typer(
     name="privspeech",
@@ -42,6 +42,8 @@ def _root(
 
 
 app.command(rich_help_panel=common.PANEL_PREPARE)(scan.scan)
+app.command(rich_help_panel=common.PANEL_KEEP)(init.init)
+app.command(rich_help_panel=common.PANEL_KEEP)(prune.prune)
 
 
 def main() -> None:

@@ -1,0 +1,29 @@
+"""`privspeech init`: mark a folder as a dataset privspeech manages (and may prune)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from . import common
+
+
+@common.handles_errors
+def init(
+    root: Annotated[Path, typer.Argument(help="The folder to mark (created if missing).", show_default=False)],
+    quiet: common.Quiet = False,
+):
+    """Mark a folder as managed by privspeech, so that `privspeech prune` may act inside it.
+
+    Writes ROOT/.privspeech/root.json (idempotent). prune refuses folders without this marker.
+
+    Example: privspeech init /srv/calls
+    """
+    from ..console import Env
+    from ..dataset import mark
+
+    state = mark(root)
+    Env(quiet=quiet).info(f"init: {root} is managed by privspeech ({state})")
+    return 0

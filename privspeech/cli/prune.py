@@ -1,0 +1,90 @@
+"""`privspeech prune`: delete what has passed its retention date inside a privspeech dataset, and explain it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import common
+
+
+@common.handles_errors
+def prune(
+    root: Annotated[Path, typer.Argument(help="A dataset folder marked by `privspeech init`.", metavar="ROOT",
+                                        show_default=False)],
+    manifest: Annotated[Optional[list[str]], typer.Option(
+        "--manifest", "-m", metavar="FILE", help="Enforce expiry only in these manifests inside ROOT (repeatable) "
+        "[default: every *.jsonl under ROOT].", show_default=False)] = None,
+    older_than: Annotated[Optional[str], typer.Option(
+        "--older-than", metavar="DURATION", help="Also delete files that no record names, by modification time "
+        "(30d, 12h, P30D).")] = None,
+    protect: Annotated[Optional[list[str]], typer.Option(
+        "--protect", metavar="GLOB", help="Always keep paths (relative to ROOT) matching GLOB (repeatable); "
+        "a GLOB without / also matches file names.", show_default=False)] = None,
+    prune_empty_dirs: Annotated[bool, typer.Option(
+        "--prune-empty-dirs", help="Also remove folders the run empties.")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", "-n", help="Print the plan (would-delete) and change nothing but the audit log.")] = False,
+    wait: Annotated[float, typer.Option(
+        "--wait", metavar="SECONDS", min=0, help="Wait this long for another prune run on ROOT to finish.")] = 0.0,
+    max_runtime: Annotated[Optional[str], typer.Option(
+        "--max-runtime", metavar="DURATION", help="Stop cleanly after this long (exit 75; run again to finish).")] = None,
+    audit_log: Annotated[Optional[Path], typer.Option(
+        "--audit-log", metavar="FILE", help="Append the audit lines here instead of ROOT/.privspeech/audit.jsonl.",
+        dir_okay=False)] = None,
+    quiet: common.Quiet = False,
+):
+    """Delete recordings whose retention period has ended, and say why for every file.
+
+    A record whose privspeech.expires_at has passed loses every file it names (audio, ciphertext, the sidecars
+    in privspeech.sidecars) and its manifest line; manifests are rewritten atomically. Records with hold: true and
+    paths matching --protect are always kept. With --older-than, files that no record names go by modification
+    time (never access time).
+
+    prune acts only inside a folder marked by `privspeech init`, never follows a symlink, never enters another
+    filesystem and re-checks each file just before deleting it. Every action (deleted, would-delete, kept,
+    skipped, error) is printed as a JSONL line with its rule and dates, and appended to the audit log
+    ROOT/.privspeech/audit.jsonl; stderr gets a summary. A second run on the same ROOT exits 75 at once, or
+    waits with --wait.
+
+    Deleting a file is not erasing it: SSDs, snapshots and backups can keep the bytes. Store recordings
+    encrypted (privspeech encrypt) and delete the key to destroy every copy.
+
+    Nightly from cron, as a crontab line: `15 3 * * * privspeech prune /srv/calls --wait 600 --max-runtime 2h -q`
+
+    With systemd: a privspeech-prune.service (Type=oneshot, ExecStart=privspeech prune /srv/calls --max-runtime 2h
+    -q) started by a privspeech-prune.timer (OnCalendar=daily, Persistent=true).
+    """
+    import json
+
+    from ..console import Env
+    from ..pipeline import _silence_stdout
+    from ..retention import Policy
+    from ..retention import prune as run_prune
+    from ..timeutil import parse_duration
+
+    env = Env(quiet=quiet)
+    policy = Policy(older_than=parse_duration(older_than) if older_than else None, protect=tuple(protect or ()),
+                    manifests=tuple(manifest or ()), prune_empty_dirs=prune_empty_dirs)
+    runtime = parse_duration(max_runtime).total_seconds() if max_runtime else None
+    closed = False
+
+    def emit(entry: dict) -> None:  # stdout is a report: a closed pipe must not stop the deletions
+        nonlocal closed
+        if closed:
+            return
+        try:
+            env.stdout.write(json.dumps(entry) + "\n")
+            env.stdout.flush()
+        except BrokenPipeError:
+            closed = True
+            _silence_stdout()
+
+    summary = run_prune(root, policy, dry_run=dry_run, wait=wait, max_runtime=runtime, audit_log=audit_log,
+                        emit=emit)
+    env.info(summary.text(dry_run))
+    if summary.status == common.ExitStatus.FAILED:
+        env.warn("some files could not be deleted; their records stay (see the error lines)")
+    return summary.status
