@@ -1,0 +1,95 @@
+"""The dataset's DP ledger: one JSON object per release in ``.privspeech/dp-ledger.jsonl``.
+
+Releases about the whole dataset (``privspeech stats``) charge every speaker, so they are kept beside
+the data rather than in any one record. Appends are serialised by an advisory lock and published by an
+atomic rewrite, so a crash leaves the old ledger or the new one, never a torn line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..dataset import mark, state_dir
+from ..errors import ExitStatus, PrivspeechError, from_os_error
+from ..fsutil import atomic_write
+from ..manifest import make_op
+
+LEDGER = "dp-ledger.jsonl"
+LOCK = "dp-ledger.lock"
+LOCK_WAIT = 10.0  # seconds
+
+
+def ledger_path(root: str | os.PathLike) -> Path:
+    return state_dir(root) / LEDGER
+
+
+def read(root: str | os.PathLike) -> list[dict[str, Any]]:
+    """The ledger's entries in order (none when the dataset has no ledger yet)."""
+    path = ledger_path(root)
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise from_os_error(exc, str(path)) from None
+    entries = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise PrivspeechError(f"{path}:{lineno}: bad ledger line: {exc.msg}", status=ExitStatus.DATAERR) from None
+        if not isinstance(entry, dict) or not isinstance(entry.get("op"), str):
+            raise PrivspeechError(f"{path}:{lineno}: a ledger line must be an object with an 'op' name",
+                                  status=ExitStatus.DATAERR)
+        entries.append(entry)
+    return entries
+
+
+def append(root: str | os.PathLike, op: str, **fields: Any) -> dict[str, Any]:
+    """Append one entry (:func:`privspeech.manifest.make_op` adds time and version); returns it."""
+    entry = make_op(op, **fields)
+    state = mark(root)
+    with _locked(state / LOCK):
+        path = state / LEDGER
+        try:
+            old = path.read_bytes()
+        except FileNotFoundError:
+            old = b""
+        except OSError as exc:
+            raise from_os_error(exc, str(path)) from None
+        if old and not old.endswith(b"\n"):
+            old += b"\n"
+        with atomic_write(path, force=True) as fh:
+            fh.write(old + (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8"))
+    return entry
+
+
+@contextlib.contextmanager
+def _locked(lock: Path) -> Iterator[None]:
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise from_os_error(exc, str(lock), writing=True) from None
+    try:
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
+                    raise PrivspeechError(f"{lock}: the DP ledger is locked by another run",
+                                          hint="wait for it to finish and run again", status=ExitStatus.TEMPFAIL) from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)
