@@ -140,7 +140,7 @@ def failure(kind: str, name: str, detail: str) -> PrivspeechError:
     """The user-facing error for a decryption failure of `kind` (one of the constants above)."""
     if kind == NO_MATCH:
         return PrivspeechError(f"{name}: {_PHRASES[kind]}", hint="check the identity file (-i) or the passphrase; "
-                               "the file was encrypted to someone else's key otherwise", status=ExitStatus.NOPERM)
+                               "otherwise the file is for someone else's key, or its header is damaged", status=ExitStatus.NOPERM)
     return PrivspeechError(f"{name}: {_PHRASES[kind]}: {detail}", hint="no plaintext was written; get an intact "
                            "copy of the file", status=ExitStatus.DATAERR)
 
