@@ -92,11 +92,13 @@ class DiscreteLaplace(_LatticeSampler):
             digits.append((weight, last))
         self.block = math.prod(r for _, r in digits)  # m >= scale
         q_m = math.exp(-float(self.block * inv))
-        first = _count_until_tail(lambda k: 2 * math.exp(-float(inv)) / (1 + math.exp(-float(inv))) * q_m ** (k - 1))
+        tail = max(TAIL, 2.0 ** (8 - _bits))  # short words (tests) need distinct thresholds at their width
+        first = _count_until_tail(lambda k: 2 * math.exp(-float(inv)) / (1 + math.exp(-float(inv))) * q_m ** (k - 1),
+                                  tail)
         # P(Z >= k): Z = 0 means X = 0, else |X| = 1 + m*(Z-1) + b
         self._zero_or_block = InverseCDF([_laplace_top(inv, self.block, k) for k in range(1, first + 1)], bits=_bits)
         self._block = InverseCDF([exp_neg(inv * self.block * k)
-                                  for k in range(1, _count_until_tail(lambda k: q_m ** k) + 1)], bits=_bits)
+                                  for k in range(1, _count_until_tail(lambda k: q_m ** k, tail) + 1)], bits=_bits)
         self._digits = [(w, InverseCDF([_truncated(inv * w, r, b) for b in range(1, r)], bits=_bits))
                         for w, r in digits]
 
@@ -194,10 +196,10 @@ class DiscreteGaussian(_LatticeSampler):
         return out
 
 
-def _count_until_tail(threshold) -> int:
-    """How many thresholds k = 1, 2, ... to tabulate: up to the first below TAIL (at least one, at most 64)."""
+def _count_until_tail(threshold, tail: float) -> int:
+    """How many thresholds k = 1, 2, ... to tabulate: up to the first below `tail` (at least one, at most 64)."""
     k = 1
-    while k < 64 and threshold(k) >= TAIL:
+    while k < 64 and threshold(k) >= tail:
         k += 1
     return k
 
