@@ -1,0 +1,56 @@
+"""Loudness over active speech: RMS of the frames within 40 dB of the loudest, never a peak."""
+
+from __future__ import annotations
+
+import numpy as np
+
+FRAME_SECONDS = 0.02
+ACTIVE_RANGE_DB = 40.0
+SILENCE_RMS = 1e-5  # about -100 dBFS: quieter frames never count as speech
+MAX_GAIN_DB = 30.0
+
+
+def active_frames(x: np.ndarray, *, sr: int) -> np.ndarray:
+    """Boolean mask over the 20 ms frames of mono `x`, shape (n,): True where speech is active.
+
+    Returns
+    -------
+    np.ndarray, shape (ceil(n / frame),)
+    """
+    rms = _frame_rms(x, sr=sr)
+    if rms.size == 0:
+        return np.zeros(0, dtype=bool)
+    floor = max(rms.max() * 10.0 ** (-ACTIVE_RANGE_DB / 20.0), SILENCE_RMS)
+    return rms >= floor
+
+
+def _frame_rms(x: np.ndarray, *, sr: int) -> np.ndarray:
+    size = max(1, int(FRAME_SECONDS * sr))
+    count = -(-x.shape[0] // size)
+    padded = np.zeros(count * size)
+    padded[: x.shape[0]] = x
+    return np.sqrt(np.mean(np.square(padded.reshape(count, size)), axis=1))
+
+
+def match_gain(source: np.ndarray, converted: np.ndarray, *, sr: int) -> float:
+    """The gain that gives `converted` the RMS of `source` over the frames where `source` is active.
+
+    Both are mono, shape (n,). Silence in gives 0 (the output is silence too); the gain is capped at
+    +30 dB so near-silent synthesis noise is never blown up.
+    """
+    rms_in = active_rms(source, sr=sr)
+    rms_out = active_rms(converted, sr=sr, mask_from=source)
+    if rms_in <= 0.0 or rms_out <= 0.0:
+        return 0.0
+    return float(min(rms_in / rms_out, 10.0 ** (MAX_GAIN_DB / 20.0)))
+
+
+def active_rms(x: np.ndarray, *, sr: int, mask_from: np.ndarray | None = None) -> float:
+    """RMS of mono `x` over the active frames of `mask_from` (default: of `x` itself); 0 for silence."""
+    ref = x if mask_from is None else mask_from
+    mask = active_frames(ref, sr=sr)
+    if not mask.any():
+        return 0.0
+    size = max(1, int(FRAME_SECONDS * sr))
+    sample_mask = np.repeat(mask, size)[: ref.shape[0]]
+    return float(np.sqrt(np.mean(np.square(x[sample_mask]))))

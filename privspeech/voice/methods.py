@@ -1,0 +1,92 @@
+"""The de-identification methods: settings validation and one converter per channel for an id."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..errors import ExitStatus, PrivspeechError
+from ..keys import SecretKey
+from . import mcadams as _mcadams
+from . import world as _world
+from .targets import mcadams_alpha, world_candidates
+
+METHODS = ("world", "mcadams")
+LEVELS = ("speaker", "utterance")
+VERSIONS = {"world": _world.VERSION, "mcadams": _mcadams.VERSION}
+MIN_SR, MAX_SR = 8000, 48000
+
+
+class Voice(Protocol):
+    """Converts one channel, segment by segment: ``convert(x, core) -> y`` with ``y.shape == x.shape``."""
+
+    def convert(self, x: np.ndarray, core: slice) -> np.ndarray: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class McAdamsSettings:
+    """The B2 baseline has no settings: frame, hop, order and the alpha range are fixed."""
+
+
+class McAdamsVoice:
+    """The McAdams conversion of one channel with a keyed coefficient."""
+
+    def __init__(self, alpha: float, *, sr: int):
+        self.alpha = alpha
+        self.sr = sr
+
+    def convert(self, x: np.ndarray, core: slice) -> np.ndarray:
+        return _mcadams.mcadams(x, sr=self.sr, alpha=self.alpha)
+
+
+def check_method(method: str, level: str) -> None:
+    if method not in METHODS:
+        raise PrivspeechError(f"unknown anonymization method {method!r}", hint=f"use one of: {', '.join(METHODS)}",
+                              status=ExitStatus.USAGE)
+    if level not in LEVELS:
+        raise PrivspeechError(f"unknown level {level!r}", hint=f"use one of: {', '.join(LEVELS)}",
+                              status=ExitStatus.USAGE)
+
+
+def resolve_settings(method: str, settings: dict[str, Any]):
+    """The settings object for `method` with defaults filled in; unknown or bad settings are usage errors."""
+    cls = _world.WorldSettings if method == "world" else McAdamsSettings
+    try:
+        return cls(**settings)
+    except TypeError:
+        known = ", ".join(f.name for f in dataclasses.fields(cls)) or "none"
+        unknown = ", ".join(sorted(set(settings) - {f.name for f in dataclasses.fields(cls)}))
+        raise PrivspeechError(f"unknown setting for method {method}: {unknown}", hint=f"settings it takes: {known}",
+                              status=ExitStatus.USAGE) from None
+
+
+def identity(level: str, speaker: str | None, utterance: str | None) -> str:
+    """The id the pseudo-speaker is drawn for: the speaker's or the utterance's, which must be given."""
+    ident = speaker if level == "speaker" else utterance
+    if ident is None or str(ident) == "":
+        article = "a speaker" if level == "speaker" else "an utterance"
+        hint = ("name speakers with `privspeech scan --speaker-from`, or use --level utterance"
+                if level == "speaker" else "give every record an id")
+        raise PrivspeechError(f"level {level} needs {article} id", hint=hint, status=ExitStatus.DATAERR)
+    return str(ident)
+
+
+def check_rate(sr: Any) -> int:
+    if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or not MIN_SR <= sr <= MAX_SR:
+        raise PrivspeechError(f"sample rate {sr!r} Hz is not supported (8 to 48 kHz)",
+                              hint="resample the input, e.g. sox in.wav -r 16000 out.wav", status=ExitStatus.DATAERR)
+    return int(sr)
+
+
+def make_voices(method: str, level: str, settings, *, key: SecretKey, ident: str, sr: int,
+                channels: int) -> list[Voice]:
+    """One converter per channel, all drawing the same pseudo-speaker for `ident`."""
+    if not isinstance(key, SecretKey):
+        raise PrivspeechError("anonymization needs a privspeech SecretKey", status=ExitStatus.USAGE)
+    if method == "world":
+        candidates = world_candidates(key, level=level, ident=ident)
+        return [_world.WorldVoice(candidates, sr=sr, settings=settings) for _ in range(channels)]
+    alpha = mcadams_alpha(key, level=level, ident=ident)
+    return [McAdamsVoice(alpha, sr=sr) for _ in range(channels)]

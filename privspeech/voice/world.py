@@ -1,0 +1,199 @@
+"""Voice conversion to a keyed pseudo-speaker by WORLD analysis and synthesis (pyworld).
+
+Analysis: F0 by dio + stonemask (or harvest), spectral envelope by cheaptrick, aperiodicity by d4c on
+every second frame (it is smooth in time; this halves its cost) interpolated to all frames.
+Conversion: F0 mapped in the log domain onto the target's mean and spread, unvoiced frames kept
+unvoiced; envelope and aperiodicity warped by the same VTLN map; a spectral tilt on the envelope.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pyworld
+
+from ..errors import ExitStatus, PrivspeechError
+from .targets import Candidates, Target
+from .warp import apply_warp, tilt_gains, vtln_warp
+
+VERSION = "world-1"
+F0_METHODS = ("dio", "harvest")
+MIN_VOICED_FRAMES = 30  # voiced frames needed before the source voice is judged and the target fixed
+DEFAULT_SPREAD = 3.0 * math.log(2.0) / 12.0  # log-F0 spread assumed while too few frames are voiced
+MIN_SPREAD = 0.5 * math.log(2.0) / 12.0
+MIN_SECONDS = 0.1  # shorter segments are zero-padded for the analysis
+
+
+@dataclass(frozen=True)
+class WorldSettings:
+    """Non-secret settings of the WORLD method (they go to the manifest).
+
+    Attributes
+    ----------
+    f0_method : {"dio", "harvest"}
+        F0 estimator: dio + stonemask (fast) or harvest (more robust, about 10x slower).
+    frame_period : float
+        Analysis hop in milliseconds.
+    intonation : float
+        Scale on the target's F0 spread: 1 keeps the drawn spread, 0 flattens to a monotone.
+    tilt : bool
+        Apply the drawn spectral-tilt change.
+    min_f0_distance : float
+        Minimum distance in semitones between the source's mean F0 and the target's.
+    """
+
+    f0_method: str = "dio"
+    frame_period: float = 10.0
+    intonation: float = 1.0
+    tilt: bool = True
+    min_f0_distance: float = 4.0
+
+    def __post_init__(self):
+        if self.f0_method not in F0_METHODS:
+            raise _usage(f"f0_method must be one of {', '.join(F0_METHODS)}, got {self.f0_method!r}")
+        if not 1.0 <= self.frame_period <= 20.0:
+            raise _usage(f"frame_period must be between 1 and 20 ms, got {self.frame_period}")
+        if not 0.0 <= self.intonation <= 2.0:
+            raise _usage(f"intonation must be between 0 and 2, got {self.intonation}")
+        if not 0.0 <= self.min_f0_distance <= 12.0:
+            raise _usage(f"min_f0_distance must be between 0 and 12 semitones, got {self.min_f0_distance}")
+
+
+def _usage(message: str) -> PrivspeechError:
+    return PrivspeechError(message, status=ExitStatus.USAGE)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """WORLD parameters of a signal: F0 (frames,), envelope and aperiodicity (frames, bins)."""
+
+    f0: np.ndarray
+    sp: np.ndarray
+    ap: np.ndarray
+
+
+def analyse(x: np.ndarray, *, sr: int, settings: WorldSettings) -> Analysis:
+    """WORLD analysis of a mono float64 signal, shape (n,)."""
+    fp = settings.frame_period
+    if settings.f0_method == "harvest":
+        f0, t = pyworld.harvest(x, sr, frame_period=fp)
+    else:
+        f0, t = pyworld.dio(x, sr, frame_period=fp, speed=max(1, sr // 4000))
+        f0 = pyworld.stonemask(x, f0, t, sr)
+    sp = pyworld.cheaptrick(x, f0, t, sr)
+    ap_half = pyworld.d4c(x, np.ascontiguousarray(f0[::2]), np.ascontiguousarray(t[::2]), sr,
+                          fft_size=(sp.shape[1] - 1) * 2)
+    ap = np.empty_like(sp)
+    ap[::2] = ap_half
+    edge = np.concatenate([ap_half, ap_half[-1:]])  # the last odd frame may have no right neighbour
+    half = len(f0) // 2
+    ap[1::2] = 0.5 * (edge[:half] + edge[1 : half + 1])
+    return Analysis(f0, sp, ap)
+
+
+def map_f0(f0: np.ndarray, *, source_mean: float, source_spread: float, target: Target,
+           intonation: float = 1.0) -> np.ndarray:
+    """Map voiced F0 in the log domain: ``exp((log f0 - mu_s) / sigma_s * sigma_t + mu_t)``; 0 stays 0.
+
+    Parameters
+    ----------
+    f0 : np.ndarray, shape (frames,)
+        F0 in Hz, 0 where unvoiced.
+    source_mean, source_spread : float
+        Mean and standard deviation of the source's log F0 (natural log of Hz).
+    target : Target
+        The pseudo-speaker.
+    intonation : float
+        Scale on the target spread (0 gives a monotone at the target mean).
+
+    Returns
+    -------
+    np.ndarray, shape (frames,)
+    """
+    out = np.zeros_like(f0)
+    voiced = f0 > 0
+    z = (np.log(f0[voiced]) - source_mean) / max(source_spread, MIN_SPREAD)
+    out[voiced] = np.exp(z * target.f0_spread * intonation + math.log(target.f0_mean_hz))
+    return out
+
+
+class WorldVoice:
+    """The WORLD conversion of one channel of one recording, segment by segment.
+
+    The source's log-F0 statistics accumulate over the segments seen so far, and the target is fixed
+    at the first segment with enough voiced frames, so a long recording keeps one voice throughout.
+    """
+
+    def __init__(self, candidates: Candidates, *, sr: int, settings: WorldSettings):
+        self.candidates = candidates
+        self.sr = sr
+        self.settings = settings
+        self._sum = self._sum_sq = 0.0
+        self._count = 0
+        self._target: Target | None = None
+        self._warps: dict[tuple[int, Target], tuple] = {}
+
+    @property
+    def target(self) -> Target | None:
+        """The chosen target, once enough speech has been seen."""
+        return self._target
+
+    def _update_stats(self, f0: np.ndarray) -> tuple[float, float]:
+        logs = np.log(f0[f0 > 0])
+        self._sum += float(logs.sum())
+        self._sum_sq += float(np.square(logs).sum())
+        self._count += logs.size
+        if self._count == 0:
+            return 0.0, DEFAULT_SPREAD
+        mean = self._sum / self._count
+        if self._count < MIN_VOICED_FRAMES:
+            return mean, DEFAULT_SPREAD
+        return mean, math.sqrt(max(self._sum_sq / self._count - mean * mean, 0.0))
+
+    def _choose(self, mean: float) -> Target:
+        if self._target is not None:
+            return self._target
+        source_hz = math.exp(mean) if self._count else None
+        target = self.candidates.choose(source_hz, min_semitones=self.settings.min_f0_distance)
+        if self._count >= MIN_VOICED_FRAMES:
+            self._target = target
+        return target
+
+    def _spectral_maps(self, n_bins: int, target: Target):
+        cached = self._warps.get((n_bins, target))
+        if cached is None:
+            warp = vtln_warp(n_bins, sr=self.sr, scale=target.formant_scale)
+            gains = tilt_gains(n_bins, sr=self.sr, db_per_octave=target.tilt_db_per_octave) \
+                if self.settings.tilt else None
+            cached = self._warps[(n_bins, target)] = (warp, gains)
+        return cached
+
+    def convert(self, x: np.ndarray, core: slice) -> np.ndarray:
+        """Convert a mono segment, shape (n,); `core` is the part not shared with neighbouring segments.
+
+        Only frames in `core` update the source statistics. Returns float64, shape (n,).
+        """
+        n = x.shape[0]
+        padded = np.zeros(max(n, int(MIN_SECONDS * self.sr)))
+        padded[:n] = x
+        params = analyse(padded, sr=self.sr, settings=self.settings)
+        hop = self.settings.frame_period * self.sr / 1000.0
+        first, last = int(math.ceil(core.start / hop)), int(math.ceil(min(core.stop, n) / hop))
+        mean, spread = self._update_stats(params.f0[first:last])
+        target = self._choose(mean)
+        warp, gains = self._spectral_maps(params.sp.shape[1], target)
+        sp = apply_warp(params.sp, warp)
+        if gains is not None:
+            sp *= gains
+        ap = np.clip(apply_warp(params.ap, warp), 0.0, 1.0)
+        f0 = map_f0(params.f0, source_mean=mean, source_spread=spread, target=target,
+                    intonation=self.settings.intonation)
+        np.minimum(f0, 0.45 * self.sr, out=f0)
+        y = pyworld.synthesize(f0, np.ascontiguousarray(sp), np.ascontiguousarray(ap), self.sr,
+                               self.settings.frame_period)
+        out = np.zeros(n)
+        m = min(n, y.shape[0])
+        out[:m] = y[:m]
+        return out
