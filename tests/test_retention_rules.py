@@ -57,7 +57,7 @@ def write_manifest(path: Path, records: list[Record]) -> Path:
 
 def run(root: Path, policy: Policy | None = None, **kwargs) -> tuple[list[dict], object]:
     actions: list[dict] = []
-    summary = prune(root, policy or Policy(), emit=actions.append, **kwargs)
+    summary = prune(root, policy or Policy(), emit=lambda line: actions.append(json.loads(line)), **kwargs)
     return actions, summary
 
 
@@ -306,3 +306,15 @@ def test_a_manifest_changed_after_planning_is_not_rewritten(tmp_path):
     assert not (root / "a.wav").exists()  # the next run drops the record as already absent
     assert [a["action"] for a in run(root)[0]] == ["skipped", "deleted"]
     assert json.loads(manifest.read_text())["audio_filepath"] == "new.wav"
+
+
+def test_a_nested_datasets_state_folder_is_never_read_or_touched(tmp_path):
+    root = make_root(tmp_path)
+    inner = make_root(root, "inner")
+    put(inner, "old.wav", age_days=90)
+    run(inner, Policy(older_than=parse_duration("30d")))  # leaves an audit.jsonl (not a manifest) in inner
+    for name in ("audit.jsonl", "prune.lock", "root.json"):
+        os.utime(inner / ".privspeech" / name, (0, 0))
+    actions, summary = run(root, Policy(older_than=parse_duration("30d"), prune_empty_dirs=True))
+    assert actions == [] and summary.status == ExitStatus.OK
+    assert sorted(p.name for p in (inner / ".privspeech").iterdir()) == ["audit.jsonl", "prune.lock", "root.json"]

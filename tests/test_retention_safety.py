@@ -211,9 +211,9 @@ def test_another_filesystem_inside_root_is_never_entered(tmp_path):
     (root / "mnt").mkdir()
     write_manifest(root / "m.jsonl", [record("mnt/rec.wav", PAST)])
     script = (
-        "import sys, json; from privspeech.retention import prune, Policy; from privspeech.timeutil import "
+        "import sys; from privspeech.retention import prune, Policy; from privspeech.timeutil import "
         "parse_duration as d; s = prune(sys.argv[1], Policy(older_than=d('30d'), prune_empty_dirs=True), "
-        "emit=lambda a: print(json.dumps(a))); print(int(s.status))")
+        "emit=print); print(int(s.status))")
     shell = (f'mount -t tmpfs none "$1/mnt" && echo data > "$1/mnt/rec.wav" && echo data > "$1/mnt/old.wav" && '
              f'touch -d 2001-01-01 "$1/mnt/old.wav" "$1/mnt" && {sys.executable} -c "$2" "$1" && ls "$1/mnt"')
     done = subprocess.run(["unshare", "-m", "sh", "-c", shell, "sh", str(root), script], capture_output=True,

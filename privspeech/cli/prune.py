@@ -57,8 +57,6 @@ def prune(
     With systemd: a privspeech-prune.service (Type=oneshot, ExecStart=privspeech prune /srv/calls --max-runtime 2h
     -q) started by a privspeech-prune.timer (OnCalendar=daily, Persistent=true).
     """
-    import json
-
     from ..console import Env
     from ..pipeline import _silence_stdout
     from ..retention import Policy
@@ -71,12 +69,12 @@ def prune(
     runtime = parse_duration(max_runtime).total_seconds() if max_runtime else None
     closed = False
 
-    def emit(entry: dict) -> None:  # stdout is a report: a closed pipe must not stop the deletions
+    def emit(line: str) -> None:  # stdout is a report: a closed pipe must not stop the deletions
         nonlocal closed
         if closed:
             return
         try:
-            env.stdout.write(json.dumps(entry) + "\n")
+            env.stdout.write(line + "\n")
             env.stdout.flush()
         except BrokenPipeError:
             closed = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import time
 from typing import Any
 
 from ..errors import ExitStatus, PrivspeechError, from_os_error
@@ -34,9 +35,18 @@ class AuditLog:
             os.close(self.fd)
             raise PrivspeechError(f"audit log {path}: not a regular file", status=ExitStatus.CANTCREAT)
         self.run, self.batch, self._lines = run, batch, []
+        self._second, self._prefix = -1, ""
 
     def write(self, entry: dict[str, Any]) -> None:
-        self._lines.append(json.dumps({"run": self.run, "at": format_ts(now()), **entry}) + "\n")
+        """Append one entry (an event such as begin or end)."""
+        self.write_json(json.dumps(entry))
+
+    def write_json(self, body: str) -> None:
+        """Append one entry given as the JSON text of an object."""
+        second = int(time.time())
+        if second != self._second:
+            self._second, self._prefix = second, f'{{"run": "{self.run}", "at": "{format_ts(now())}"'
+        self._lines.append(f"{self._prefix}, {body[1:]}\n" if body != "{}" else f"{self._prefix}}}\n")
         if len(self._lines) >= self.batch:
             self.flush()
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -31,6 +32,9 @@ from ..errors import ExitStatus, PrivspeechError
 from ..timeutil import format_ts, now, parse_ts
 from .manifests import SUFFIX, Line, Manifest, load
 from .walk import Parts, Remover, Root, Tree, Unsafe, show, split_path, walk
+
+
+_RFC3339 = "%Y-%m-%dT%H:%M:%SZ"
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,9 @@ class Action:
     links: int | None = None
     parts: Parts = ()
     needs: list["Action"] = field(default_factory=list)  # a record's file deletions
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"action": self.action, "kind": self.kind, "path": self.path, "reason": self.reason}
@@ -239,12 +246,11 @@ class _Planner:
 
     def by_age(self, manifests: set[Parts]) -> None:
         cutoff = self.policy.at - self.policy.older_than
-        limit = cutoff.timestamp()
+        limit, stamp = cutoff.timestamp(), format_ts(cutoff)
         for parts, st in self.tree.files.items():
             if st.mtime >= limit or parts in self.named or parts in manifests:
                 continue
-            reason = {"rule": "older-than", "mtime": format_ts(dt.datetime.fromtimestamp(st.mtime, dt.timezone.utc)),
-                      "cutoff": format_ts(cutoff)}
+            reason = {"rule": "older-than", "mtime": time.strftime(_RFC3339, time.gmtime(st.mtime)), "cutoff": stamp}
             glob = self.policy.protecting(show(parts))
             if glob:
                 self.files.append(self._file("kept", parts, {"rule": "protect", "glob": glob, "mtime": reason["mtime"]}))

@@ -8,7 +8,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 from ..errors import ExitStatus, PrivspeechError
 from .audit import AuditLog
@@ -52,7 +52,7 @@ class Summary:
 
 def prune(root: str | os.PathLike, policy: Policy, *, dry_run: bool = False, wait: float = 0.0,
           max_runtime: float | None = None, audit_log: str | os.PathLike | None = None,
-          emit: Callable[[dict[str, Any]], None] | None = None) -> Summary:
+          emit: Callable[[str], None] | None = None) -> Summary:
     """Prune ROOT under `policy`: the whole run, as the CLI does it.
 
     Parameters
@@ -70,7 +70,7 @@ def prune(root: str | os.PathLike, policy: Policy, *, dry_run: bool = False, wai
     audit_log : path, optional
         Where to append the audit lines instead of ``ROOT/.privspeech/audit.jsonl``.
     emit : callable, optional
-        Called with each action's dict as it is decided (the CLI prints them as JSONL).
+        Called with each action as it is settled, as the JSON text of one object (the CLI prints these lines).
 
     Returns
     -------
@@ -90,10 +90,10 @@ def prune(root: str | os.PathLike, policy: Policy, *, dry_run: bool = False, wai
                 raise
 
             def sink(action: Action) -> None:
-                entry = action.to_dict()
-                audit.write(entry)
+                line = action.to_json()
+                audit.write_json(line)
                 if emit is not None:
-                    emit(entry)
+                    emit(line)
 
             summary = execute(handle, plan, dry_run=dry_run, deadline=deadline, sink=sink)
             summary.seconds = time.monotonic() - started

@@ -129,10 +129,11 @@ class FileStat:
 
 @dataclass
 class Tree:
-    """Everything under ROOT (outside `.privspeech/`), found without following links or leaving the device."""
+    """Everything under ROOT (outside any `.privspeech/` folder), found without following links or leaving the
+    device."""
 
     files: dict[Parts, FileStat] = field(default_factory=dict)
-    dirs: dict[Parts, tuple[int, int]] = field(default_factory=lambda: {(): (0, 0)})
+    dirs: dict[Parts, tuple[int, int]] = field(default_factory=dict)
     entries: dict[Parts, int] = field(default_factory=dict)  # folder -> number of names in it
     symlinks: set[Parts] = field(default_factory=set)
     other: set[Parts] = field(default_factory=set)  # fifos, sockets, devices
@@ -214,9 +215,9 @@ def _scan(root: Root, fd: int, parts: Parts, tree: Tree, deadline: float | None)
         with it:
             for entry in it:
                 name = entry.name
-                if not parts and name == STATE_DIR:
-                    continue
                 count += 1
+                if name == STATE_DIR:  # ROOT's state, or a nested dataset's: never read, never touched
+                    continue
                 child = parts + (name,)
                 try:
                     if entry.is_dir(follow_symlinks=False):
