@@ -1,0 +1,116 @@
+"""Speaker embeddings from resemblyzer's pretrained VoiceEncoder (a d-vector LSTM; weights ship in its wheel).
+
+The encoder works on 16 kHz speech: signals at other rates are resampled, volume-normalised and stripped
+of long silences (resemblyzer's own preprocessing) before embedding. Torch runs one thread per process.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import warnings
+from typing import Iterable
+
+import numpy as np
+
+from .. import audio
+from ..errors import ExitStatus, PrivspeechError
+from .deps import need
+
+ENCODER_SR = 16000
+DIM = 256
+
+
+@functools.lru_cache(maxsize=1)
+def _encoder():
+    torch = need("torch")
+    torch.set_num_threads(1)
+    with warnings.catch_warnings():  # webrtcvad imports the deprecated pkg_resources
+        warnings.simplefilter("ignore")
+        resemblyzer = need("resemblyzer")
+    return resemblyzer, resemblyzer.VoiceEncoder("cpu", verbose=False)
+
+
+def mono(y: np.ndarray, *, sr: int) -> np.ndarray:
+    """Validate a signal and mix it to mono float32.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (n,) or (n, channels)
+    sr : int
+        Sample rate in Hz.
+
+    Returns
+    -------
+    np.ndarray, shape (n,), float32
+    """
+    if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or sr <= 0:
+        raise PrivspeechError(f"sample rate must be a positive integer, not {sr!r}", status=ExitStatus.USAGE)
+    y = np.asarray(y)
+    if y.ndim not in (1, 2) or y.shape[0] == 0 or (y.ndim == 2 and y.shape[1] == 0):
+        raise PrivspeechError(f"expected a non-empty signal of shape (n,) or (n, channels), got {y.shape}",
+                              status=ExitStatus.DATAERR)
+    if not np.issubdtype(y.dtype, np.floating) or not np.isfinite(y).all():
+        raise PrivspeechError("expected a finite floating-point signal", status=ExitStatus.DATAERR)
+    return (y.mean(axis=1) if y.ndim == 2 else y).astype(np.float32)
+
+
+def embed(y: np.ndarray, *, sr: int) -> np.ndarray:
+    """The speaker embedding of one utterance.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (n,) or (n, channels)
+        Speech, floating point in [-1, 1].
+    sr : int
+        Sample rate in Hz (resampled to 16 kHz).
+
+    Returns
+    -------
+    np.ndarray, shape (256,), float32
+        L2-normalised, so the dot product of two embeddings is their cosine similarity.
+
+    Raises
+    ------
+    PrivspeechError
+        DATAERR when the signal is empty, not finite, or holds no speech the encoder's VAD finds.
+    """
+    signal = mono(y, sr=sr)
+    resemblyzer, encoder = _encoder()
+    wav = resemblyzer.preprocess_wav(signal, source_sr=sr if sr != ENCODER_SR else None) if signal.any() else signal[:0]
+    if wav.size < ENCODER_SR // 10:
+        raise PrivspeechError("no speech found to embed (the signal is silent or too short)",
+                              status=ExitStatus.DATAERR)
+    return encoder.embed_utterance(wav).astype(np.float32)
+
+
+class Embedder:
+    """Embeddings with an in-memory cache keyed by the signal's content (SHA-256 of rate and samples)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[bytes, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+    def embed(self, y: np.ndarray, *, sr: int) -> np.ndarray:
+        """Like :func:`embed`, computed once per distinct signal."""
+        signal = mono(y, sr=sr)
+        digest = hashlib.sha256(np.int64(sr).tobytes() + signal.tobytes()).digest()
+        if digest not in self._cache:
+            self._cache[digest] = embed(signal, sr=sr)
+        return self._cache[digest]
+
+    def embed_file(self, path: str | os.PathLike) -> np.ndarray:
+        """The embedding of an audio file (any format privspeech reads)."""
+        decoded = audio.read(path, dtype="float32")
+        try:
+            return self.embed(decoded.data, sr=decoded.info.sample_rate)
+        except PrivspeechError as exc:
+            raise PrivspeechError(f"{path}: {exc.message}", hint=exc.hint, status=exc.status) from None
+
+    def embed_files(self, paths: Iterable[str | os.PathLike]) -> np.ndarray:
+        """Embeddings of several files, shape (n, 256)."""
+        rows = [self.embed_file(path) for path in paths]
+        return np.stack(rows) if rows else np.empty((0, DIM), np.float32)

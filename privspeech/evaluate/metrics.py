@@ -1,0 +1,214 @@
+"""Verification trials from labelled embeddings, cosine scoring, EER, DET points and a bootstrap over speakers.
+
+Everything here is plain numpy: no model is needed to score or measure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ExitStatus, PrivspeechError
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """Embeddings with their labels.
+
+    Attributes
+    ----------
+    vectors : np.ndarray, shape (n, d)
+    speakers : np.ndarray of str, shape (n,)
+    utterances : np.ndarray of str, shape (n,)
+        Utterance ids; an utterance is never trialled against itself (or its own anonymized version).
+    genders : np.ndarray of str, shape (n,)
+        'F', 'M' or '' when unknown.
+    """
+
+    vectors: np.ndarray
+    speakers: np.ndarray
+    utterances: np.ndarray
+    genders: np.ndarray
+
+    @classmethod
+    def build(cls, vectors, speakers, utterances, genders=None) -> "Labelled":
+        vectors = np.asarray(vectors, dtype=np.float64)
+        n = len(vectors)
+        if vectors.ndim != 2:
+            raise PrivspeechError(f"embeddings must have shape (n, d), got {vectors.shape}", status=ExitStatus.DATAERR)
+        labels = [np.asarray(list(x), dtype=str) for x in (speakers, utterances, genders or [""] * n)]
+        if any(len(x) != n for x in labels):
+            raise PrivspeechError("embeddings and labels differ in length", status=ExitStatus.DATAERR)
+        return cls(vectors, *labels)
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+    def subset(self, mask: np.ndarray) -> "Labelled":
+        return Labelled(self.vectors[mask], self.speakers[mask], self.utterances[mask], self.genders[mask])
+
+    def with_vectors(self, vectors: np.ndarray) -> "Labelled":
+        return Labelled(np.asarray(vectors, dtype=np.float64), self.speakers, self.utterances, self.genders)
+
+
+@dataclass(frozen=True)
+class Trials:
+    """Scored verification trials: shape (m,) arrays of score, target flag and the two speakers."""
+
+    scores: np.ndarray
+    target: np.ndarray
+    enroll_speakers: np.ndarray
+    test_speakers: np.ndarray
+
+    @property
+    def n_target(self) -> int:
+        return int(self.target.sum())
+
+    @property
+    def n_nontarget(self) -> int:
+        return int((~self.target).sum())
+
+
+def length_norm(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm, shape (n, d)."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms > 0, norms, 1.0)
+
+
+def make_trials(enroll: Labelled, test: Labelled | None = None) -> Trials:
+    """Cosine-scored trials.
+
+    With one set, every unordered pair of distinct utterances (the original-vs-original reference). With two
+    sets, every (enroll, test) pair whose utterance ids differ. Same speaker means a target trial.
+    """
+    if test is None:
+        rows, cols = np.triu_indices(len(enroll), 1)
+        test = enroll
+    else:
+        rows, cols = np.nonzero(enroll.utterances[:, None] != test.utterances[None, :])
+    if enroll.vectors.shape[1:] != test.vectors.shape[1:]:
+        raise PrivspeechError("enrollment and test embeddings differ in dimension", status=ExitStatus.DATAERR)
+    scores = np.einsum("ij,ij->i", length_norm(enroll.vectors)[rows], length_norm(test.vectors)[cols])
+    return Trials(scores, enroll.speakers[rows] == test.speakers[cols], enroll.speakers[rows], test.speakers[cols])
+
+
+def _check(scores: np.ndarray, target: np.ndarray) -> None:
+    if scores.shape != target.shape or scores.ndim != 1:
+        raise PrivspeechError("scores and target flags must be 1-D arrays of one length", status=ExitStatus.DATAERR)
+    if not np.isfinite(scores).all():
+        raise PrivspeechError("scores must be finite", status=ExitStatus.DATAERR)
+    if target.all() or not target.any():
+        raise PrivspeechError("an error rate needs both target and non-target trials",
+                              hint="evaluate at least two speakers, one with two or more utterances",
+                              status=ExitStatus.DATAERR)
+
+
+def _sorted(scores: np.ndarray, target: np.ndarray):
+    order = np.argsort(scores, kind="stable")
+    s = scores[order]
+    # Operating points sit between distinct scores (ties move together), plus both ends.
+    cuts = np.concatenate(([0], np.nonzero(np.diff(s))[0] + 1, [len(s)]))
+    return order, s, cuts
+
+
+def _rates(target_sorted: np.ndarray, weights_sorted: np.ndarray, cuts: np.ndarray):
+    wt = np.concatenate(([0.0], np.cumsum(np.where(target_sorted, weights_sorted, 0.0))))[cuts]
+    wn = np.concatenate(([0.0], np.cumsum(np.where(target_sorted, 0.0, weights_sorted))))[cuts]
+    frr = wt / wt[-1]  # targets scored below the threshold
+    far = 1.0 - wn / wn[-1]  # non-targets at or above it
+    return far, frr
+
+
+def _crossing(far: np.ndarray, frr: np.ndarray) -> tuple[float, int, float]:
+    """EER by linear interpolation between the two operating points where FRR - FAR changes sign."""
+    diff = frr - far  # rises from -1 to +1
+    k = int(np.argmax(diff >= 0))
+    if k == 0 or diff[k] == 0:
+        return float(frr[k]), k, 0.0
+    alpha = -diff[k - 1] / (diff[k] - diff[k - 1])
+    return float(frr[k - 1] + alpha * (frr[k] - frr[k - 1])), k, float(alpha)
+
+
+def eer(scores: np.ndarray, target: np.ndarray, *, weights: np.ndarray | None = None) -> float:
+    """Equal error rate, exact up to linear interpolation on the ROC.
+
+    Parameters
+    ----------
+    scores : np.ndarray, shape (m,)
+        Higher means more likely the same speaker.
+    target : np.ndarray of bool, shape (m,)
+    weights : np.ndarray, shape (m,), optional
+        Trial multiplicities (the speaker bootstrap uses them).
+
+    Returns
+    -------
+    float
+        In [0, 1].
+    """
+    scores, target = np.asarray(scores, dtype=np.float64), np.asarray(target, dtype=bool)
+    _check(scores, target)
+    order, _, cuts = _sorted(scores, target)
+    w = np.ones(len(scores)) if weights is None else np.asarray(weights, dtype=np.float64)[order]
+    return _crossing(*_rates(target[order], w, cuts))[0]
+
+
+def det_curve(scores: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Operating points, from accept-all to reject-all.
+
+    Returns
+    -------
+    far, frr : np.ndarray, shape (k,)
+        False-acceptance and false-rejection rates at each distinct threshold.
+    """
+    scores, target = np.asarray(scores, dtype=np.float64), np.asarray(target, dtype=bool)
+    _check(scores, target)
+    order, _, cuts = _sorted(scores, target)
+    return _rates(target[order], np.ones(len(scores)), cuts)
+
+
+def eer_threshold(scores: np.ndarray, target: np.ndarray) -> float:
+    """The score at which FAR and FRR meet (interpolated between the two neighbouring distinct scores)."""
+    scores, target = np.asarray(scores, dtype=np.float64), np.asarray(target, dtype=bool)
+    _check(scores, target)
+    order, s, cuts = _sorted(scores, target)
+    _, k, alpha = _crossing(*_rates(target[order], np.ones(len(s)), cuts))
+    edges = np.concatenate(([s[0]], s[cuts[1:-1]], [s[-1]]))  # the lowest accepted score at each point
+    return float(edges[k - 1] + alpha * (edges[k] - edges[k - 1])) if k > 0 else float(edges[0])
+
+
+def bootstrap_eer(trials: Trials, *, n_resamples: int = 1000, confidence: float = 0.95,
+                  seed: int = 0) -> tuple[float, float, int]:
+    """Percentile confidence interval of the EER, resampling speakers with replacement.
+
+    A resample draws the speakers with replacement; a trial counts once per drawn copy of its enrollment
+    speaker times each drawn copy of its test speaker. Resamples without both trial kinds are dropped.
+
+    Returns
+    -------
+    low, high : float
+    used : int
+        How many resamples had both target and non-target trials.
+    """
+    if n_resamples < 1 or not 0 < confidence < 1:
+        raise PrivspeechError("need n_resamples >= 1 and 0 < confidence < 1", status=ExitStatus.USAGE)
+    _check(trials.scores, trials.target)
+    speakers, index = np.unique(np.concatenate((trials.enroll_speakers, trials.test_speakers)), return_inverse=True)
+    enroll_idx, test_idx = index[:len(trials.scores)], index[len(trials.scores):]
+    order, _, cuts = _sorted(trials.scores, trials.target)
+    target = trials.target[order]
+    enroll_idx, test_idx = enroll_idx[order], test_idx[order]
+    rng = np.random.default_rng(seed)  # a statistics bootstrap, not privacy-protecting
+    values = []
+    for _ in range(n_resamples):
+        counts = np.bincount(rng.integers(0, len(speakers), len(speakers)), minlength=len(speakers)).astype(float)
+        w = counts[enroll_idx] * counts[test_idx]
+        if not (w[target].any() and w[~target].any()):
+            continue
+        values.append(_crossing(*_rates(target, w, cuts))[0])
+    if not values:
+        raise PrivspeechError("no bootstrap resample had both target and non-target trials",
+                              hint="evaluate more speakers", status=ExitStatus.DATAERR)
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high), len(values)

@@ -1,0 +1,129 @@
+"""EER, DET points, trials and the speaker bootstrap, checked against theory and brute force."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import norm
+
+from privspeech.errors import ExitStatus, PrivspeechError
+from privspeech.evaluate import metrics
+
+
+def gaussian_scores(d_prime: float, n: int, seed: int = 1):
+    rng = np.random.default_rng(seed)
+    scores = np.concatenate((rng.normal(d_prime, 1.0, n), rng.normal(0.0, 1.0, n)))
+    return scores, np.arange(2 * n) < n
+
+
+@pytest.mark.parametrize("d_prime", [0.5, 1.5, 3.0])
+def test_eer_matches_theory_for_equal_variance_gaussians(d_prime):
+    scores, target = gaussian_scores(d_prime, 200_000)
+    assert metrics.eer(scores, target) == pytest.approx(norm.cdf(-d_prime / 2), abs=0.004)
+
+
+def brute_force_bracket(scores, target):
+    """Scan every threshold: the EER lies between the FAR/FRR pair just before and just after they cross."""
+    thresholds = np.concatenate((np.unique(scores), [np.inf]))
+    far = np.array([(scores[~target] >= t).mean() for t in thresholds])
+    frr = np.array([(scores[target] < t).mean() for t in thresholds])
+    k = int(np.argmax(frr >= far))
+    return min(far[k], frr[k - 1], frr[k]), max(far[k - 1], frr[k])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_eer_lies_between_the_crossing_operating_points(seed):
+    rng = np.random.default_rng(seed)
+    scores = np.round(rng.normal(size=300), 1)  # rounding makes ties
+    target = rng.random(300) < 0.3
+    scores[target] += 0.8
+    low, high = brute_force_bracket(scores, target)
+    assert low - 1e-12 <= metrics.eer(scores, target) <= high + 1e-12
+
+
+def test_eer_extremes_and_invariances():
+    scores, target = gaussian_scores(1.0, 2000)
+    assert metrics.eer(np.where(target, 1.0, 0.0), target) == 0.0
+    assert metrics.eer(np.where(target, 0.0, 1.0), target) == 1.0
+    base = metrics.eer(scores, target)
+    assert metrics.eer(np.exp(scores), target) == pytest.approx(base)  # only the ranking matters
+    assert metrics.eer(-scores, ~target) == pytest.approx(base)
+    assert metrics.eer(scores, target, weights=np.full(len(scores), 3.0)) == pytest.approx(base)
+    twice = metrics.eer(np.concatenate((scores, scores[:500])), np.concatenate((target, target[:500])))
+    weights = np.ones(len(scores))
+    weights[:500] = 2
+    assert metrics.eer(scores, target, weights=weights) == pytest.approx(twice)
+
+
+def test_det_curve_runs_from_accept_all_to_reject_all():
+    scores, target = gaussian_scores(1.0, 500)
+    far, frr = metrics.det_curve(scores, target)
+    assert (far[0], frr[0], far[-1], frr[-1]) == (1.0, 0.0, 0.0, 1.0)
+    assert np.all(np.diff(far) <= 0) and np.all(np.diff(frr) >= 0)
+    threshold = metrics.eer_threshold(scores, target)
+    far_t, frr_t = (scores[~target] >= threshold).mean(), (scores[target] < threshold).mean()
+    assert abs(far_t - frr_t) < 0.01
+
+
+@pytest.mark.parametrize("scores, target, message", [
+    ([0.1, 0.2], [True, True], "both target and non-target"),
+    ([0.1, 0.2], [False, False], "both target and non-target"),
+    ([0.1, np.nan], [True, False], "finite"),
+    ([0.1, 0.2, 0.3], [True, False], "one length"),
+])
+def test_eer_rejects_bad_inputs(scores, target, message):
+    with pytest.raises(PrivspeechError, match=message) as info:
+        metrics.eer(np.array(scores), np.array(target))
+    assert info.value.status == ExitStatus.DATAERR
+
+
+def labelled(n_speakers: int, per_speaker: int, spread: float, seed: int = 0, dim: int = 16):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_speakers, dim))
+    speakers = np.repeat(np.arange(n_speakers), per_speaker)
+    vectors = centres[speakers] + spread * rng.normal(size=(len(speakers), dim))
+    return metrics.Labelled.build(vectors, [f"s{s}" for s in speakers], [f"u{i}" for i in range(len(speakers))])
+
+
+def test_trial_counts_within_and_across_sets():
+    data = labelled(4, 10, 0.5)
+    within = metrics.make_trials(data)
+    assert (within.n_target, within.n_nontarget) == (4 * 45, 6 * 100)
+    across = metrics.make_trials(data, data)
+    assert (across.n_target, across.n_nontarget) == (2 * 4 * 45, 2 * 6 * 100)
+    # a copy as the test set repeats every pair once in each order: the same EER
+    assert metrics.eer(across.scores, across.target) == pytest.approx(metrics.eer(within.scores, within.target))
+
+
+def test_trials_score_by_cosine():
+    data = labelled(3, 2, 0.3)
+    trials = metrics.make_trials(data)
+    unit = data.vectors / np.linalg.norm(data.vectors, axis=1, keepdims=True)
+    rows, cols = np.triu_indices(6, 1)
+    np.testing.assert_allclose(trials.scores, np.sum(unit[rows] * unit[cols], axis=1))
+
+
+def test_labelled_rejects_mismatched_labels():
+    with pytest.raises(PrivspeechError, match="differ in length"):
+        metrics.Labelled.build(np.zeros((3, 4)), ["a", "b"], ["1", "2", "3"])
+    with pytest.raises(PrivspeechError, match=r"shape \(n, d\)"):
+        metrics.Labelled.build(np.zeros(3), ["a", "b", "c"], ["1", "2", "3"])
+
+
+def test_bootstrap_interval_brackets_the_estimate_and_is_seeded():
+    trials = metrics.make_trials(labelled(30, 5, 1.4))
+    point = metrics.eer(trials.scores, trials.target)
+    low, high, used = metrics.bootstrap_eer(trials, n_resamples=300, seed=7)
+    assert 0 < low < point < high < 1 and used == 300
+    assert metrics.bootstrap_eer(trials, n_resamples=300, seed=7) == (low, high, used)
+    narrow = metrics.bootstrap_eer(trials, n_resamples=300, confidence=0.5, seed=7)
+    assert low <= narrow[0] <= narrow[1] <= high
+
+
+def test_bootstrap_rejects_bad_settings():
+    trials = metrics.make_trials(labelled(3, 3, 0.5))
+    with pytest.raises(PrivspeechError) as info:
+        metrics.bootstrap_eer(trials, n_resamples=0)
+    assert info.value.status == ExitStatus.USAGE
+    with pytest.raises(PrivspeechError):
+        metrics.bootstrap_eer(trials, confidence=1.0)
