@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import resource
 import shutil
 import subprocess
@@ -31,10 +32,12 @@ def build(root: Path, files: int, per_dir: int, *, manifest: bool) -> None:
     """`files` small files in folders of `per_dir`; odd ones old (by mtime) or expired (by record)."""
     old = time.time() - OLD_DAYS * 86400
     lines = []
-    for i in range(files):
+    order = list(range(files))
+    random.Random(0).shuffle(order)  # creation (inode) order unlike name order, as in a real dataset
+    for folder_index in range(-(-files // per_dir)):
+        (root / f"spk{folder_index:04d}").mkdir(parents=True)
+    for i in order:
         folder = root / f"spk{i // per_dir:04d}"
-        if i % per_dir == 0:
-            folder.mkdir(parents=True)
         path = folder / f"{i:07d}.wav"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         os.write(fd, PAYLOAD)
@@ -46,7 +49,7 @@ def build(root: Path, files: int, per_dir: int, *, manifest: bool) -> None:
         elif i % 2:
             os.utime(path, (old, old))
     if manifest:
-        (root / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+        (root / "manifest.jsonl").write_text("\n".join(sorted(lines)) + "\n")
 
 
 def count_files(root: Path) -> int:

@@ -15,7 +15,7 @@ from privspeech.dataset import mark
 from privspeech.errors import ExitStatus, PrivspeechError
 from privspeech.manifest import Provenance, Record, dumps
 from privspeech.retention import Policy, execute, make_plan, open_root, prune
-from privspeech.timeutil import format_ts, now, parse_duration
+from privspeech.timeutil import now, parse_duration
 
 from conftest import VCTK
 

@@ -15,7 +15,7 @@ from privspeech.errors import ExitStatus, PrivspeechError
 from privspeech.retention import Policy, execute, make_plan, open_root, prune
 from privspeech.timeutil import parse_duration
 
-from test_retention_rules import PAST, listing, make_root, put, record, run, write_manifest
+from test_retention_rules import PAST, make_root, put, record, run, write_manifest
 
 OLD = Policy(older_than=parse_duration("30d"))
 
@@ -96,7 +96,7 @@ def test_symlinks_to_files_and_folders_outside_are_never_followed(tmp_path):
 
 
 def test_folder_swapped_for_a_symlink_between_planning_and_deleting(tmp_path):
-    before = outside_tree(tmp_path)
+    outside_tree(tmp_path)
     shutil.copytree(tmp_path / "outside/spk", tmp_path / "outside/spk-copy")
     before = snapshot(tmp_path / "outside")
     root = make_root(tmp_path)

@@ -30,7 +30,8 @@ def prune(
     wait: Annotated[float, typer.Option(
         "--wait", metavar="SECONDS", min=0, help="Wait this long for another prune run on ROOT to finish.")] = 0.0,
     max_runtime: Annotated[Optional[str], typer.Option(
-        "--max-runtime", metavar="DURATION", help="Stop cleanly after this long (exit 75; run again to finish).")] = None,
+        "--max-runtime", metavar="DURATION",
+        help="Stop cleanly after this long (exit 75; run again to finish).")] = None,
     audit_log: Annotated[Optional[Path], typer.Option(
         "--audit-log", metavar="FILE", help="Append the audit lines here instead of ROOT/.privspeech/audit.jsonl.",
         dir_okay=False)] = None,

@@ -33,7 +33,8 @@ def hold_lock(root: Root, *, wait: float = 0.0) -> Iterator[None]:
                 if left <= 0:
                     holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
                     raise PrivspeechError(f"{root.path}: another prune run (pid {holder}) holds the lock",
-                                          hint="wait for it, or pass --wait SECONDS", status=ExitStatus.TEMPFAIL) from None
+                                          hint="wait for it, or pass --wait SECONDS",
+                                          status=ExitStatus.TEMPFAIL) from None
                 time.sleep(min(0.05, left))
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)

@@ -250,12 +250,13 @@ class _Planner:
         for parts, st in self.tree.files.items():
             if st.mtime >= limit or parts in self.named or parts in manifests:
                 continue
-            reason = {"rule": "older-than", "mtime": time.strftime(_RFC3339, time.gmtime(st.mtime)), "cutoff": stamp}
+            mtime = time.strftime(_RFC3339, time.gmtime(st.mtime))
             glob = self.policy.protecting(show(parts))
             if glob:
-                self.files.append(self._file("kept", parts, {"rule": "protect", "glob": glob, "mtime": reason["mtime"]}))
+                self.files.append(self._file("kept", parts, {"rule": "protect", "glob": glob, "mtime": mtime}))
             else:
-                self.files.append(self._file("would-delete", parts, reason))
+                self.files.append(self._file("would-delete", parts, {"rule": "older-than", "mtime": mtime,
+                                                                     "cutoff": stamp}))
 
     def empty_dirs(self) -> list[Action]:
         gone: dict[Parts, int] = {}
