@@ -126,13 +126,17 @@ class InverseCDF:
     def draw(self, u: np.ndarray, rng: SecureRandom) -> np.ndarray:
         """Values of V for the uniforms whose first `bits` bits are `u` (uint64, shape (n,)) -> int64 (n,)."""
         top = u >> self._shift
-        out = self._base[top] + (u < self._candidate[top])
+        candidate = self._candidate[top]
+        out = self._base[top] + (u < candidate)
+        ties = np.flatnonzero(u == candidate)  # a tie is with the bucket's one threshold, or its floor (no tie)
         if self._crowded_below:
             slow = np.flatnonzero(top < self._crowded_below)
             if slow.size:
                 out[slow] = self.size - np.searchsorted(self._ascending, u[slow], side="right")
-        for i in np.flatnonzero(self._descending[out] == u):  # u equals the next threshold: read more bits
+                ties = np.union1d(ties, slow[self._descending[out[slow]] == u[slow]])
+        for i in ties:  # u equals a threshold's first bits: read more bits
             k = int(out[i])
-            if k < self.size and uniform_below(self.thresholds[k], int(u[i]), self.bits, rng):
+            if k < self.size and self._descending[k] == u[i] \
+                    and uniform_below(self.thresholds[k], int(u[i]), self.bits, rng):
                 out[i] += 1
         return out
