@@ -7,6 +7,7 @@ stated one exactly, from a :class:`~privspeech.dp.rng.SecureRandom`, in chunks o
 
 from __future__ import annotations
 
+import functools
 import math
 from fractions import Fraction
 from typing import Iterator
@@ -81,26 +82,7 @@ class DiscreteLaplace(_LatticeSampler):
         self.rng = resolve(rng)
         self.chunk = int(chunk)
         self._bits = _bits
-        inv = 1 / self.scale
-        digits: list[tuple[int, int]] = []  # (weight, radix)
-        weight = 1
-        while weight * RADIX < self.scale:
-            digits.append((weight, RADIX))
-            weight *= RADIX
-        last = math.ceil(self.scale / weight)
-        if last > 1:
-            digits.append((weight, last))
-        self.block = math.prod(r for _, r in digits)  # m >= scale
-        q_m = math.exp(-float(self.block * inv))
-        tail = max(TAIL, 2.0 ** (8 - _bits))  # short words (tests) need distinct thresholds at their width
-        first = _count_until_tail(lambda k: 2 * math.exp(-float(inv)) / (1 + math.exp(-float(inv))) * q_m ** (k - 1),
-                                  tail)
-        # P(Z >= k): Z = 0 means X = 0, else |X| = 1 + m*(Z-1) + b
-        self._zero_or_block = InverseCDF([_laplace_top(inv, self.block, k) for k in range(1, first + 1)], bits=_bits)
-        self._block = InverseCDF([exp_neg(inv * self.block * k)
-                                  for k in range(1, _count_until_tail(lambda k: q_m ** k, tail) + 1)], bits=_bits)
-        self._digits = [(w, InverseCDF([_truncated(inv * w, r, b) for b in range(1, r)], bits=_bits))
-                        for w, r in digits]
+        self.block, self._zero_or_block, self._block, self._digits = _laplace_tables(self.scale, _bits)
 
     @property
     def variance(self) -> float:
@@ -194,6 +176,31 @@ class DiscreteGaussian(_LatticeSampler):
             out[filled:filled + kept.size] = kept
             filled += kept.size
         return out
+
+
+@functools.lru_cache(maxsize=32)
+def _laplace_tables(scale: Fraction, bits: int):
+    """The block size m and the exact tables of a discrete Laplace (shared by samplers of the same scale)."""
+    inv = 1 / scale
+    digits: list[tuple[int, int]] = []  # (weight, radix)
+    weight = 1
+    while weight * RADIX < scale:
+        digits.append((weight, RADIX))
+        weight *= RADIX
+    last = math.ceil(scale / weight)
+    if last > 1:
+        digits.append((weight, last))
+    block = math.prod(r for _, r in digits)  # m >= scale
+    q_m = math.exp(-float(block * inv))
+    tail = max(TAIL, 2.0 ** (8 - bits))  # short words (tests) need distinct thresholds at their width
+    first = _count_until_tail(lambda k: 2 * math.exp(-float(inv)) / (1 + math.exp(-float(inv))) * q_m ** (k - 1),
+                              tail)
+    # P(Z >= k): Z = 0 means X = 0, else |X| = 1 + m*(Z-1) + b
+    zero_or_block = InverseCDF([_laplace_top(inv, block, k) for k in range(1, first + 1)], bits=bits)
+    geometric = InverseCDF([exp_neg(inv * block * k) for k in range(1, _count_until_tail(lambda k: q_m ** k, tail) + 1)],
+                           bits=bits)
+    return block, zero_or_block, geometric, [(w, InverseCDF([_truncated(inv * w, r, b) for b in range(1, r)], bits=bits))
+                                             for w, r in digits]
 
 
 def _count_until_tail(threshold, tail: float) -> int:
