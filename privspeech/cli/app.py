@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from .. import __version__
-from . import common, init, prune, scan
+from . import budget, common, init, noise, prune, scan, stats
 
 app = typer.Typer(
     name="privspeech",
@@ -42,6 +42,9 @@ def _root(
 
 
 app.command(rich_help_panel=common.PANEL_PREPARE)(scan.scan)
+app.command(rich_help_panel=common.PANEL_PROTECT)(noise.noise)
+app.command(rich_help_panel=common.PANEL_MEASURE)(stats.stats)
+app.command(rich_help_panel=common.PANEL_MEASURE)(budget.budget)
 app.command(rich_help_panel=common.PANEL_KEEP)(init.init)
 app.command(rich_help_panel=common.PANEL_KEEP)(prune.prune)
 

@@ -120,3 +120,19 @@ def check_speakers(spent: Mapping[str, Cost], new: Cost, *, max_epsilon: float, 
     if spent:
         who = max(spent, key=lambda name: (spent[name] + new).approx(delta)[0])
         check_budget(spent[who], new, max_epsilon=max_epsilon, delta=delta, who=f"speaker {who}")
+
+
+def check_plan(records: Iterable[Record], new: Cost, *, max_epsilon: float, delta: float,
+               dataset_entries: Iterable[Mapping[str, Any]] = ()) -> None:
+    """Refuse a batch that charges `new` to each of `records` if it takes any speaker past `max_epsilon`."""
+    records = list(records)
+    after = per_speaker(records, dataset_entries)
+    count: dict[str, int] = {}
+    for record in records:
+        count[speaker_of(record)] = count.get(speaker_of(record), 0) + 1
+    for who, spent in after.items():
+        planned = ZERO
+        for _ in range(count[who]):
+            planned = planned + new
+        check_budget(spent, planned, max_epsilon=max_epsilon, delta=delta,
+                     who=f"speaker {who} ({count[who]} record(s) in this run)")

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ExitStatus, PrivspeechError
-from .mechanisms import calibrate
+from .mechanisms import Mechanism, calibrate
 from .rng import SecureRandom
 from .samplers import CHUNK
 
@@ -37,6 +37,8 @@ class NoisedAudio:
         Ledger fields for ``record.with_op("noise", **entry)``.
     snr_db : float
         Measured: input power over the power of (output - input), both on the lattice, clipping included.
+        It depends on the private input and is not covered by the guarantee: show it to the operator,
+        do not publish it.
     expected_snr_db : float
         Input power over the calibrated noise variance (what the SNR is before clipping, on average).
     """
@@ -81,31 +83,13 @@ def add_noise(y: np.ndarray, *, epsilon: float | None = None, delta: float | Non
     -------
     NoisedAudio
     """
-    window = parse_unit(unit)
     if not isinstance(y, np.ndarray) or y.ndim not in (1, 2) or y.size == 0:
         raise PrivspeechError("audio must be a non-empty array of shape (n,) or (n, channels)", status=ExitStatus.DATAERR)
-    channels = 1 if y.ndim == 1 else y.shape[1]
-    if y.dtype in PCM_RANGES:
-        low, high = PCM_RANGES[y.dtype]
-        lattice = f"{y.dtype.name} sample grid"
-        bound = f"the {y.dtype.name} range: one sample moves at most {high - low} steps"
-    elif y.dtype in FLOAT_TYPES:
-        if isinstance(grid_bits, bool) or not isinstance(grid_bits, int) or not 1 <= grid_bits <= 24:
-            raise PrivspeechError(f"grid bits must be an integer from 1 to 24, not {grid_bits!r}",
-                                  status=ExitStatus.USAGE)
-        if not np.isfinite(y).all():
-            raise PrivspeechError("audio holds NaN or infinite samples", status=ExitStatus.DATAERR)
-        low, high = -2**grid_bits, 2**grid_bits
-        lattice = f"2^-{grid_bits} grid on [-1, 1]"
-        bound = (f"input clipped to [-1, 1] and rounded to the 2^-{grid_bits} grid (±1 are grid points, so rounding "
-                 f"adds nothing): one sample moves at most {high - low} steps")
-    else:
-        raise PrivspeechError(f"unsupported sample type {y.dtype}", hint="use int16, int32, float32 or float64 audio",
-                              status=ExitStatus.DATAERR)
-    span = high - low
-    count = window * channels
-    mech = calibrate(mechanism=mechanism, l1=count * span, l2_squared=count * span * span, epsilon=epsilon,
-                     delta=delta, rho=rho, rng=rng)
+    if y.dtype in FLOAT_TYPES and not np.isfinite(y).all():
+        raise PrivspeechError("audio holds NaN or infinite samples", status=ExitStatus.DATAERR)
+    mech, entry = noise_mechanism(y.dtype, 1 if y.ndim == 1 else y.shape[1], epsilon=epsilon, delta=delta, rho=rho,
+                                  mechanism=mechanism, unit=unit, grid_bits=grid_bits, rng=rng)
+    low, high = _range(y.dtype, grid_bits)
     flat = y.reshape(-1)
     out = np.empty_like(flat)
     signal_power = error_power = 0.0
@@ -120,11 +104,46 @@ def add_noise(y: np.ndarray, *, epsilon: float | None = None, delta: float | Non
         signal_power += float(np.dot(clean.astype(np.float64), clean))
         error = (released - clean).astype(np.float64)
         error_power += float(np.dot(error, error))
-    entry = {**mech.fields, "unit": unit if window > 1 else "sample", "window": window, "channels": channels,
-             "sensitivity_bound": f"{count} sample value(s) per unit; {bound}", "lattice": lattice}
     variance = mech.sampler.variance
     return NoisedAudio(out.reshape(y.shape), entry, _db(signal_power, error_power),
                        _db(signal_power / flat.size, variance))
+
+
+def noise_mechanism(dtype: np.dtype, channels: int, *, epsilon: float | None = None, delta: float | None = None,
+                    rho: float | None = None, mechanism: str = "laplace", unit: str = "sample",
+                    grid_bits: int = GRID_BITS, rng: SecureRandom | None = None) -> tuple[Mechanism, dict[str, Any]]:
+    """The calibrated mechanism and ledger entry for audio of `dtype` and `channels` (no audio needed).
+
+    Parameters are those of :func:`add_noise`.
+    """
+    window = parse_unit(unit)
+    dtype = np.dtype(dtype)
+    low, high = _range(dtype, grid_bits)
+    if dtype in PCM_RANGES:
+        lattice = f"{dtype.name} sample grid"
+        bound = f"the {dtype.name} range: one sample moves at most {high - low} steps"
+    else:
+        lattice = f"2^-{grid_bits} grid on [-1, 1]"
+        bound = (f"input clipped to [-1, 1] and rounded to the 2^-{grid_bits} grid (±1 are grid points, so rounding "
+                 f"adds nothing): one sample moves at most {high - low} steps")
+    span, count = high - low, window * channels
+    mech = calibrate(mechanism=mechanism, l1=count * span, l2_squared=count * span * span, epsilon=epsilon,
+                     delta=delta, rho=rho, rng=rng)
+    entry = {**mech.fields, "unit": unit if window > 1 else "sample", "window": window, "channels": channels,
+             "sensitivity_bound": f"{count} sample value(s) per unit; {bound}", "lattice": lattice}
+    return mech, entry
+
+
+def _range(dtype: np.dtype, grid_bits: int) -> tuple[int, int]:
+    """The lattice's lowest and highest points for audio of `dtype`."""
+    if dtype in PCM_RANGES:
+        return PCM_RANGES[dtype]
+    if dtype not in FLOAT_TYPES:
+        raise PrivspeechError(f"unsupported sample type {dtype}", hint="use int16, int32, float32 or float64 audio",
+                              status=ExitStatus.DATAERR)
+    if isinstance(grid_bits, bool) or not isinstance(grid_bits, int) or not 1 <= grid_bits <= 24:
+        raise PrivspeechError(f"grid bits must be an integer from 1 to 24, not {grid_bits!r}", status=ExitStatus.USAGE)
+    return -2**grid_bits, 2**grid_bits
 
 
 def _db(signal: float, noise: float) -> float:

@@ -1,0 +1,76 @@
+"""`privspeech stats`: central DP statistics over a manifest, one speaker's whole contribution as the unit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import common
+from .noise import Delta, MaxEpsilon, Seed
+
+
+@common.handles_errors
+def stats(
+    paths: common.Inputs = None,
+    epsilon: Annotated[float, typer.Option("--epsilon", "-e", help="Total budget epsilon (> 0), shared equally "
+                                           "by the releases.")] = ...,
+    max_per_speaker: Annotated[int, typer.Option(
+        "--max-per-speaker", help="Records kept per speaker (the first ones): bounds one speaker's influence.")] = ...,
+    dataset: Annotated[Path, typer.Option(
+        "--dataset", metavar="DIR", file_okay=False,
+        help="The dataset folder whose DP ledger (.privspeech/dp-ledger.jsonl) records this release.")] = ...,
+    statistic: Annotated[Optional[list[str]], typer.Option(
+        "--stat", "-s", metavar="count|duration|histogram:FIELD:E1,E2|mean:FIELD:LO:HI",
+        help="A statistic to release (repeatable) [default: count and duration].", show_default=False)] = None,
+    group_by: Annotated[Optional[str], typer.Option(
+        "--group-by", metavar="FIELD", help="Group by a record field (e.g. gender, sample_rate).")] = None,
+    groups: Annotated[Optional[str], typer.Option(
+        "--groups", metavar="A,B,...", help="The declared values of --group-by; others count as (other).")] = None,
+    max_duration: Annotated[float, typer.Option(
+        "--max-duration", help="Seconds a record's duration is clipped to.")] = 30.0,
+    max_epsilon: MaxEpsilon = None,
+    delta: Delta = None,
+    seed: Seed = None,
+    skip_invalid: common.SkipInvalid = False,
+    quiet: common.Quiet = False,
+):
+    """Release counts, durations, histograms and means over a manifest under differential privacy.
+
+    The unit is one speaker's whole contribution: each speaker keeps at most --max-per-speaker records and
+    the noise is calibrated to what they can change. The release is written to the dataset's DP ledger
+    before the figures are printed (JSON on stdout), so every speaker's budget accounts for it.
+
+    Example: privspeech stats data/manifest.jsonl --dataset data/ --epsilon 1 --max-per-speaker 20 --stat count
+    --stat duration --group-by gender --groups F,M
+    """
+    import json
+
+    from ..console import Env
+    from ..dp import accounting, ledger
+    from ..dp.guarantee import describe
+    from ..dp.mechanisms import REPORT_DELTA
+    from ..dp.rng import SecureRandom
+    from ..dp.statistics import parse_statistic, release
+    from ..inputs import collect
+
+    env = Env(quiet=quiet)
+    asked = [parse_statistic(s) for s in (statistic or ["count", "duration"])]
+    declared = [g for g in groups.split(",") if g] if groups else []
+    records = [item.record for item in collect(paths or [], env, skip_invalid=skip_invalid)]
+    if not records:
+        raise common.PrivspeechError("no records to summarise", status=common.ExitStatus.NOINPUT)
+    if max_epsilon is not None:
+        spent = accounting.per_speaker(records, ledger.read(dataset))
+        accounting.check_speakers(spent, accounting.Cost(epsilon=epsilon), max_epsilon=max_epsilon,
+                                  delta=delta or REPORT_DELTA)
+    if seed is not None:
+        env.warn("--seed makes the noise reproducible: the output is NOT PRIVATE (for tests only)")
+    out = release(records, asked, epsilon=epsilon, max_per_speaker=max_per_speaker, group_by=group_by,
+                  groups=declared, max_duration=max_duration, rng=SecureRandom(seed) if seed is not None else None)
+    entry = ledger.append(dataset, "stats", **out.entry)
+    env.info(describe(entry))
+    env.stdout.write(json.dumps({"statistics": out.values, "ledger": entry}, ensure_ascii=False) + "\n")
+    env.stdout.flush()
+    return 0

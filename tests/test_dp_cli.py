@@ -1,0 +1,95 @@
+"""`privspeech noise`, `stats` and `budget` through the real CLI: the ledger through a whole pipeline."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import VCTK, no_temp_files, records, run_cli
+
+
+@pytest.fixture
+def calls(tmp_path):
+    """Two speakers x two real VCTK recordings, scanned into a manifest."""
+    src = tmp_path / "calls"
+    for speaker in ("p225", "p226"):
+        (src / speaker).mkdir(parents=True)
+        for path in sorted((VCTK / speaker).glob("*.wav"))[:2]:
+            shutil.copy(path, src / speaker / path.name)
+    scanned = run_cli(["scan", src, "--speaker-from", "dir", "-q"])
+    assert scanned.returncode == 0, scanned.stderr
+    return src, scanned.stdout
+
+
+def test_ledger_round_trip_through_a_pipeline(calls, tmp_path):
+    src, manifest = calls
+    first = run_cli(["noise", "--epsilon", "3", "--unit", "window:160", "--out-dir", tmp_path / "dp1"], input=manifest)
+    assert first.returncode == 0, first.stderr
+    assert b"does not hide who is speaking" in first.stderr
+    second = run_cli(["noise", "--rho", "0.5", "--mechanism", "gaussian", "--out-dir", tmp_path / "dp2"],
+                     input=first.stdout)
+    assert second.returncode == 0, second.stderr
+    out = records(second.stdout.decode())
+    assert len(out) == 4
+    for rec in out:
+        laplace, gauss = rec["privspeech"]["ops"]
+        assert laplace["mechanism"] == "discrete-laplace" and laplace["epsilon"] == 3.0 and laplace["unit"] == "window:160"
+        assert gauss["mechanism"] == "discrete-gaussian" and gauss["rho"] == 0.5
+        for op in (laplace, gauss):  # the CLI's noise comes from the secure generator
+            assert op["private"] is True and "chacha20/os.urandom" in op["sampler"]
+        y, _ = sf.read(tmp_path / "dp2" / rec["audio_filepath"], dtype="int16")
+        assert sf.info(tmp_path / "dp2" / rec["audio_filepath"]).subtype == "PCM_16" and y.dtype == np.int16
+    assert no_temp_files(tmp_path)
+
+    stats = run_cli(["stats", "--dataset", tmp_path / "dp2", "--epsilon", "1", "--max-per-speaker", "2",
+                     "--stat", "count", "--group-by", "speaker", "--groups", "p225,p226"], input=second.stdout)
+    assert stats.returncode == 0, stats.stderr
+    released = json.loads(stats.stdout)
+    assert set(released["statistics"]["count"]) == {"p225", "p226", "(other)"}
+    assert released["ledger"]["unit"] == "speaker" and b"one speaker's whole contribution" in stats.stderr
+
+    budget = run_cli(["budget", "--dataset", tmp_path / "dp2", "--delta", "1e-6"], input=second.stdout)
+    assert budget.returncode == 0, budget.stderr
+    lines = {line["speaker"]: line for line in records(budget.stdout.decode())}
+    assert set(lines) == {"p225", "p226"}
+    for line in lines.values():  # two records: 2 x 3 + stats 1 pure; 2 x 0.5 rho
+        assert line["records"] == 2 and line["pure_epsilon"] == 7.0 and line["rho"] == 1.0
+        assert line["epsilon"] > 7.0 and line["delta"] == 1e-6 and line["not_private_ops"] == 0
+
+    refused = run_cli(["noise", "--epsilon", "2", "--max-epsilon", "10", "--out-dir", tmp_path / "dp3"],
+                      input=second.stdout)
+    assert refused.returncode == 65 and b"budget exceeded" in refused.stderr
+    assert not (tmp_path / "dp3").exists()
+    over = run_cli(["budget", "--dataset", tmp_path / "dp2", "--max-epsilon", "5"], input=second.stdout)
+    assert over.returncode == 65 and len(records(over.stdout.decode())) == 2
+    stats_refused = run_cli(["stats", "--dataset", tmp_path / "dp2", "--epsilon", "1", "--max-per-speaker", "2",
+                             "--max-epsilon", "8"], input=second.stdout)
+    assert stats_refused.returncode == 65
+    assert len((tmp_path / "dp2" / ".privspeech" / "dp-ledger.jsonl").read_text().splitlines()) == 1
+
+
+def test_seed_is_reproducible_marked_and_warned(calls, tmp_path):
+    src, manifest = calls
+    runs = [run_cli(["noise", "--epsilon", "5", "--seed", "7", "-o", tmp_path / f"{i}.wav", src / "p225" /
+                     sorted((src / "p225").iterdir())[0].name, "--emit-manifest"]) for i in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr
+    assert (tmp_path / "0.wav").read_bytes() == (tmp_path / "1.wav").read_bytes()
+    assert b"NOT PRIVATE" in runs[0].stderr
+    op = records(runs[0].stdout.decode())[0]["privspeech"]["ops"][-1]
+    assert op["private"] is False and "seeded" in op["sampler"]
+    budget = run_cli(["budget"], input=runs[0].stdout)
+    assert records(budget.stdout.decode())[0]["not_private_ops"] == 1
+
+
+@pytest.mark.parametrize("args", [["--epsilon", "0"], ["--epsilon", "nan"], ["--epsilon", "1", "--unit", "window:0"],
+                                  ["--epsilon", "1", "--unit", "frame"], ["--epsilon", "1", "--mechanism", "gaussian"],
+                                  ["--rho", "1"], ["--epsilon", "1", "--delta", "1e-6"]])
+def test_bad_noise_options_are_usage_errors(calls, tmp_path, args):
+    src, _ = calls
+    result = run_cli(["noise", src, "--out-dir", tmp_path / "out", *args])
+    assert result.returncode == 2, result.stderr
+    assert b"Traceback" not in result.stderr and not (tmp_path / "out").exists()
