@@ -224,3 +224,21 @@ def test_another_filesystem_inside_root_is_never_entered(tmp_path):
     assert [(a["action"], a["path"]) for a in actions] == [("deleted", "old.wav"), ("error", "m.jsonl")]
     assert "mnt on the way is on another filesystem" in actions[1]["detail"]
     assert status == "1" and [ls1, ls2] == ["old.wav", "rec.wav"]
+
+
+@pytest.mark.parametrize("path", [".privspeech/root.json", "sub/.privspeech/x", "m.jsonl", "sub/other.jsonl"])
+def test_records_naming_state_folders_or_manifests_are_errors(tmp_path, path):
+    root = make_root(tmp_path)
+    make_root(root, "sub")
+    (root / "sub/.privspeech/x").write_text("x")
+    write_manifest(root / "sub/other.jsonl", [])
+    put(root, "a.wav")
+    write_manifest(root / "m.jsonl", [record("a.wav", PAST, sidecars=[path])])
+    before = snapshot(root)
+    actions, summary = run(root)
+    (action,) = actions
+    assert action["action"] == "error" and ("state folder" in action["detail"] or "is a manifest" in action["detail"])
+    after = snapshot(root)
+    assert {k: v for k, v in after.items() if not k.startswith(".privspeech/")} == \
+        {k: v for k, v in before.items() if not k.startswith(".privspeech/")}
+    assert after[".privspeech/root.json"] == before[".privspeech/root.json"] and summary.status == ExitStatus.FAILED

@@ -129,11 +129,11 @@ def make_plan(root: Root, policy: Policy, *, deadline: float | None = None) -> P
         (prune never guesses around a manifest it cannot read), TEMPFAIL when `deadline` passes.
     """
     tree = walk(root, deadline=deadline)
-    planner = _Planner(root, tree, policy)
     with Remover(root, tree) as fs:
         enforced = _explicit(root, tree, policy)
         found = {p for p in tree.files if p[-1].endswith(SUFFIX)} | enforced
         manifests = {parts: load(fs, parts) for parts in sorted(found)}
+    planner = _Planner(root, tree, policy, set(manifests))
     for parts in sorted(p for p in tree.symlinks if p[-1].endswith(SUFFIX)):
         planner.files.append(Action("skipped", "file", show(parts), {"rule": "manifest"}, parts=parts,
                                     detail="a symlinked manifest is never read"))
@@ -142,7 +142,7 @@ def make_plan(root: Root, policy: Policy, *, deadline: float | None = None) -> P
             planner.record(manifest, line, enforce=not policy.manifests or parts in enforced)
     planner.plan_records()
     if policy.older_than is not None:
-        planner.by_age(set(manifests))
+        planner.by_age()
     if deadline is not None and time.monotonic() > deadline:
         raise PrivspeechError("--max-runtime reached while planning; nothing was deleted",
                               hint="give a longer --max-runtime", status=ExitStatus.TEMPFAIL)
@@ -176,8 +176,8 @@ class _Expired:
 
 
 class _Planner:
-    def __init__(self, root: Root, tree: Tree, policy: Policy):
-        self.root, self.tree, self.policy = root, tree, policy
+    def __init__(self, root: Root, tree: Tree, policy: Policy, manifests: set[Parts]):
+        self.root, self.tree, self.policy, self.manifests = root, tree, policy, manifests
         self.files: list[Action] = []
         self.records: list[Action] = []
         self.named: set[Parts] = set()  # files with a record
@@ -200,6 +200,8 @@ class _Planner:
             kind = self.tree.kind(parts)
             if kind not in ("file", "absent"):
                 problem = problem or f"{text}: {show(parts)} is not a regular file ({kind})"
+            elif parts in self.manifests:
+                problem = problem or f"{text}: {show(parts)} is a manifest"
             files.append(parts)
         self.named.update(files)
         expired = enforce and prov.expires_at is not None and parse_ts(prov.expires_at) <= self.policy.at
@@ -244,11 +246,11 @@ class _Planner:
                     record.needs.append(planned[parts])
             self.records.append(record)
 
-    def by_age(self, manifests: set[Parts]) -> None:
+    def by_age(self) -> None:
         cutoff = self.policy.at - self.policy.older_than
         limit, stamp = cutoff.timestamp(), format_ts(cutoff)
         for parts, st in self.tree.files.items():
-            if st.mtime >= limit or parts in self.named or parts in manifests:
+            if st.mtime >= limit or parts in self.named or parts in self.manifests:
                 continue
             mtime = time.strftime(_RFC3339, time.gmtime(st.mtime))
             glob = self.policy.protecting(show(parts))

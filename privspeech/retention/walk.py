@@ -170,6 +170,8 @@ class Tree:
                 if not stack:
                     raise Unsafe("the path leaves ROOT")
                 stack.pop()
+            elif name == STATE_DIR:
+                raise Unsafe(f"the path enters privspeech's state folder {show(here + (name,))}")
             else:
                 stack.append(name)
         return tuple(stack)
