@@ -37,7 +37,8 @@ def test_ledger_round_trip_through_a_pipeline(calls, tmp_path):
     assert len(out) == 4
     for rec in out:
         laplace, gauss = rec["privspeech"]["ops"]
-        assert laplace["mechanism"] == "discrete-laplace" and laplace["epsilon"] == 3.0 and laplace["unit"] == "window:160"
+        assert laplace["mechanism"] == "discrete-laplace" and laplace["epsilon"] == 3.0
+        assert laplace["unit"] == "window:160"
         assert gauss["mechanism"] == "discrete-gaussian" and gauss["rho"] == 0.5
         for op in (laplace, gauss):  # the CLI's noise comes from the secure generator
             assert op["private"] is True and "chacha20/os.urandom" in op["sampler"]

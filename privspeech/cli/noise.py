@@ -10,7 +10,8 @@ from . import common
 
 Epsilon = Annotated[Optional[float], typer.Option("--epsilon", "-e", help="Privacy budget epsilon (> 0).")]
 Delta = Annotated[Optional[float], typer.Option(
-    "--delta", help="delta in (0, 1): for the Gaussian mechanism with --epsilon, or the delta budgets are reported at.")]
+    "--delta", help="delta in (0, 1): for the Gaussian mechanism with --epsilon; also the delta budgets are "
+                    "reported at.")]
 MaxEpsilon = Annotated[Optional[float], typer.Option(
     "--max-epsilon", help="Refuse (exit 65) if this would take any speaker's total epsilon past this budget.")]
 Seed = Annotated[Optional[str], typer.Option(
@@ -22,7 +23,8 @@ def noise(
     paths: common.Inputs = None,
     epsilon: Epsilon = None,
     delta: Delta = None,
-    rho: Annotated[Optional[float], typer.Option("--rho", help="zCDP budget rho (> 0) for the Gaussian mechanism.")] = None,
+    rho: Annotated[Optional[float], typer.Option(
+        "--rho", help="zCDP budget rho (> 0) for the Gaussian mechanism.")] = None,
     mechanism: Annotated[str, typer.Option(
         "--mechanism", "-m", metavar="laplace|gaussian",
         help="Discrete Laplace (pure epsilon-DP) or discrete Gaussian (rho-zCDP).")] = "laplace",

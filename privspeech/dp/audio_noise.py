@@ -84,7 +84,8 @@ def add_noise(y: np.ndarray, *, epsilon: float | None = None, delta: float | Non
     NoisedAudio
     """
     if not isinstance(y, np.ndarray) or y.ndim not in (1, 2) or y.size == 0:
-        raise PrivspeechError("audio must be a non-empty array of shape (n,) or (n, channels)", status=ExitStatus.DATAERR)
+        raise PrivspeechError("audio must be a non-empty array of shape (n,) or (n, channels)",
+                              status=ExitStatus.DATAERR)
     if y.dtype in FLOAT_TYPES and not np.isfinite(y).all():
         raise PrivspeechError("audio holds NaN or infinite samples", status=ExitStatus.DATAERR)
     mech, entry = noise_mechanism(y.dtype, 1 if y.ndim == 1 else y.shape[1], epsilon=epsilon, delta=delta, rho=rho,

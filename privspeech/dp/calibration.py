@@ -52,7 +52,7 @@ def zcdp_epsilon(rho: float, delta: float) -> float:
     """The smallest epsilon such that rho-zCDP implies (epsilon, delta)-DP by CKS 2020, Corollary 13.
 
     ``epsilon = min over alpha > 1 of alpha*rho + (log(1/delta) + (alpha-1) log(alpha-1) - alpha log(alpha))
-    / (alpha-1)``; the objective is convex in ``alpha`` and minimised by golden-section search. The result is
+    / (alpha-1)``; the objective is unimodal in ``alpha`` and minimised by golden-section search. The result is
     rounded up by a relative 1e-9 so that the search's tolerance never understates epsilon.
     """
     check_delta(delta)

@@ -73,7 +73,8 @@ def dp_intonation(f0: np.ndarray, *, epsilon: float, target_mean_hz: float, segm
     check_positive(epsilon, "epsilon")
     check_positive(target_mean_hz, "target mean F0")
     check_positive(clip, "clip")
-    for name, value, high in (("segment", segment, 10**6), ("n_coeffs", n_coeffs, segment), ("grid_bits", grid_bits, 16)):
+    for name, value, high in (("segment", segment, 10**6), ("n_coeffs", n_coeffs, segment),
+                              ("grid_bits", grid_bits, 16)):
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
             raise PrivspeechError(f"{name} must be an integer from 1 to {high}, not {value!r}", status=ExitStatus.USAGE)
     steps = clip * 2**grid_bits

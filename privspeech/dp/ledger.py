@@ -88,7 +88,8 @@ def _locked(lock: Path) -> Iterator[None]:
             except OSError as exc:
                 if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
                     raise PrivspeechError(f"{lock}: the DP ledger is locked by another run",
-                                          hint="wait for it to finish and run again", status=ExitStatus.TEMPFAIL) from None
+                                          hint="wait for it to finish and run again",
+                                          status=ExitStatus.TEMPFAIL) from None
                 time.sleep(0.05)
         yield
     finally:

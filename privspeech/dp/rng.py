@@ -34,7 +34,8 @@ class SecureRandom:
             if isinstance(seed, bool) or not isinstance(seed, (int, bytes, str)):
                 raise PrivspeechError(f"seed must be an integer, bytes or text, not {type(seed).__name__}",
                                       status=ExitStatus.USAGE)
-            key = hashlib.sha256(b"privspeech/dp-seed/" + (seed if isinstance(seed, bytes) else str(seed).encode())).digest()
+            material = seed if isinstance(seed, bytes) else str(seed).encode()
+            key = hashlib.sha256(b"privspeech/dp-seed/" + material).digest()
         self.private = seed is None
         self._stream = Cipher(algorithms.ChaCha20(key, bytes(16)), mode=None).encryptor()
         self._zeros = b""

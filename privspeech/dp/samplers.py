@@ -197,10 +197,10 @@ def _laplace_tables(scale: Fraction, bits: int):
                               tail)
     # P(Z >= k): Z = 0 means X = 0, else |X| = 1 + m*(Z-1) + b
     zero_or_block = InverseCDF([_laplace_top(inv, block, k) for k in range(1, first + 1)], bits=bits)
-    geometric = InverseCDF([exp_neg(inv * block * k) for k in range(1, _count_until_tail(lambda k: q_m ** k, tail) + 1)],
-                           bits=bits)
-    return block, zero_or_block, geometric, [(w, InverseCDF([_truncated(inv * w, r, b) for b in range(1, r)], bits=bits))
-                                             for w, r in digits]
+    geometric = InverseCDF([exp_neg(inv * block * k)
+                            for k in range(1, _count_until_tail(lambda k: q_m ** k, tail) + 1)], bits=bits)
+    tables = [(w, InverseCDF([_truncated(inv * w, r, b) for b in range(1, r)], bits=bits)) for w, r in digits]
+    return block, zero_or_block, geometric, tables
 
 
 def _count_until_tail(threshold, tail: float) -> int:
