@@ -149,3 +149,15 @@ def test_lock_is_released_when_the_holder_dies(tmp_path):
     holder.wait()
     with open_root(root) as handle, hold_lock(handle):
         assert os.stat(root / ".privspeech/prune.lock").st_mode & 0o777 == 0o600
+
+
+def test_a_closed_stdout_does_not_stop_the_deletions(tmp_path):
+    root = make_root(tmp_path)
+    for i in range(1000):
+        put(root, f"spk{i % 4}/{i:04d}.wav", age_days=60)
+    done = subprocess.run(f"{sys.executable} -m privspeech prune {root} --older-than 30d | head -n 1",
+                          shell=True, capture_output=True, timeout=120)
+    assert json.loads(done.stdout)["action"] == "deleted" and b"Traceback" not in done.stderr
+    assert listing(root) == {}
+    end = json.loads((root / ".privspeech/audit.jsonl").read_text().splitlines()[-1])
+    assert end["event"] == "end" and end["counts"] == {"deleted file": 1000}
