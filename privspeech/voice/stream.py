@@ -112,7 +112,7 @@ class VoiceStream:
         block = check_signal(block, channels=self.channels, what="input block")
         if self._dtype is None:
             self._dtype, self._mono = block.dtype, block.ndim == 1
-        self._buf = np.concatenate([self._buf, block.reshape(block.shape[0], -1).astype(np.float64)])
+        self._buf = np.concatenate([self._buf, block.reshape(block.shape[0], self.channels).astype(np.float64)])
         ready = []
         while self._end >= self._cut + self._segment + self._search + self._window + self._context:
             ready.append(self._convert(self._next_cut(), final=False))

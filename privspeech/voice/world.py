@@ -85,8 +85,10 @@ def analyse(x: np.ndarray, *, sr: int, settings: WorldSettings) -> Analysis:
         f0, t = pyworld.dio(x, sr, frame_period=fp, speed=max(1, sr // 4000), allowed_range=0.05)
         f0 = pyworld.stonemask(x, f0, t, sr)
     sp = pyworld.cheaptrick(x, f0, t, sr)
+    # D4C's own voicing check compares band powers up to 7.9 kHz; below 16 kHz that band does not exist and
+    # every frame comes out fully aperiodic (whispered), so there the F0 estimator alone decides voicing.
     ap_half = pyworld.d4c(x, np.ascontiguousarray(f0[::2]), np.ascontiguousarray(t[::2]), sr,
-                          fft_size=(sp.shape[1] - 1) * 2)
+                          fft_size=(sp.shape[1] - 1) * 2, threshold=0.85 if sr >= 16000 else 0.0)
     ap = np.empty_like(sp)
     ap[::2] = ap_half
     edge = np.concatenate([ap_half, ap_half[-1:]])  # the last odd frame may have no right neighbour
