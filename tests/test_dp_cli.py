@@ -94,3 +94,23 @@ def test_bad_noise_options_are_usage_errors(calls, tmp_path, args):
     result = run_cli(["noise", src, "--out-dir", tmp_path / "out", *args])
     assert result.returncode == 2, result.stderr
     assert b"Traceback" not in result.stderr and not (tmp_path / "out").exists()
+
+
+def test_float_and_24_bit_files_keep_their_format(calls, tmp_path):
+    src, _ = calls
+    y, sr = sf.read(sorted((src / "p226").iterdir())[0])
+    sf.write(tmp_path / "f.wav", y, sr, subtype="FLOAT")
+    sf.write(tmp_path / "s24.wav", y, sr, subtype="PCM_24")
+    for name, subtype, sensitivity in (("f", "FLOAT", 2.0**13), ("s24", "PCM_24", 2.0**32 - 1)):
+        out = tmp_path / f"{name}.dp.wav"
+        result = run_cli(["noise", tmp_path / f"{name}.wav", "--epsilon", "100", "--grid-bits", "12", "-o", out,
+                          "--emit-manifest"])
+        assert result.returncode == 0, result.stderr
+        assert sf.info(out).subtype == subtype
+        op = records(result.stdout.decode())[0]["privspeech"]["ops"][-1]
+        assert op["sensitivity"]["l1"] == sensitivity
+        noisy, _ = sf.read(out)
+        if subtype == "FLOAT":
+            assert np.array_equal(noisy * 2**12, np.rint(noisy * 2**12)) and np.abs(noisy).max() <= 1.0
+        else:
+            assert np.array_equal(noisy * 2**23, np.rint(noisy * 2**23))

@@ -125,9 +125,10 @@ class InverseCDF:
 
     def draw(self, u: np.ndarray, rng: SecureRandom) -> np.ndarray:
         """Values of V for the uniforms whose first `bits` bits are `u` (uint64, shape (n,)) -> int64 (n,)."""
-        top = u >> self._shift
-        candidate = self._candidate[top]
-        out = self._base[top] + (u < candidate)
+        top = (u >> self._shift).view(np.int64)  # < 2**16: a valid index without a cast
+        candidate = np.take(self._candidate, top)
+        out = np.take(self._base, top)
+        np.add(out, u < candidate, out=out, casting="unsafe")
         ties = np.flatnonzero(u == candidate)  # a tie is with the bucket's one threshold, or its floor (no tie)
         if self._crowded_below:
             slow = np.flatnonzero(top < self._crowded_below)

@@ -97,15 +97,22 @@ class DiscreteLaplace(_LatticeSampler):
             more = self._block.draw(self._words(past.size), self.rng)
             z[past] += more
             past = past[more == self._block.size]
-        mag = (z - 1) * self.block + 1
+        zero = z == 0
+        mag = z
+        mag -= 1
+        mag *= self.block
+        mag += 1
         for weight, digit in self._digits:
-            mag += weight * digit.draw(self._words(n), self.rng)
-        mag[z == 0] = 0
+            d = digit.draw(self._words(n), self.rng)
+            if weight != 1:
+                d *= weight
+            mag += d
+        mag[zero] = 0
         return mag
 
     def _draw(self, n: int) -> np.ndarray:
         mag = self._magnitudes(n)
-        return np.where(self.rng.bits(n), -mag, mag)
+        return np.negative(mag, out=mag, where=self.rng.bits(n))
 
 
 class DiscreteGaussian(_LatticeSampler):
