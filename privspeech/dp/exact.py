@@ -109,7 +109,6 @@ class InverseCDF:
         if not floors or any(a <= b for a, b in zip(floors, floors[1:])):
             raise AssertionError("inverse-CDF thresholds must be distinct and decreasing at this word size")
         self.size = len(floors)
-        self._index = {c: k for k, c in enumerate(floors)}
         self._descending = np.array(floors + [0], dtype=np.uint64)  # pad: a draw past the last threshold
         self._ascending = np.array(floors[::-1], dtype=np.uint64)
         guide = min(GUIDE_BITS, bits)
