@@ -8,6 +8,7 @@ import pytest
 import soundfile as sf
 
 from conftest import corpus_files, no_temp_files
+from privspeech.dataset import is_marked
 from privspeech.dp import ledger
 from privspeech.dp.accounting import Cost, check_budget, check_speakers, compose, cost_of, per_speaker, record_cost
 from privspeech.dp.audio_noise import add_noise
@@ -86,13 +87,17 @@ def test_non_dp_entries_cost_nothing():
 
 def test_dataset_ledger_file_round_trip(tmp_path):
     root = tmp_path / "data"
+    with pytest.raises(PrivspeechError) as err:
+        ledger.append(root, "stats", mechanism="discrete-laplace", epsilon=0.5)
+    assert err.value.status == ExitStatus.NOINPUT
+    root.mkdir()
     assert ledger.read(root) == []
     first = ledger.append(root, "stats", mechanism="discrete-laplace", epsilon=0.5, delta=0.0, unit="speaker")
     ledger.append(root, "stats", mechanism="discrete-laplace", epsilon=0.25, delta=0.0, unit="speaker")
     entries = ledger.read(root)
     assert entries[0] == first and len(entries) == 2 and "at" in first and "version" in first
     assert compose(entries) == Cost(epsilon=0.75)
-    assert (root / ".privspeech" / "root.json").is_file() and no_temp_files(root)
+    assert no_temp_files(root) and not is_marked(root)  # a ledger does not make the folder prunable
 
 
 def _append_many(root: str, tag: int) -> None:
@@ -101,7 +106,7 @@ def _append_many(root: str, tag: int) -> None:
 
 
 def test_concurrent_appends_lose_nothing(tmp_path):
-    root = tmp_path / "data"
+    root = tmp_path
     ledger.append(root, "stats", mechanism="discrete-laplace", epsilon=0.01, delta=0.0)
     procs = [multiprocessing.get_context("spawn").Process(target=_append_many, args=(str(root), t)) for t in range(3)]
     for p in procs:

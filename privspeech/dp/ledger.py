@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..dataset import mark, state_dir
+from ..dataset import state_dir
 from ..errors import ExitStatus, PrivspeechError, from_os_error
-from ..fsutil import atomic_write
+from ..fsutil import atomic_write, make_dirs
 from ..manifest import make_op
 
 LEDGER = "dp-ledger.jsonl"
@@ -57,7 +57,10 @@ def read(root: str | os.PathLike) -> list[dict[str, Any]]:
 def append(root: str | os.PathLike, op: str, **fields: Any) -> dict[str, Any]:
     """Append one entry (:func:`privspeech.manifest.make_op` adds time and version); returns it."""
     entry = make_op(op, **fields)
-    state = mark(root)
+    if not Path(root).is_dir():
+        raise PrivspeechError(f"{root}: no such dataset folder", hint="--dataset names the folder the data is in",
+                              status=ExitStatus.NOINPUT)
+    state = make_dirs(state_dir(root))  # no root.json marker: marking (which lets prune act) is for `init`
     with _locked(state / LOCK):
         path = state / LEDGER
         try:
