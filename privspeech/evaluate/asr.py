@@ -1,0 +1,76 @@
+"""Transcripts from faster-whisper (offline) and word error rates with jiwer.
+
+A model is a faster-whisper name (``"tiny.en"``, fetched once into the Hugging Face cache) or the path of
+a local CTranslate2 model folder (works with no network).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ExitStatus, PrivspeechError
+from .deps import need
+from .embeddings import mono
+
+ASR_SR = 16000
+DEFAULT_MODEL = "tiny.en"
+
+
+class Transcriber:
+    """A loaded recognizer: ``transcribe(y, *, sr) -> text`` with greedy decoding on the CPU."""
+
+    def __init__(self, model: str | os.PathLike = DEFAULT_MODEL, *, threads: int = 2, language: str | None = "en"):
+        faster_whisper = need("faster_whisper")
+        self.model_name = str(model)
+        self.language = language
+        local = Path(model).is_dir()
+        try:
+            self._model = faster_whisper.WhisperModel(self.model_name, device="cpu", compute_type="int8",
+                                                      cpu_threads=threads, local_files_only=local)
+        except Exception as exc:  # faster-whisper and huggingface_hub raise many types for a missing model
+            raise PrivspeechError(f"cannot load the speech recognizer {self.model_name!r}: {exc}",
+                                  hint="give a faster-whisper model name with network access, or the path of a "
+                                       "local CTranslate2 Whisper model folder", status=ExitStatus.NOINPUT) from None
+
+    def transcribe(self, y: np.ndarray, *, sr: int) -> str:
+        """The recognized text of one utterance (resampled to 16 kHz)."""
+        x = mono(y, sr=sr)
+        if sr != ASR_SR:
+            import librosa
+
+            x = librosa.resample(x, orig_sr=sr, target_sr=ASR_SR)
+        segments, _ = self._model.transcribe(x.astype(np.float32), language=self.language, beam_size=1,
+                                             condition_on_previous_text=False, without_timestamps=True)
+        return " ".join(segment.text.strip() for segment in segments).strip()
+
+
+def normalize(text: str) -> str:
+    """Lower case, numbers spelled out, punctuation dropped, spaces collapsed (so '6 spoons' == 'Six spoons')."""
+    num2words = need("num2words").num2words
+    text = unicodedata.normalize("NFKC", text).lower().replace("%", " percent")
+    text = re.sub(r"(?<=\d),(?=\d{3})", "", text)
+    text = re.sub(r"\d+(\.\d+)?", lambda m: " " + num2words(m.group(0)) + " ", text)
+    text = re.sub(r"[^\w\s']|_", " ", text).replace("'", "")
+    return " ".join(text.split())
+
+
+def word_error_rate(references: list[str], hypotheses: list[str]) -> tuple[float | None, int]:
+    """Corpus WER of normalized hypotheses against normalized references.
+
+    Pairs whose normalized reference is empty are skipped. Returns (WER or None when nothing is left,
+    pairs used).
+    """
+    if len(references) != len(hypotheses):
+        raise PrivspeechError("references and hypotheses differ in number", status=ExitStatus.USAGE)
+    jiwer = need("jiwer")
+    pairs = [(normalize(r), normalize(h)) for r, h in zip(references, hypotheses)]
+    pairs = [(r, h) for r, h in pairs if r]
+    if not pairs:
+        return None, 0
+    refs, hyps = zip(*pairs)
+    return float(jiwer.wer(list(refs), list(hyps))), len(pairs)

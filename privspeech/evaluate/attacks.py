@@ -1,0 +1,125 @@
+"""Speaker-verification attacks on anonymized speech and how their results are scored.
+
+- reference: original enrollment, original trials (how well the encoder tells these speakers apart);
+- ignorant: original enrollment, released anonymized trials;
+- lazy-informed: the attacker anonymizes the enrollment with the same method and settings but a key of
+  their own; trials are the released anonymized audio;
+- semi-informed: lazy-informed scored through a back-end trained on attacker-anonymized speech of other
+  speakers (:mod:`privspeech.evaluate.backend`).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from ..errors import ExitStatus, PrivspeechError
+from ..manifest import Record
+from . import metrics
+from .metrics import Labelled
+
+Anonymizer = Callable[..., np.ndarray]
+"""``anonymize(y, *, sr, key, speaker, utterance) -> np.ndarray`` of the same shape."""
+
+DET_POINTS = 200
+
+
+def voice_anonymizer(method: str = "world", level: str = "speaker", **settings: Any) -> Anonymizer:
+    """privspeech's own anonymization with a fixed method, level and settings; the key is given per call."""
+    from .. import voice
+
+    voice.describe(method, level, **settings)  # validates before any audio is processed
+    return functools.partial(voice.anonymize, method=method, level=level, **settings)
+
+
+def anonymizer_from_records(records: Iterable[Record]) -> Anonymizer:
+    """The anonymizer an anonymized manifest was made with, read from its last ``anonymize`` op.
+
+    Every record must name the same method, level and settings; the key is never in the manifest, which
+    is exactly the lazy-informed attacker's position.
+    """
+    configs = set()
+    for record in records:
+        ops = [op for op in record.privspeech.ops if op.get("op") == "anonymize"]
+        if not ops:
+            raise PrivspeechError(f"{record.audio_filepath}: no 'anonymize' entry in its privspeech.ops",
+                                  hint="informed attacks need to know how the audio was anonymized",
+                                  status=ExitStatus.DATAERR)
+        op = ops[-1]
+        configs.add((op.get("method"), op.get("level"), tuple(sorted((op.get("settings") or {}).items()))))
+    if len(configs) != 1:
+        raise PrivspeechError("the anonymized records were made with different settings (or there are none)",
+                              hint="evaluate one anonymization configuration at a time", status=ExitStatus.DATAERR)
+    method, level, settings = configs.pop()
+    return voice_anonymizer(method, level, **dict(settings))
+
+
+def describe(anonymizer: Anonymizer | None) -> dict[str, Any] | None:
+    """The non-secret configuration of an anonymizer, for the report."""
+    if anonymizer is None:
+        return None
+    if isinstance(anonymizer, functools.partial):
+        return {"function": f"{anonymizer.func.__module__}.{anonymizer.func.__qualname__}", **anonymizer.keywords}
+    return {"function": f"{getattr(anonymizer, '__module__', '?')}.{getattr(anonymizer, '__qualname__', '?')}"}
+
+
+@dataclass
+class Score:
+    """One attack's EER with its speaker-bootstrap interval and trial counts."""
+
+    eer: float
+    ci_low: float
+    ci_high: float
+    n_target: int
+    n_nontarget: int
+    n_speakers: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class AttackResult:
+    """An attack's overall score, its DET curve and its score per gender (same-gender trials only)."""
+
+    name: str
+    score: Score
+    far: np.ndarray
+    frr: np.ndarray
+    by_gender: dict[str, Score] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        step = max(1, len(self.far) // DET_POINTS)
+        keep = np.unique(np.concatenate((np.arange(0, len(self.far), step), [len(self.far) - 1])))
+        return {"name": self.name, **self.score.to_dict(),
+                "by_gender": {g: s.to_dict() for g, s in self.by_gender.items()},
+                "det": {"far": np.round(self.far[keep], 6).tolist(), "frr": np.round(self.frr[keep], 6).tolist()}}
+
+
+def _score(trials: metrics.Trials, *, n_resamples: int, confidence: float, seed: int) -> Score:
+    low, high, _ = metrics.bootstrap_eer(trials, n_resamples=n_resamples, confidence=confidence, seed=seed)
+    speakers = np.unique(np.concatenate((trials.enroll_speakers, trials.test_speakers)))
+    return Score(metrics.eer(trials.scores, trials.target), low, high, trials.n_target, trials.n_nontarget,
+                 len(speakers))
+
+
+def attack(name: str, enroll: Labelled, test: Labelled | None = None, *, n_resamples: int = 1000,
+           confidence: float = 0.95, seed: int = 0) -> AttackResult:
+    """Score one attack: trials between `enroll` and `test` (or within `enroll`), overall and per gender.
+
+    A gender is scored when its same-gender trials include both target and non-target pairs.
+    """
+    options = dict(n_resamples=n_resamples, confidence=confidence, seed=seed)
+    trials = metrics.make_trials(enroll, test)
+    far, frr = metrics.det_curve(trials.scores, trials.target)
+    result = AttackResult(name, _score(trials, **options), far, frr)
+    for gender in sorted(set(enroll.genders) - {""}):
+        sub_enroll = enroll.subset(enroll.genders == gender)
+        sub_test = None if test is None else test.subset(test.genders == gender)
+        sub = metrics.make_trials(sub_enroll, sub_test)
+        if sub.target.any() and not sub.target.all():
+            result.by_gender[gender] = _score(sub, **options)
+    return result
