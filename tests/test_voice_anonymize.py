@@ -151,3 +151,27 @@ def test_bad_inputs_are_refused(y, kwargs, status):
     with pytest.raises(PrivspeechError) as err:
         anonymize(y, **args)
     assert err.value.status == status
+
+
+def test_loud_input_is_limited_smoothly_not_clipped():
+    x, sr = load("p227_005")
+    x = 0.99 * x / np.abs(x).max()  # full scale: the loudness-matched conversion would overshoot
+    y = anonymize(x, sr=sr, key=KEY, speaker="p227", method="mcadams")
+    assert np.abs(y).max() <= 1.0
+    at_ceiling = np.abs(y) >= 1.0 - 1e-9
+    assert not (at_ceiling[:-2] & at_ceiling[1:-1] & at_ceiling[2:]).any()  # no flat tops
+    assert abs(20 * np.log10(speech_rms(x, y) / speech_rms(x, x))) < 1.0
+
+
+def test_limit_peaks_touches_only_the_neighbourhood_of_peaks():
+    from privspeech.voice.loudness import limit_peaks
+
+    x, sr = load("p226_003")
+    loud = 2.0 * x / np.abs(x).max()
+    y = limit_peaks(loud, sr=sr)
+    assert np.abs(y).max() <= 1.0
+    far = np.ones(loud.size, dtype=bool)
+    for i in np.flatnonzero(np.abs(loud) > 1.0):
+        far[max(0, i - 200) : i + 200] = False
+    assert np.array_equal(y[far], loud[far])
+    assert np.array_equal(limit_peaks(x, sr=sr), x)

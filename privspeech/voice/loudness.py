@@ -1,8 +1,9 @@
-"""Loudness over active speech: RMS of the frames within 40 dB of the loudest, never a peak."""
+"""Loudness over active speech (RMS of the frames within 40 dB of the loudest, never a peak), and a peak limiter."""
 
 from __future__ import annotations
 
 import numpy as np
+import scipy.ndimage
 
 FRAME_SECONDS = 0.02
 ACTIVE_RANGE_DB = 40.0
@@ -54,3 +55,20 @@ def active_rms(x: np.ndarray, *, sr: int, mask_from: np.ndarray | None = None) -
     size = max(1, int(FRAME_SECONDS * sr))
     sample_mask = np.repeat(mask, size)[: ref.shape[0]]
     return float(np.sqrt(np.mean(np.square(x[sample_mask]))))
+
+
+def limit_peaks(y: np.ndarray, *, sr: int, ceiling: float = 1.0, window_seconds: float = 0.005) -> np.ndarray:
+    """Keep mono `y`, shape (n,), within +-`ceiling` by a smooth look-ahead gain instead of clipping.
+
+    The per-sample gain needed (``ceiling / |y|``, at most 1) goes through a running minimum and then a
+    Hann smoother no wider than that minimum, so the gain ramps down over a few ms around each peak and
+    never exceeds what the peak needs. Samples far from any peak are untouched.
+    """
+    if y.size == 0 or np.abs(y).max() <= ceiling:
+        return y
+    width = max(3, int(window_seconds * sr)) | 1
+    need = np.minimum(1.0, ceiling / np.maximum(np.abs(y), 1e-12))
+    floor = scipy.ndimage.minimum_filter1d(need, size=2 * width + 1, mode="nearest")
+    kernel = np.hanning(width + 2)[1:-1]
+    gain = scipy.ndimage.convolve1d(floor, kernel / kernel.sum(), mode="nearest")
+    return np.clip(y * gain, -ceiling, ceiling)  # the clip only absorbs rounding

@@ -30,6 +30,11 @@ LPC_ORDER = 20
 EPS = float(np.finfo(np.float32).eps)
 
 
+def hop_samples(sr: int) -> int:
+    """The frame hop in samples at `sr`."""
+    return int(math.floor(HOP_MS * 0.001 * sr))
+
+
 def mcadams(y: np.ndarray, *, sr: int, alpha: float) -> np.ndarray:
     """Shift formants by raising LPC pole angles to the power `alpha`.
 
@@ -51,7 +56,7 @@ def mcadams(y: np.ndarray, *, sr: int, alpha: float) -> np.ndarray:
         raise PrivspeechError(f"McAdams coefficient must be in (0, 1.5], got {alpha}", status=ExitStatus.USAGE)
     n = y.shape[0]
     winlen = int(math.floor(WIN_MS * 0.001 * sr))
-    shift = int(math.floor(HOP_MS * 0.001 * sr))
+    shift = hop_samples(sr)
     hann = np.hanning(winlen)
     win = np.sqrt(hann / (hann.sum() / shift))
     padded = np.concatenate([np.zeros(winlen), np.asarray(y, dtype=np.float64) + EPS, np.zeros(winlen + shift)])

@@ -20,7 +20,12 @@ MIN_SR, MAX_SR = 8000, 48000
 
 
 class Voice(Protocol):
-    """Converts one channel, segment by segment: ``convert(x, core) -> y`` with ``y.shape == x.shape``."""
+    """Converts one channel, segment by segment: ``convert(x, core) -> y`` with ``y.shape == x.shape``.
+
+    `grid` is the analysis hop in samples (1 when it is not whole): segments start on multiples of it.
+    """
+
+    grid: int
 
     def convert(self, x: np.ndarray, core: slice) -> np.ndarray: ...
 
@@ -36,6 +41,7 @@ class McAdamsVoice:
     def __init__(self, alpha: float, *, sr: int):
         self.alpha = alpha
         self.sr = sr
+        self.grid = _mcadams.hop_samples(sr)
 
     def convert(self, x: np.ndarray, core: slice) -> np.ndarray:
         return _mcadams.mcadams(x, sr=self.sr, alpha=self.alpha)

@@ -2,7 +2,7 @@
 
 The input is cut into segments of about `segment_seconds`. Each cut is placed at the quietest 20 ms
 of the input within one second of the nominal position, every segment is converted with one second
-of context on both sides, level-matched on its own core, and neighbouring outputs are joined by a
+of context on both sides (starting on the method's frame grid, so frames fall where one pass puts them), level-matched on its own core, and neighbouring outputs are joined by a
 20 ms raised-cosine crossfade centred on the cut. Cuts depend only on the input samples, never on
 how the caller sizes its blocks, so any block sizes give the same output.
 """
@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import ExitStatus, PrivspeechError
 from ..keys import SecretKey
-from .loudness import active_frames, match_gain
+from .loudness import active_frames, limit_peaks, match_gain
 from .methods import check_method, check_rate, identity, make_voices, resolve_settings
 
 SEGMENT_SECONDS = 30.0
@@ -90,6 +90,7 @@ class VoiceStream:
         self._search = int(SEARCH_SECONDS * sr)
         self._window = max(1, int(QUIET_WINDOW_SECONDS * sr))
         self._half_fade = max(1, int(FADE_SECONDS * sr) // 2)
+        self._grid = self._voices[0].grid  # segments start on the method's frame grid, as in one pass
         fade = np.linspace(0.0, np.pi, 2 * self._half_fade, endpoint=False) + np.pi / (4 * self._half_fade)
         self._fade_in = (0.5 - 0.5 * np.cos(fade))[:, None]
         self._buf = np.zeros((0, self.channels))
@@ -143,7 +144,7 @@ class VoiceStream:
     def _convert(self, cut: int, *, final: bool) -> np.ndarray:
         """Convert the segment with core [self._cut, cut) and return its finished output."""
         h = self._half_fade
-        start = max(self._cut - self._context, self._buf_start)
+        start = max((self._cut - self._context) // self._grid * self._grid, 0)
         stop = self._end if final else cut + self._context
         x = self._buf[start - self._buf_start : stop - self._buf_start]
         core = slice(self._cut - start, cut - start)
@@ -154,7 +155,7 @@ class VoiceStream:
                 continue  # silence stays silence
             converted = voice.convert(np.ascontiguousarray(x[:, ch]), core)
             gain = match_gain(x[core, ch], converted[core], sr=self.sr)
-            y[:, ch] = np.clip(converted * gain, -limit, limit)
+            y[:, ch] = limit_peaks(converted * gain, sr=self.sr, ceiling=limit)
         out_start = self._cut - start
         if self._tail is not None:  # crossfade over [self._cut - h, self._cut + h)
             out_start -= h
@@ -164,7 +165,8 @@ class VoiceStream:
         if not final:
             self.cuts.append(cut)
             self._tail = y[cut - start - h : cut - start + h].copy()
-            self._buf = self._buf[cut - self._context - self._buf_start :]
-            self._buf_start = cut - self._context
+            keep = max((cut - self._context) // self._grid * self._grid, 0)
+            self._buf = self._buf[keep - self._buf_start :]
+            self._buf_start = keep
         self._cut = cut
         return y[out_start:out_stop]

@@ -138,6 +138,8 @@ class WorldVoice:
         self._count = 0
         self._target: Target | None = None
         self._warps: dict[tuple[int, Target], tuple] = {}
+        hop = settings.frame_period * sr / 1000.0
+        self.grid = int(hop) if hop == int(hop) else 1
 
     @property
     def target(self) -> Target | None:
