@@ -22,7 +22,7 @@ EXIT_STATUS = [
     ("66", "Input not found."),
     ("73", "Cannot create output (it exists without --force, or the folder is not writable)."),
     ("74", "I/O error."),
-    ("75", "Temporary failure: a lock is held by another run."),
+    ("75", "Temporary failure: a lock is held by another run, or --max-runtime ran out; run again later."),
     ("77", "Permission denied, or the wrong key."),
     ("130", "Interrupted (SIGINT or SIGTERM); no partial output is left behind."),
 ]
