@@ -71,4 +71,5 @@ def limit_peaks(y: np.ndarray, *, sr: int, ceiling: float = 1.0, window_seconds:
     floor = scipy.ndimage.minimum_filter1d(need, size=2 * width + 1, mode="nearest")
     kernel = np.hanning(width + 2)[1:-1]
     gain = scipy.ndimage.convolve1d(floor, kernel / kernel.sum(), mode="nearest")
+    gain[gain > 1.0 - 1e-9] = 1.0  # the smoother's rounding must not touch samples far from peaks
     return np.clip(y * gain, -ceiling, ceiling)  # the clip only absorbs rounding
