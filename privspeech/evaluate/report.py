@@ -1,0 +1,63 @@
+"""The report for people (a rich table on stderr) and for machines (JSON, written atomically)."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from ..fsutil import write_bytes
+from .evaluation import Report
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def table(report: Report):
+    """The attacks (EER with its interval, trials, per gender) and utility figures as one rich Table."""
+    from rich.table import Table
+
+    confidence = report.settings.get("confidence", 0.95)
+    genders = sorted({g for attack in report.attacks for g in attack.by_gender})
+    out = Table(title="privspeech evaluate", title_justify="left")
+    out.add_column("figure")
+    out.add_column("value", justify="right")
+    out.add_column(f"{confidence:.0%} CI (speakers)", justify="right")
+    out.add_column("trials tgt/non", justify="right")
+    for gender in genders:
+        out.add_column(f"EER {gender}", justify="right")
+    for attack in report.attacks:
+        s = attack.score
+        cells = [_pct(attack.by_gender[g].eer) if g in attack.by_gender else "—" for g in genders]
+        out.add_row(f"EER {attack.name}", _pct(s.eer), f"{_pct(s.ci_low)}–{_pct(s.ci_high)}",
+                    f"{s.n_target}/{s.n_nontarget}", *cells)
+    blank = [""] * (len(genders) + 2)
+    utility = report.utility
+    pitch = utility["pitch_correlation"]
+    out.add_row(f"pitch correlation (log F0, {pitch['used']} utt)",
+                "—" if pitch["mean"] is None else f"{pitch['mean']:.3f}", *blank)
+    duration = utility["duration"]
+    out.add_row("duration max |diff|", f"{duration['max_abs_diff_s'] * 1000:.1f} ms", *blank)
+    if "asr" in utility:
+        asr = utility["asr"]
+        out.add_row("word disagreement (orig vs anon)", _pct(asr["word_disagreement"]), *blank)
+        if asr["reference_utterances"]:
+            out.add_row("WER original vs text", _pct(asr["wer_original"]), *blank)
+            out.add_row("WER anonymized vs text", _pct(asr["wer_anonymized"]), *blank)
+    return out
+
+
+def write_json(report: Report, path: str | os.PathLike, *, force: bool = False) -> None:
+    """Write the JSON report atomically (never clobbering an existing file without `force`)."""
+    write_bytes(path, (json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n").encode("utf-8"), force=force)
+
+
+def summary(report: Report) -> dict[str, Any]:
+    """The headline figures: each attack's EER and the utility means, keyed by name."""
+    out: dict[str, Any] = {f"eer_{a.name}": a.score.eer for a in report.attacks}
+    out["pitch_correlation"] = report.utility["pitch_correlation"]["mean"]
+    if "asr" in report.utility:
+        out["word_disagreement"] = report.utility["asr"]["word_disagreement"]
+        out["wer_anonymized"] = report.utility["asr"]["wer_anonymized"]
+    return out
