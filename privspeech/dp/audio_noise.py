@@ -102,9 +102,8 @@ def add_noise(y: np.ndarray, *, epsilon: float | None = None, delta: float | Non
             clean = part.astype(np.int64)
         released = np.clip(clean + noise, low, high)
         out[start:start + CHUNK] = released * 2.0 ** -grid_bits if y.dtype in FLOAT_TYPES else released
-        signal_power += float(np.dot(clean.astype(np.float64), clean))
-        error = (released - clean).astype(np.float64)
-        error_power += float(np.dot(error, error))
+        signal_power += float(np.square(clean, dtype=np.float64).sum())  # not np.dot: no BLAS threads
+        error_power += float(np.square(released - clean, dtype=np.float64).sum())
     variance = mech.sampler.variance
     return NoisedAudio(out.reshape(y.shape), entry, _db(signal_power, error_power),
                        _db(signal_power / flat.size, variance))
