@@ -3,9 +3,10 @@
 Usage: python benchmarks/dp.py [--samples 20000000] [--repeat 3]
 Pins the process to one CPU. For several scales, draws SAMPLES values with privspeech's discrete Laplace
 and discrete Gaussian (ChaCha20 generator, chunked) and with numpy's default_rng().laplace / .normal, and
-prints the best of REPEAT runs in million samples per CPU second (and per wall second); then the peak traced memory (tracemalloc)
-of drawing all samples chunk by chunk, which must not grow with SAMPLES; then `add_noise` on corpus
-speech. Targets: Laplace >= 10 M/s, Gaussian >= 5 M/s. Exits 1 when a target is missed.
+prints the best of REPEAT runs in million samples per CPU second (and per wall second); then the peak
+traced memory (tracemalloc) of drawing all samples chunk by chunk, which must not grow with SAMPLES; then
+`add_noise` on corpus speech. Targets (CPU time): Laplace >= 10 M/s, Gaussian >= 5 M/s. Exits 1 when a
+target is missed.
 """
 
 from __future__ import annotations
