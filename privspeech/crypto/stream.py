@@ -33,13 +33,21 @@ class Written:
 
 
 class _Tap:
-    """Wraps the reader and writer pyrage calls back into: hashes the output and keeps the first exception
-    raised (pyrage's encrypt_io flattens them into strings; Ctrl-C and disk errors must survive as themselves)."""
+    """The reader and writer pyrage calls back into.
+
+    Output is gathered into 1 MiB blocks before it is written and hashed (pyrage hands over 8 KiB at a
+    time; one write per 8 KiB costs more than the cipher). The first exception raised on either side is
+    kept: pyrage's encrypt_io flattens exceptions into strings, and Ctrl-C and disk errors must survive
+    as themselves.
+    """
+
+    _BLOCK = 1 << 20
 
     def __init__(self, reader: Any, writer: BinaryIO, names: tuple[str, str]):
         self._reader, self._writer = reader, writer
         self._names = names
-        self.hash = hashlib.sha256()
+        self._hash = hashlib.sha256()
+        self._pending = bytearray()
         self.size = 0
         self.error: BaseException | None = None
         self._writing = False
@@ -56,17 +64,28 @@ class _Tap:
             raise
 
     def write(self, data: bytes) -> int:
-        try:
-            self._writer.write(data)
-        except BaseException as exc:
-            self._keep(exc, writing=True)
-            raise
-        self.hash.update(data)
+        self._pending += data
         self.size += len(data)
+        if len(self._pending) >= self._BLOCK:
+            self.flush()
         return len(data)
 
     def flush(self) -> None:
-        self._writer.flush()
+        """Write and hash what is pending (rage hands over only authenticated plaintext)."""
+        if not self._pending or self.error is not None:
+            return
+        try:
+            self._writer.write(self._pending)
+        except BaseException as exc:
+            self._keep(exc, writing=True)
+            raise
+        self._hash.update(self._pending)
+        self._pending.clear()
+
+    def finish(self) -> Written:
+        """Write what is pending; the output's sha256 and size."""
+        self.flush()
+        return Written(self._hash.hexdigest(), self.size)
 
     def reraise(self) -> None:
         """Raise the kept exception, if any, OSErrors translated and naming the input or the output."""
@@ -74,9 +93,6 @@ class _Tap:
             raise from_os_error(self.error, self._names[self._writing], writing=self._writing) from None
         if self.error is not None:
             raise self.error
-
-    def written(self) -> Written:
-        return Written(self.hash.hexdigest(), self.size)
 
 
 def encrypt_stream(reader: BinaryIO, writer: BinaryIO, *, recipients: Sequence[Recipient] = (),
@@ -112,10 +128,10 @@ def encrypt_stream(reader: BinaryIO, writer: BinaryIO, *, recipients: Sequence[R
             tap.write(_passphrase.encrypt(data, passphrase, armor=armor))
         else:
             pyrage.encrypt_io(tap, tap, list(recipients), armored=armor)
+        return tap.finish()
     except (pyrage.EncryptError, OSError) as exc:
         tap.reraise()
         raise PrivspeechError(f"{name}: encryption failed: {exc}", status=ExitStatus.IOERR) from None
-    return tap.written()
 
 
 def decrypt_stream(reader: BinaryIO, writer: BinaryIO, *, identities: Sequence[Identity] = (),
@@ -148,10 +164,14 @@ def decrypt_stream(reader: BinaryIO, writer: BinaryIO, *, identities: Sequence[I
                 raise PrivspeechError(f"{name}: encrypted to recipients ({kinds}), but no identity was given",
                                       hint="give the identity file with -i", status=ExitStatus.NOPERM)
             pyrage.decrypt_io(tap, tap, list(identities))
+        return tap.finish()
     except (pyrage.DecryptError, OSError) as exc:
+        try:
+            tap.flush()  # release the authenticated prefix, as age does when streaming
+        except OSError:
+            pass  # kept by the tap; reraise() reports it
         tap.reraise()
         raise _header.failure(_header.classify(exc), name, str(exc).splitlines()[0]) from None
-    return tap.written()
 
 
 def encrypt_file(src: str | os.PathLike, dest: str | os.PathLike, *, recipients: Sequence[Recipient] = (),
