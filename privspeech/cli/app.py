@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from .. import __version__
-from . import budget, common, init, noise, prune, scan, stats
+from . import budget, common, decrypt, encrypt, init, keygen, noise, prune, scan, stats
 
 app = typer.Typer(
     name="privspeech",
@@ -45,6 +45,9 @@ app.command(rich_help_panel=common.PANEL_PREPARE)(scan.scan)
 app.command(rich_help_panel=common.PANEL_PROTECT)(noise.noise)
 app.command(rich_help_panel=common.PANEL_MEASURE)(stats.stats)
 app.command(rich_help_panel=common.PANEL_MEASURE)(budget.budget)
+app.command(rich_help_panel=common.PANEL_SECURE)(keygen.keygen)
+app.command(rich_help_panel=common.PANEL_SECURE)(encrypt.encrypt)
+app.command(rich_help_panel=common.PANEL_SECURE)(decrypt.decrypt)
 app.command(rich_help_panel=common.PANEL_KEEP)(init.init)
 app.command(rich_help_panel=common.PANEL_KEEP)(prune.prune)
 

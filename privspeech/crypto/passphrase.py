@@ -88,3 +88,19 @@ def read_limited(stream: BinaryIO, name: str) -> bytes:
 def encrypt(data: bytes, passphrase: Passphrase, *, armor: bool = False) -> bytes:
     """`data` encrypted to a passphrase (age's scrypt recipient), as `age -p` does."""
     return pyrage.passphrase.encrypt(data, resolve(passphrase), armored=armor)
+
+
+def prompt(*, confirm: bool = False) -> str:
+    """Ask for a passphrase on the terminal (/dev/tty, so stdin stays free for a manifest)."""
+    import getpass
+
+    try:
+        with open("/dev/tty", "r+"):
+            pass
+    except OSError:
+        raise PrivspeechError("no terminal to ask for the passphrase on", hint="use --passphrase-fd N or "
+                              "--passphrase-file PATH", status=ExitStatus.USAGE) from None
+    value = resolve(getpass.getpass("Passphrase: "))
+    if confirm and getpass.getpass("Passphrase again: ") != value:
+        raise PrivspeechError("the passphrases differ", status=ExitStatus.USAGE)
+    return value

@@ -1,0 +1,52 @@
+"""`privspeech decrypt`: open age files with identities or a passphrase, all or nothing."""
+
+from __future__ import annotations
+
+from . import common
+from .encrypt import Identities, PassphraseFd, PassphraseFile, read_passphrase
+
+
+@common.handles_errors
+def decrypt(
+    paths: common.Inputs = None,
+    identity: Identities = None,
+    passphrase_fd: PassphraseFd = None,
+    passphrase_file: PassphraseFile = None,
+    out_dir: common.OutDir = None,
+    output: common.Output = None,
+    force: common.Force = False,
+    emit_manifest: common.EmitManifest = False,
+    jobs: common.Jobs = None,
+    fail_fast: common.FailFast = False,
+    skip_invalid: common.SkipInvalid = False,
+    shard: common.Shard = None,
+    quiet: common.Quiet = False,
+):
+    """Decrypt age files (or folders of them, a manifest, or stdin); outputs drop `.age`.
+
+    Plaintext files are created 0600 and appear only when every chunk has been authenticated: a wrong key
+    exits 77, a corrupt or tampered file exits 65, and neither leaves plaintext behind. Without -i the files
+    must be passphrase-encrypted (prompt, --passphrase-fd or --passphrase-file).
+
+    Example: privspeech decrypt -i me.key vault/ --out-dir plain/ > plain/manifest.jsonl
+    """
+    import functools
+
+    from ..console import Env
+    from ..crypto import identities
+    from ..crypto.stage import DecryptSettings, decrypt_items, decrypt_record, keep_names
+    from ..pipeline import Stage
+
+    env = Env(quiet=quiet)
+    secret = read_passphrase(env, passphrase_fd, passphrase_file)
+    if identity:
+        found, warnings = identities.load_identities(identity, passphrase=secret)
+        for message in warnings:
+            env.warn(message)
+        settings = DecryptSettings(identities=found)
+    else:
+        settings = DecryptSettings(passphrase=secret() if callable(secret) else secret)
+    items = keep_names(decrypt_items(paths or [], env, skip_invalid=skip_invalid), strip_age=True)
+    stage = Stage("decrypt", functools.partial(decrypt_record, settings=settings), suffix="", io_bound=True)
+    return common.run(stage, paths, out_dir=out_dir, output=output, force=force, jobs=jobs, fail_fast=fail_fast,
+                      quiet=quiet, shard=shard, emit_manifest=emit_manifest, items=items)

@@ -1,0 +1,180 @@
+"""The per-record work of `privspeech encrypt` and `decrypt` for the pipeline runner, and their output names.
+
+Encrypted outputs keep the whole input name and add `.age` (``a/0003.wav`` -> ``a/0003.wav.age``);
+decryption drops it again. The runner names outputs ``rel + suffix`` with `rel` suffix-less, so
+:func:`keep_names` puts the file name back into each item's `rel` first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO, Iterable, Iterator, Sequence
+
+from ..audio import STDIO, sha256_file
+from ..errors import ExitStatus, PrivspeechError, from_os_error
+from ..fsutil import atomic_write, binary_stdout
+from ..console import Env
+from ..inputs import Item, collect
+from ..manifest import Record
+from ..pipeline import Task
+from ..transform import verify_input
+from . import header
+from .identities import Identity
+from .passphrase import Passphrase
+from .recipients import Recipient
+from .stream import Written, decrypt_stream, encrypt_stream, op_fields
+
+SUFFIX = ".age"
+
+
+@dataclass(frozen=True)
+class EncryptSettings:
+    recipients: Sequence[Recipient] = ()
+    passphrase: Passphrase | None = None
+    armor: bool = False
+    verify_with: Sequence[Identity] = ()  # decrypt each output once with these before trusting it
+    remove_source: bool = False
+
+
+@dataclass(frozen=True)
+class DecryptSettings:
+    identities: Sequence[Identity] = ()
+    passphrase: Passphrase | None = None
+
+
+def keep_names(items: Iterable[Item], *, strip_age: bool) -> Iterator[Item]:
+    """Items whose `rel` ends in the input's own file name (less `.age` when `strip_age`)."""
+    for item in items:
+        name = "stdin" if item.record.audio_filepath == STDIO else Path(item.record.audio_filepath).name
+        if strip_age:
+            name = name.removesuffix(SUFFIX)
+        yield dataclasses.replace(item, rel=str(PurePosixPath(item.rel).parent / name))
+
+
+def age_files(folder: Path) -> list[str]:
+    """The `.age` files under `folder`, sorted, hidden files and folders skipped."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        found.extend(os.path.join(dirpath, n) for n in sorted(filenames)
+                     if n.endswith(SUFFIX) and not n.startswith("."))
+    return found
+
+
+def looks_encrypted(head: bytes) -> bool:
+    """True when `head` (the first bytes of a stream) starts an age file, binary or armored."""
+    return head.lstrip().startswith((header.MAGIC, header.ARMOR_BEGIN))
+
+
+@contextlib.contextmanager
+def _source(path: str) -> Iterator[BinaryIO]:
+    if path == STDIO:
+        yield sys.stdin.buffer
+        return
+    try:
+        fh = open(path, "rb")
+    except OSError as exc:
+        raise from_os_error(exc, path) from None
+    with fh:
+        yield fh
+
+
+@contextlib.contextmanager
+def _sink(dest: str, *, force: bool, private: bool) -> Iterator[BinaryIO]:
+    if dest == STDIO:
+        out = binary_stdout()
+        yield out
+        out.flush()
+        return
+    with atomic_write(dest, force=force, private=private) as fh:
+        yield fh
+
+
+def encrypt_record(task: Task, *, settings: EncryptSettings) -> Record:
+    """Encrypt the task's file to `task.dest` ('-': stdout) and return the record of the ciphertext."""
+    src, dest = task.record.audio_filepath, task.dest
+    verify_input(task.record)
+    with _source(src) as reader, _sink(dest, force=task.force, private=False) as writer:
+        written = encrypt_stream(reader, writer, recipients=settings.recipients, passphrase=settings.passphrase,
+                                 armor=settings.armor, name=src, out_name=dest)
+    if settings.verify_with:
+        _verify(task, written, settings)
+    if settings.remove_source and src != STDIO:
+        try:
+            os.unlink(src)
+        except OSError as exc:
+            task.warn(f"{src}: encrypted, but the source could not be removed: {exc.strerror}")
+    record = task.record.with_op("encrypt", **op_fields(recipients=len(settings.recipients), armor=settings.armor,
+                                                        passphrase=settings.passphrase is not None))
+    record.privspeech.sha256 = written.sha256
+    return dataclasses.replace(record, audio_filepath=dest)
+
+
+class _HashSink:
+    def __init__(self):
+        self.hash = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.hash.update(data)
+        return len(data)
+
+
+def _verify(task: Task, written: Written, settings: EncryptSettings) -> None:
+    """Decrypt the new ciphertext once and compare it with the source, before the source may be removed."""
+    src, dest = task.record.audio_filepath, task.dest
+    if dest == STDIO or src == STDIO:
+        raise PrivspeechError("--verify needs the ciphertext and the source as files", status=ExitStatus.USAGE)
+    expected = sha256_file(src)
+    sink = _HashSink()
+    with open(dest, "rb") as reader:
+        decrypt_stream(reader, sink, identities=settings.verify_with, name=dest)  # type: ignore[arg-type]
+    if sink.hash.hexdigest() != expected:
+        raise PrivspeechError(f"{dest}: does not decrypt to {src}", hint="the source was kept; check the disk",
+                              status=ExitStatus.IOERR)
+
+
+def decrypt_record(task: Task, *, settings: DecryptSettings) -> Record:
+    """Decrypt the task's age file to `task.dest` ('-': stdout; a file: 0600, all or nothing) and return the
+    record of the plaintext."""
+    src, dest = task.record.audio_filepath, task.dest
+    with _source(src) as reader, _sink(dest, force=task.force, private=True) as writer:
+        written = decrypt_stream(reader, writer, identities=settings.identities, passphrase=settings.passphrase,
+                                 name=src, out_name=dest)
+    record = task.record.with_op("decrypt", format="age")
+    record.privspeech.sha256 = written.sha256
+    return dataclasses.replace(record, audio_filepath=dest)
+
+
+def decrypt_items(args: Sequence[str], env: Env, *, skip_invalid: bool = False) -> Iterator[Item]:
+    """Work items for decryption: `.age` files, folders of them (layout kept), manifests, or stdin (an age
+    file or a manifest)."""
+    index = 0
+    for arg in list(args) or [STDIO]:
+        if arg != STDIO and os.path.isdir(arg):
+            found = age_files(Path(arg))
+            if not found:
+                raise PrivspeechError(f"{arg}: no .age files found", status=ExitStatus.NOINPUT)
+            items = (Item(0, Record(audio_filepath=full, id=_stem(rel)), rel.removesuffix(SUFFIX))
+                     for full, rel in ((f, os.path.relpath(f, arg)) for f in found))
+        elif arg == STDIO and not env.stdin_is_tty and looks_encrypted(_peek_stdin(env)):
+            items = iter([Item(0, Record(audio_filepath=STDIO, id="stdin"), "stdin")])
+        else:
+            items = collect([arg], env, skip_invalid=skip_invalid)
+        for item in items:
+            yield dataclasses.replace(item, index=index)
+            index += 1
+
+
+def _stem(rel: str) -> str:
+    return str(PurePosixPath(rel.removesuffix(SUFFIX)).with_suffix(""))
+
+
+def _peek_stdin(env: Env) -> bytes:
+    buffer = getattr(env.stdin, "buffer", None)
+    return buffer.peek(64)[:64] if buffer is not None and hasattr(buffer, "peek") else b""
