@@ -92,8 +92,7 @@ class AttackResult:
     by_gender: dict[str, Score] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        step = max(1, len(self.far) // DET_POINTS)
-        keep = np.unique(np.concatenate((np.arange(0, len(self.far), step), [len(self.far) - 1])))
+        keep = np.unique(np.round(np.linspace(0, len(self.far) - 1, DET_POINTS)).astype(int))
         return {"name": self.name, **self.score.to_dict(),
                 "by_gender": {g: s.to_dict() for g, s in self.by_gender.items()},
                 "det": {"far": np.round(self.far[keep], 6).tolist(), "frr": np.round(self.frr[keep], 6).tolist()}}
