@@ -99,6 +99,7 @@ def test_describe_names_method_settings_and_key_never_secrets():
     (("world", "speaker"), {"frame_period": 0.5}),
     (("world", "speaker"), {"intonation": -1.0}),
     (("world", "speaker"), {"min_f0_distance": 20.0}),
+    (("world", "speaker"), {"timbre_db": 40.0}),
     (("world", "speaker"), {"pitch": 3}),
     (("mcadams", "speaker"), {"alpha": 0.7}),
 ])

@@ -35,6 +35,7 @@ F0_SPREAD_SEMITONES = (2.0, 4.0)
 FORMANT_SCALE = (1.10, 1.25)  # high-voiced target over a low-voiced source; its inverse the other way
 TILT_DB_PER_OCTAVE = 1.5
 MCADAMS_ALPHA = (0.5, 0.9)
+TIMBRE_TERMS = 8  # cosine terms of the keyed long-term spectral shape, up to 8 kHz
 BOUNDARY_HZ = math.sqrt(120.0 * 210.0)  # between the male and female population means
 
 
@@ -58,6 +59,7 @@ class Target:
     f0_spread: float
     formant_scale: float
     tilt_db_per_octave: float
+    timbre: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ class Candidates:
         gap = semitones(target.f0_mean_hz, source_f0_hz) * sign
         if gap < min_semitones:
             f0 = source_f0_hz * 2.0 ** (sign * min_semitones / 12.0)
-            target = Target(f0, target.f0_spread, target.formant_scale, target.tilt_db_per_octave)
+            target = Target(f0, target.f0_spread, target.formant_scale, target.tilt_db_per_octave, target.timbre)
         return target
 
 
@@ -109,12 +111,13 @@ def _ident_message(level: str, ident: str) -> str:
 
 def world_candidates(key: SecretKey, *, level: str, ident: str) -> Candidates:
     """The two keyed WORLD targets for a speaker (``level="speaker"``) or utterance id."""
-    u = uniforms(key, "voice/world/v1", _ident_message(level, ident), 9)
+    u = uniforms(key, "voice/world/v1", _ident_message(level, ident), 9 + 2 * TIMBRE_TERMS)
     spread = [_between(x, *F0_SPREAD_SEMITONES) * math.log(2.0) / 12.0 for x in u[2:4]]
     scale = [_between(x, *FORMANT_SCALE, log=True) for x in u[4:6]]
     tilt = [(2.0 * x - 1.0) * TILT_DB_PER_OCTAVE for x in u[6:8]]
-    low = Target(_between(u[0], *LOW_F0_HZ, log=True), spread[0], 1.0 / scale[0], tilt[0])
-    high = Target(_between(u[1], *HIGH_F0_HZ, log=True), spread[1], scale[1], tilt[1])
+    timbre = [tuple(2.0 * x - 1.0 for x in u[9 + i * TIMBRE_TERMS : 9 + (i + 1) * TIMBRE_TERMS]) for i in (0, 1)]
+    low = Target(_between(u[0], *LOW_F0_HZ, log=True), spread[0], 1.0 / scale[0], tilt[0], timbre[0])
+    high = Target(_between(u[1], *HIGH_F0_HZ, log=True), spread[1], scale[1], tilt[1], timbre[1])
     return Candidates(low, high, default_high=u[8] >= 0.5)
 
 

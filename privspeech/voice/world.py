@@ -3,7 +3,10 @@
 Analysis: F0 by dio + stonemask (or harvest), spectral envelope by cheaptrick, aperiodicity by d4c on
 every second frame (it is smooth in time; this halves its cost) interpolated to all frames.
 Conversion: F0 mapped in the log domain onto the target's mean and spread, unvoiced frames kept
-unvoiced; envelope and aperiodicity warped by the same VTLN map; a spectral tilt on the envelope.
+unvoiced; the source's long-term envelope shape (its mean log envelope minus a 600 Hz smoothing of it)
+replaced by a keyed smooth shape; envelope and aperiodicity warped by the same VTLN map; a spectral
+tilt on the envelope. The timbre replacement is what defeats an attacker who converts their own
+enrollment audio: without it that attacker's EER on VCTK was 2.5 %.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyworld
+import scipy.ndimage
 
 from ..errors import ExitStatus, PrivspeechError
 from .targets import Candidates, Target
@@ -24,6 +28,7 @@ MIN_VOICED_FRAMES = 30  # voiced frames needed before the source voice is judged
 DEFAULT_SPREAD = 3.0 * math.log(2.0) / 12.0  # log-F0 spread assumed while too few frames are voiced
 MIN_SPREAD = 0.5 * math.log(2.0) / 12.0
 MIN_SECONDS = 0.1  # shorter segments are zero-padded for the analysis
+TIMBRE_SMOOTH_HZ = 600.0  # long-term envelope detail finer than this is the speaker's own, and is removed
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,10 @@ class WorldSettings:
         Apply the drawn spectral-tilt change.
     min_f0_distance : float
         Minimum distance in semitones between the source's mean F0 and the target's.
+    timbre_db : float
+        Expected RMS (dB over frequency) of the keyed long-term spectral shape that replaces the source's
+        own. On VCTK with resemblyzer, 0 / 3 / 7 dB gave lazy-informed EERs of about 3 / 8 / 25 %; tiny
+        Whisper's WER against the original's transcripts rose from 3.3 to 4.0 % at 7 dB.
     """
 
     f0_method: str = "dio"
@@ -49,6 +58,7 @@ class WorldSettings:
     intonation: float = 1.0
     tilt: bool = True
     min_f0_distance: float = 4.0
+    timbre_db: float = 7.0
 
     def __post_init__(self):
         if self.f0_method not in F0_METHODS:
@@ -57,6 +67,8 @@ class WorldSettings:
             raise _usage(f"frame_period must be between 1 and 20 ms, got {self.frame_period}")
         if not 0.0 <= self.intonation <= 2.0:
             raise _usage(f"intonation must be between 0 and 2, got {self.intonation}")
+        if not 0.0 <= self.timbre_db <= 15.0:
+            raise _usage(f"timbre_db must be between 0 and 15 dB, got {self.timbre_db}")
         if not 0.0 <= self.min_f0_distance <= 12.0:
             raise _usage(f"min_f0_distance must be between 0 and 12 semitones, got {self.min_f0_distance}")
 
@@ -134,6 +146,8 @@ class WorldVoice:
         self.candidates = candidates
         self.sr = sr
         self.settings = settings
+        self._env_sum: np.ndarray | None = None
+        self._env_count = 0
         self._sum = self._sum_sq = 0.0
         self._count = 0
         self._target: Target | None = None
@@ -176,6 +190,26 @@ class WorldVoice:
             cached = self._warps[(n_bins, target)] = (warp, gains)
         return cached
 
+    def _timbre_offset(self, params: Analysis, first: int, last: int, target: Target) -> np.ndarray:
+        """Log-power offset (bins,): the source's long-term envelope detail out, the target's keyed shape in."""
+        voiced = params.f0[first:last] > 0
+        logs = np.log(params.sp[first:last][voiced])
+        if self._env_sum is None:
+            self._env_sum = np.zeros(params.sp.shape[1])
+        self._env_sum += logs.sum(axis=0)
+        self._env_count += logs.shape[0]
+        n_bins = params.sp.shape[1]
+        f = np.linspace(0.0, self.sr / 2.0, n_bins)
+        shape = np.zeros(n_bins)
+        if self._env_count:
+            mean = self._env_sum / self._env_count
+            sigma = TIMBRE_SMOOTH_HZ / (f[1] - f[0])
+            shape = mean - scipy.ndimage.gaussian_filter1d(mean, sigma, mode="nearest")
+        u = np.minimum(f, 8000.0) / 8000.0
+        keyed = sum(a * np.cos(np.pi * (k + 1) * u) for k, a in enumerate(target.timbre))
+        keyed /= math.sqrt(max(len(target.timbre), 1) / 6.0)  # expected RMS over frequency 1 (uniform terms)
+        return shape - keyed * self.settings.timbre_db * math.log(10.0) / 10.0
+
     def convert(self, x: np.ndarray, core: slice) -> np.ndarray:
         """Convert a mono segment, shape (n,); `core` is the part not shared with neighbouring segments.
 
@@ -190,7 +224,8 @@ class WorldVoice:
         mean, spread = self._update_stats(params.f0[first:last])
         target = self._choose(mean)
         warp, gains = self._spectral_maps(params.sp.shape[1], target)
-        sp = apply_warp(params.sp, warp)
+        sp = np.exp(np.log(params.sp) - self._timbre_offset(params, first, last, target))
+        sp = apply_warp(sp, warp)
         if gains is not None:
             sp *= gains
         ap = np.clip(apply_warp(params.ap, warp), 0.0, 1.0)

@@ -1,0 +1,124 @@
+"""Anonymization speed on corpus speech next to `sox in.wav out.wav pitch -300`, and long-input memory.
+
+Usage: python benchmarks/anonymize.py [CORPUS_FOLDER] [--files N] [--long SECONDS] [--method world|mcadams]
+
+Prints, per method, the real-time factor per core (CPU seconds of the process / seconds of audio, BLAS
+pinned to one thread) over the files, and the same for sox on the same files (the cheap reference).
+Targets: world <= 0.05, mcadams <= 0.03. `--long 3600` streams an hour of corpus speech (the files
+repeated) through VoiceStream in 64k-frame blocks into a WAV file, as the CLI does, and prints the peak
+resident memory (target under 1 GiB) and the real-time factor.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import resource  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import soundfile as sf  # noqa: E402
+
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+
+from privspeech.keys import generate  # noqa: E402
+from privspeech.voice import VoiceStream, anonymize  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT = REPO.parent / "shared" / "corpus" / "vctk"
+
+
+def child_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def speed(files: list[Path], method: str) -> tuple[float, float]:
+    """(CPU seconds, audio seconds) of in-process anonymization over `files`, after one warm-up call."""
+    key = generate()
+    y, sr = sf.read(files[0])
+    anonymize(y[: sr // 2], sr=sr, key=key, speaker="warm-up", method=method)  # imports, numba cache
+    cpu = audio = 0.0
+    for path in files:
+        y, sr = sf.read(path)
+        start = time.process_time()
+        anonymize(y, sr=sr, key=key, speaker=path.parent.name, method=method)
+        cpu += time.process_time() - start
+        audio += y.shape[0] / sr
+    return cpu, audio
+
+
+def sox_speed(files: list[Path]) -> tuple[float, float]:
+    audio = 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        before = child_cpu()
+        for path in files:
+            subprocess.run(["sox", str(path), f"{tmp}/out.wav", "pitch", "-300"], check=True)
+            audio += sf.info(path).duration
+        return child_cpu() - before, audio
+
+
+def long_run(files: list[Path], seconds: float, method: str) -> None:
+    """Stream `seconds` of speech through VoiceStream into a WAV file; print peak RSS and speed."""
+    sr = sf.info(files[0]).samplerate
+    key = generate()
+    stream = VoiceStream(sr=sr, channels=1, key=key, speaker="long", method=method)
+    total = int(seconds * sr)
+    fed = written = 0
+    start = time.process_time()
+    wall = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp, sf.SoundFile(f"{tmp}/long.wav", "w", sr, 1, "PCM_16") as out:
+        while fed < total:
+            for path in files:
+                with sf.SoundFile(path) as snd:
+                    for block in snd.blocks(blocksize=65536, dtype="float32"):
+                        block = block[: total - fed]
+                        if block.size == 0:
+                            break
+                        fed += block.shape[0]
+                        chunk = stream.process(block)
+                        out.write(chunk)
+                        written += chunk.shape[0]
+                if fed >= total:
+                    break
+        chunk = stream.flush()
+        out.write(chunk)
+        written += chunk.shape[0]
+    cpu = time.process_time() - start
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    assert written == fed == total, (written, fed, total)
+    print(f"long input, {method}: {seconds / 60:.1f} min in {cpu:.1f} CPU s (RTF {cpu / seconds:.4f}, wall "
+          f"{time.perf_counter() - wall:.1f} s), {len(stream.cuts) + 1} segments, peak RSS {peak_mib:.0f} MiB "
+          f"(target < 1024)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("corpus", nargs="?", type=Path, default=DEFAULT)
+    parser.add_argument("--files", type=int, default=40, help="how many files to time (default 40)")
+    parser.add_argument("--long", type=float, metavar="SECONDS", help="also stream this much speech, e.g. 3600")
+    parser.add_argument("--method", choices=["world", "mcadams"], help="only this method")
+    args = parser.parse_args()
+    files = sorted(p for p in args.corpus.rglob("*") if p.suffix in (".wav", ".flac"))[: args.files]
+    if args.long:
+        long_run(files, args.long, args.method or "world")
+        return
+    cpu, audio = sox_speed(files)
+    print(f"{len(files)} files, {audio:.1f} s of audio at {sf.info(files[0]).samplerate} Hz")
+    print(f"  sox pitch -300   RTF {cpu / audio:.4f} per core")
+    targets = {"world": 0.05, "mcadams": 0.03}
+    for method in [args.method] if args.method else ["world", "mcadams"]:
+        cpu, audio = speed(files, method)
+        print(f"  {method:<16} RTF {cpu / audio:.4f} per core (target <= {targets[method]})")
+
+
+if __name__ == "__main__":
+    main()
