@@ -12,12 +12,13 @@ from .deps import need
 from .evaluation import Report
 
 TICKS = [0.001, 0.01, 0.05, 0.2, 0.5, 0.8, 0.95]
+LIMITS = (0.0005, 0.98)  # rates beyond are drawn on the frame, so a perfect attack still shows
 
 
-def _probit(p: np.ndarray) -> np.ndarray:
+def _probit(p) -> np.ndarray:
     from scipy.stats import norm
 
-    return norm.ppf(np.clip(p, 1e-4, 1 - 1e-4))
+    return norm.ppf(np.clip(p, *LIMITS))
 
 
 def render(report: Report) -> bytes:
@@ -28,18 +29,21 @@ def render(report: Report) -> bytes:
 
     figure = Figure(figsize=(11, 4.8), dpi=110, layout="constrained")
     det, bars = figure.subplots(1, 2, width_ratios=[1.15, 1])
+    ends = _probit(np.array(LIMITS))
+    det.plot(ends, ends, color="0.8", linestyle=":", linewidth=1)
     for attack in report.attacks:
-        det.plot(_probit(attack.far), _probit(attack.frr), label=f"{attack.name} (EER {100 * attack.score.eer:.1f}%)")
+        line, = det.plot(_probit(attack.far), _probit(attack.frr), clip_on=False,
+                         label=f"{attack.name} (EER {100 * attack.score.eer:.1f}%)")
+        det.plot(*_probit([attack.score.eer] * 2), "o", color=line.get_color(), clip_on=False)
     ticks = _probit(np.array(TICKS))
     labels = [f"{100 * t:g}" for t in TICKS]
     det.set_xticks(ticks, labels)
     det.set_yticks(ticks, labels)
-    det.set_xlim(ticks[0], ticks[-1])
-    det.set_ylim(ticks[0], ticks[-1])
-    det.plot(ticks[[0, -1]], ticks[[0, -1]], color="0.8", linestyle=":", linewidth=1)
+    det.set_xlim(*ends)
+    det.set_ylim(*ends)
     det.set_xlabel("false acceptance rate (%)")
     det.set_ylabel("false rejection rate (%)")
-    det.set_title("DET curves of the attacks")
+    det.set_title("DET curves of the attacks (dots: EER)")
     det.grid(True, color="0.9")
     det.legend(loc="upper right", fontsize="small")
 
@@ -51,7 +55,7 @@ def render(report: Report) -> bytes:
     asr = report.utility.get("asr")
     if asr is not None:
         for name, key in (("word agreement\n(1 - disagreement)", "word_disagreement"),
-                          ("1 - WER original", "wer_original"), ("1 - WER anonymized", "wer_anonymized")):
+                          ("1 - WER\noriginal", "wer_original"), ("1 - WER\nanonymized", "wer_anonymized")):
             if asr[key] is not None:
                 names.append(name)
                 values.append(max(0.0, 1 - asr[key]))
