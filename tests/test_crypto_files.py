@@ -114,7 +114,9 @@ def _swap_chunks(data: bytes) -> bytes:
 def test_damaged_key_stanza_reads_as_someone_elses(tmp_path, identity, sealed):
     """A damaged wrapped file key cannot be told from one wrapped for another key (age: "no match")."""
     data = sealed.read_bytes()
-    sealed.write_bytes(_flip(data, data.index(b"\n", data.index(b"-> X25519")) + 3))
+    body = data.index(b"\n", data.index(b"-> X25519")) + 1
+    letter = next(at for at in range(body + 2, body + 40) if chr(data[at]).isalpha())
+    sealed.write_bytes(_flip(data, letter))  # swapped case: still base64, but another wrapped key
     with pytest.raises(PrivspeechError) as caught:
         crypto.decrypt_file(sealed, tmp_path / "out.wav", identities=[identity])
     assert caught.value.status == ExitStatus.NOPERM and "damaged" in caught.value.hint

@@ -42,7 +42,8 @@ def read_passphrase(env, fd: int | None, file: Path | None, *, confirm: bool = F
 def encrypt(
     paths: common.Inputs = None,
     recipient: Annotated[Optional[list[str]], typer.Option(
-        "--recipient", "-r", metavar="RECIPIENT", help="Encrypt to age1..., ssh-ed25519 or ssh-rsa; repeatable.")] = None,
+        "--recipient", "-r", metavar="RECIPIENT",
+        help="Encrypt to age1..., ssh-ed25519 or ssh-rsa; repeatable.")] = None,
     recipients_file: Annotated[Optional[list[Path]], typer.Option(
         "--recipients-file", "-R", metavar="FILE", help="Encrypt to every recipient in FILE (one per line, "
                                                         "# comments); repeatable.", dir_okay=False)] = None,

@@ -37,9 +37,8 @@ _PHRASES = {
 
 @dataclass(frozen=True)
 class Header:
-    """What the look-ahead learned: whether the file is armored and its recipient stanza types."""
+    """What the look-ahead learned: the recipient stanza types (empty when no header was found)."""
 
-    armored: bool
     stanza_types: tuple[str, ...]
 
     @property
@@ -82,14 +81,13 @@ def inspect(stream: BinaryIO, name: str) -> tuple[Header, Rewound]:
         if _header_bytes(head.lstrip(_WHITESPACE)) is not None or not _could_be_age(head.lstrip(_WHITESPACE)):
             break
     stripped = head.lstrip(_WHITESPACE)
-    armored = stripped.startswith(ARMOR_BEGIN)
-    if armored:
+    if stripped.startswith(ARMOR_BEGIN):
         head = stripped
     elif not stripped.startswith(MAGIC) and (stripped[:5] == b"-----" or ARMOR_BEGIN in stripped):
         raise failure(ARMOR, name, "the file does not start with -----BEGIN AGE ENCRYPTED FILE-----")
     header = _header_bytes(head)
     types = _check(header, name) if header is not None else ()
-    return Header(armored=armored, stanza_types=types), Rewound(head, stream)
+    return Header(stanza_types=types), Rewound(head, stream)
 
 
 def _could_be_age(head: bytes) -> bool:
@@ -140,9 +138,10 @@ def failure(kind: str, name: str, detail: str) -> PrivspeechError:
     """The user-facing error for a decryption failure of `kind` (one of the constants above)."""
     if kind == NO_MATCH:
         return PrivspeechError(f"{name}: {_PHRASES[kind]}", hint="check the identity file (-i) or the passphrase; "
-                               "otherwise the file is for someone else's key, or its header is damaged", status=ExitStatus.NOPERM)
-    return PrivspeechError(f"{name}: {_PHRASES[kind]}: {detail}", hint="no plaintext was written; get an intact "
-                           "copy of the file", status=ExitStatus.DATAERR)
+                               "otherwise the file is for someone else's key, or its header is damaged",
+                               status=ExitStatus.NOPERM)
+    return PrivspeechError(f"{name}: {_PHRASES[kind]}: {detail}", hint="the file is damaged or was altered; get an "
+                           "intact copy", status=ExitStatus.DATAERR)
 
 
 def classify(exc: Exception) -> str:
