@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from .. import __version__
-from . import budget, common, decrypt, encrypt, init, keygen, noise, prune, scan, stats
+from . import anonymize, budget, common, decrypt, encrypt, init, keygen, noise, prune, scan, stats
 
 app = typer.Typer(
     name="privspeech",
@@ -42,6 +42,7 @@ def _root(
 
 
 app.command(rich_help_panel=common.PANEL_PREPARE)(scan.scan)
+app.command(rich_help_panel=common.PANEL_PROTECT)(anonymize.anonymize)
 app.command(rich_help_panel=common.PANEL_PROTECT)(noise.noise)
 app.command(rich_help_panel=common.PANEL_MEASURE)(stats.stats)
 app.command(rich_help_panel=common.PANEL_MEASURE)(budget.budget)

@@ -1,0 +1,106 @@
+"""`privspeech anonymize` end to end on real corpus files."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import soundfile as sf
+
+from conftest import VCTK, no_temp_files, records, run_cli
+from privspeech.keys import generate, load_key_file, write_key_file
+
+
+def corpus_tree(tmp_path):
+    src = tmp_path / "calls"
+    for name in ("p225/p225_003.wav", "p226/p226_005.wav"):
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(VCTK / name, src / name)
+    return src
+
+
+def test_folder_to_manifest_with_pseudonymous_speakers(tmp_path, cli):
+    src = corpus_tree(tmp_path)
+    key_file = tmp_path / "anon.key"
+    write_key_file(key_file, generate())
+    key, _ = load_key_file(key_file)
+    scanned = cli(["scan", src, "--speaker-from", "dir"])
+    assert scanned.exit_code == 0
+    result = cli(["anonymize", "-k", key_file, "--out-dir", tmp_path / "anon", "-j", "1", "-q"], input=scanned.stdout)
+    assert result.exit_code == 0, result.stderr
+    out = sorted(records(result.stdout), key=lambda r: r["id"])
+    assert [r["speaker"] for r in out] == [key.pseudonym("speaker", s) for s in ("p225", "p226")]
+    for rec in out:
+        op = rec["privspeech"]["ops"][-1]
+        assert op["op"] == "anonymize" and op["method"] == "world" and op["level"] == "speaker"
+        assert op["key"] == key.fingerprint and op["version"] == "world-1" and op["settings"]["f0_method"] == "dio"
+        y, sr = sf.read(tmp_path / "anon" / rec["audio_filepath"]) if not rec["audio_filepath"].startswith("/") \
+            else sf.read(rec["audio_filepath"])
+        original = sf.info(src / f"{rec['id'].split('/')[0]}/{rec['id'].split('/')[-1]}.wav") \
+            if "/" in rec["id"] else None
+        assert sr == 16000 and (original is None or y.shape[0] == original.frames)
+    text = result.stdout + result.stderr
+    assert key.material.hex() not in text
+    assert no_temp_files(tmp_path / "anon")
+
+
+def test_single_file_is_deterministic_with_a_key_and_keeps_the_format(tmp_path, cli):
+    key_file = tmp_path / "anon.key"
+    write_key_file(key_file, generate())
+    src = VCTK / "p227" / "p227_005.wav"
+    outs = []
+    for name in ("a.wav", "b.wav"):
+        result = cli(["anonymize", src, "-o", tmp_path / name, "-k", key_file, "--level", "utterance",
+                      "--method", "mcadams"])
+        assert result.exit_code == 0, result.stderr
+        assert result.stdout == ""
+        outs.append((tmp_path / name).read_bytes())
+    assert outs[0] == outs[1]
+    info, original = sf.info(tmp_path / "a.wav"), sf.info(src)
+    assert (info.frames, info.samplerate, info.channels, info.subtype) == \
+        (original.frames, original.samplerate, original.channels, original.subtype)
+
+
+def test_without_a_key_the_run_warns_and_is_unlinkable(tmp_path):
+    src = VCTK / "p228" / "p228_005.wav"
+    first = run_cli(["anonymize", src, "-o", tmp_path / "a.wav", "--level", "utterance", "-m", "mcadams"])
+    second = run_cli(["anonymize", src, "-o", tmp_path / "b.wav", "--level", "utterance", "-m", "mcadams"])
+    assert first.returncode == second.returncode == 0
+    assert b"fresh key" in first.stderr
+    assert (tmp_path / "a.wav").read_bytes() != (tmp_path / "b.wav").read_bytes()
+
+
+def test_long_file_streams_through_blocks(tmp_path, cli):
+    """A 40 s file (more than one 30 s segment) goes through the block path with its exact length."""
+    y = np.concatenate([sf.read(p)[0] for p in sorted((VCTK / "p227").glob("*.wav"))[:6]])
+    sf.write(tmp_path / "long.wav", y, 16000, subtype="PCM_16")
+    key_file = tmp_path / "anon.key"
+    write_key_file(key_file, generate())
+    result = cli(["anonymize", tmp_path / "long.wav", "-o", tmp_path / "out.wav", "-k", key_file,
+                  "--emit-manifest"])
+    assert result.exit_code == 0, result.stderr
+    (rec,) = records(result.stdout)
+    assert sf.info(tmp_path / "out.wav").frames == y.size
+    assert rec["duration"] == round(y.size / 16000, 6)
+
+
+def test_bad_options_exit_2_and_write_nothing(tmp_path, cli):
+    src = VCTK / "p225" / "p225_003.wav"
+    for args in (["--method", "psola"], ["--level", "corpus"], ["--intonation", "5"],
+                 ["--method", "mcadams", "--f0-method", "harvest"]):
+        result = cli(["anonymize", src, "-o", tmp_path / "x.wav", *args])
+        assert result.exit_code == 2, (args, result.stderr)
+    assert not (tmp_path / "x.wav").exists()
+    not_audio = tmp_path / "notes.wav"
+    not_audio.write_text("not audio")
+    bad = cli(["anonymize", not_audio, "-o", tmp_path / "x.wav"])
+    assert bad.exit_code == 65 and "Traceback" not in bad.stderr
+    assert not (tmp_path / "x.wav").exists()
+
+
+def test_a_file_without_speaker_id_is_its_own_speaker(tmp_path, cli):
+    key_file = tmp_path / "anon.key"
+    write_key_file(key_file, generate())
+    result = cli(["anonymize", VCTK / "p225" / "p225_003.wav", "-o", tmp_path / "x.wav", "-k", key_file])
+    assert result.exit_code == 0 and "no speaker id" in result.stderr
+    assert sf.info(tmp_path / "x.wav").frames == sf.info(VCTK / "p225" / "p225_003.wav").frames
