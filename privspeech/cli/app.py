@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from .. import __version__
-from . import anonymize, budget, common, decrypt, encrypt, init, keygen, noise, prune, scan, stats
+from . import anonymize, budget, common, decrypt, encrypt, evaluate, init, keygen, noise, prune, scan, stats
 
 app = typer.Typer(
     name="privspeech",
@@ -46,6 +46,7 @@ app.command(rich_help_panel=common.PANEL_PROTECT)(anonymize.anonymize)
 app.command(rich_help_panel=common.PANEL_PROTECT)(noise.noise)
 app.command(rich_help_panel=common.PANEL_MEASURE)(stats.stats)
 app.command(rich_help_panel=common.PANEL_MEASURE)(budget.budget)
+app.command(rich_help_panel=common.PANEL_MEASURE)(evaluate.evaluate)
 app.command(rich_help_panel=common.PANEL_SECURE)(keygen.keygen)
 app.command(rich_help_panel=common.PANEL_SECURE)(encrypt.encrypt)
 app.command(rich_help_panel=common.PANEL_SECURE)(decrypt.decrypt)
