@@ -130,3 +130,19 @@ def test_cli_output_opens_with_age(tmp_path, keyed):
     assert run_cli(["encrypt", "-r", recipient, "-o", tmp_path / "x.age", wav]).returncode == 0
     opened = subprocess.run(["age", "-d", "-i", key, tmp_path / "x.age"], capture_output=True)
     assert opened.returncode == 0 and opened.stdout == wav.read_bytes()
+
+
+def test_input_changed_since_its_manifest_is_refused_in_the_same_pass(tmp_path, keyed):
+    _, recipient = keyed
+    src = tmp_path / "a.wav"
+    shutil.copy(next(SPEAKER.glob("*.wav")), src)
+    manifest = run_cli(["scan", src]).stdout
+    (tmp_path / "m.jsonl").write_bytes(manifest)
+    with open(src, "r+b") as fh:  # one flipped byte after the scan
+        fh.seek(2000)
+        byte = fh.read(1)
+        fh.seek(2000)
+        fh.write(bytes([byte[0] ^ 1]))
+    result = run_cli(["encrypt", "-r", recipient, "--out-dir", tmp_path / "vault", tmp_path / "m.jsonl"])
+    assert result.returncode == 1 and b"sha256 mismatch" in result.stderr
+    assert not list((tmp_path / "vault").glob("*.age")) and not list((tmp_path / "vault").glob(".*tmp"))

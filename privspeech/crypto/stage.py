@@ -23,7 +23,6 @@ from ..console import Env
 from ..inputs import Item, collect
 from ..manifest import Record
 from ..pipeline import Task
-from ..transform import verify_input
 from . import header
 from .identities import Identity
 from .passphrase import Passphrase
@@ -99,10 +98,10 @@ def _sink(dest: str, *, force: bool, private: bool) -> Iterator[BinaryIO]:
 def encrypt_record(task: Task, *, settings: EncryptSettings) -> Record:
     """Encrypt the task's file to `task.dest` ('-': stdout) and return the record of the ciphertext."""
     src, dest = task.record.audio_filepath, task.dest
-    verify_input(task.record)
+    expected = task.record.privspeech.sha256 if src != STDIO else None
     with _source(src) as reader, _sink(dest, force=task.force, private=False) as writer:
         written = encrypt_stream(reader, writer, recipients=settings.recipients, passphrase=settings.passphrase,
-                                 armor=settings.armor, name=src, out_name=dest)
+                                 armor=settings.armor, name=src, out_name=dest, input_sha256=expected)
     if settings.verify_with:
         _verify(task, written, settings)
     if settings.remove_source and src != STDIO:

@@ -43,10 +43,12 @@ class _Tap:
 
     _BLOCK = 1 << 20
 
-    def __init__(self, reader: Any, writer: BinaryIO, names: tuple[str, str]):
+    def __init__(self, reader: Any, writer: BinaryIO, names: tuple[str, str], input_sha256: str | None = None):
         self._reader, self._writer = reader, writer
         self._names = names
         self._hash = hashlib.sha256()
+        self._expected_input = input_sha256
+        self._input_hash = hashlib.sha256() if input_sha256 else None
         self._pending = bytearray()
         self.size = 0
         self.error: BaseException | None = None
@@ -58,10 +60,13 @@ class _Tap:
 
     def read(self, size: int = -1) -> bytes:
         try:
-            return self._reader.read(size)
+            data = self._reader.read(size)
         except BaseException as exc:
             self._keep(exc, writing=False)
             raise
+        if self._input_hash is not None:
+            self._input_hash.update(data)
+        return data
 
     def write(self, data: bytes) -> int:
         self._pending += data
@@ -83,8 +88,13 @@ class _Tap:
         self._pending.clear()
 
     def finish(self) -> Written:
-        """Write what is pending; the output's sha256 and size."""
+        """Write what is pending; the output's sha256 and size. Refuses an input whose bytes did not match the
+        expected sha256 (checked in the same pass that read them, so the output is never published)."""
         self.flush()
+        if self._input_hash is not None and self._input_hash.hexdigest() != self._expected_input:
+            raise PrivspeechError(f"{self._names[0]}: file changed since its manifest record was written "
+                                  f"(sha256 mismatch)", hint="rescan it with privspeech scan",
+                                  status=ExitStatus.DATAERR)
         return Written(self._hash.hexdigest(), self.size)
 
     def reraise(self) -> None:
@@ -97,7 +107,7 @@ class _Tap:
 
 def encrypt_stream(reader: BinaryIO, writer: BinaryIO, *, recipients: Sequence[Recipient] = (),
                    passphrase: _passphrase.Passphrase | None = None, armor: bool = False,
-                   name: str = "<stdin>", out_name: str = "<stdout>") -> Written:
+                   name: str = "<stdin>", out_name: str = "<stdout>", input_sha256: str | None = None) -> Written:
     """Encrypt what `reader` yields to `recipients` (or a passphrase) and write the age file to `writer`.
 
     Parameters
@@ -112,6 +122,8 @@ def encrypt_stream(reader: BinaryIO, writer: BinaryIO, *, recipients: Sequence[R
         Write the ASCII armor (PEM-like text) instead of binary.
     name, out_name : str
         The input's and the output's names in error messages.
+    input_sha256 : str, optional
+        The plaintext's expected sha256 (from its manifest record): a mismatch raises DATAERR at the end.
 
     Returns
     -------
@@ -121,7 +133,7 @@ def encrypt_stream(reader: BinaryIO, writer: BinaryIO, *, recipients: Sequence[R
     if bool(recipients) == (passphrase is not None):
         raise PrivspeechError("encrypt to recipients or with a passphrase, not both and not neither",
                               status=ExitStatus.USAGE)
-    tap = _Tap(reader, writer, (name, out_name))
+    tap = _Tap(reader, writer, (name, out_name), input_sha256)
     try:
         if passphrase is not None:
             data = _passphrase.read_limited(tap, name)
