@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
-
 from ..fsutil import write_bytes
 from .evaluation import Report
 
@@ -52,12 +50,3 @@ def write_json(report: Report, path: str | os.PathLike, *, force: bool = False) 
     """Write the JSON report atomically (never clobbering an existing file without `force`)."""
     write_bytes(path, (json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n").encode("utf-8"), force=force)
 
-
-def summary(report: Report) -> dict[str, Any]:
-    """The headline figures: each attack's EER and the utility means, keyed by name."""
-    out: dict[str, Any] = {f"eer_{a.name}": a.score.eer for a in report.attacks}
-    out["pitch_correlation"] = report.utility["pitch_correlation"]["mean"]
-    if "asr" in report.utility:
-        out["word_disagreement"] = report.utility["asr"]["word_disagreement"]
-        out["wer_anonymized"] = report.utility["asr"]["wer_anonymized"]
-    return out
