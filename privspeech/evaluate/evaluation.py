@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
@@ -66,17 +67,25 @@ class Report:
 
 
 Progress = Callable[[str, int, int], Any]
+Signal = tuple[np.ndarray, int]
 
 
 class _Clock:
+    """Seconds spent per stage: ``with clock("embed"): ...``."""
+
     def __init__(self) -> None:
         self.spent: dict[str, float] = {}
 
-    def add(self, name: str, start: float) -> None:
-        self.spent[name] = round(self.spent.get(name, 0.0) + time.perf_counter() - start, 3)
+    @contextlib.contextmanager
+    def __call__(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.spent[name] = round(self.spent.get(name, 0.0) + time.perf_counter() - start, 3)
 
 
-def _embed(embedder: Embedder, signals, rows: Sequence[tuple[str, str, str]]) -> Labelled:
+def _embed(embedder: Embedder, signals: Sequence[Signal], rows: Sequence[tuple[str, str, str]]) -> Labelled:
     vectors = np.stack([embedder.embed(y, sr=sr) for y, sr in signals])
     return Labelled.build(vectors, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
 
@@ -85,6 +94,106 @@ def _segments(y: np.ndarray, sr: int, seconds: float) -> list[np.ndarray]:
     size = int(seconds * sr)
     count = max(1, len(y) // size)
     return [y[i * size:(i + 1) * size] if i < count - 1 else y[i * size:] for i in range(count)]
+
+
+def _resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    if orig_sr == target_sr:
+        return y
+    import librosa
+
+    return librosa.resample(y, orig_sr=orig_sr, target_sr=target_sr)
+
+
+def _check(utterances: Sequence[Utterance], anonymizer, cohort: Sequence[Utterance]) -> None:
+    if not utterances:
+        raise PrivspeechError("nothing to evaluate", status=ExitStatus.NOINPUT)
+    if len({u.speaker for u in utterances}) < 2:
+        raise PrivspeechError("the attacks need at least two speakers", status=ExitStatus.DATAERR)
+    if anonymizer is None and any(u.anonymized is None for u in utterances):
+        raise PrivspeechError("some utterances have no anonymized version and no anonymizer was given",
+                              status=ExitStatus.USAGE)
+    overlap = {u.speaker for u in cohort} & {u.speaker for u in utterances}
+    if overlap:
+        raise PrivspeechError(f"cohort speakers must differ from the evaluated ones (shared: {sorted(overlap)[:3]})",
+                              status=ExitStatus.USAGE)
+
+
+def _audio(utterances, anonymizer, owner_key, attacker_key, clock, progress):
+    """Originals, released versions (loaded, or anonymized here) and the attacker's own anonymized enrollment."""
+    originals, released, enroll = [], [], []
+    for i, u in enumerate(utterances):
+        with clock("load"):
+            y, sr = load(u.original)
+            originals.append((y, sr))
+            if u.anonymized is not None:
+                z, zsr = load(u.anonymized)
+                released.append((_resample(z, zsr, sr), sr))
+        with clock("anonymize"):
+            if u.anonymized is None:
+                released.append((anonymizer(y, sr=sr, key=owner_key, speaker=u.speaker, utterance=u.id), sr))
+            if anonymizer is not None:
+                enroll.append((anonymizer(y, sr=sr, key=attacker_key, speaker=u.speaker, utterance=u.id), sr))
+        progress("audio", i + 1, len(utterances))
+    return originals, released, enroll
+
+
+def _backend(cohort, anonymizer, attacker_key, embedder, settings, clock, progress) -> tuple[LDA, int]:
+    """The semi-informed attacker's LDA, trained on cohort speech they anonymized with their own key."""
+    signals, rows = [], []
+    for i, u in enumerate(cohort):
+        with clock("load"):
+            y, sr = load(u.original)
+        with clock("anonymize"):
+            z = anonymizer(y, sr=sr, key=attacker_key, speaker=u.speaker, utterance=u.id)
+        for j, segment in enumerate(_segments(z, sr, settings.segment_s)):
+            signals.append((segment, sr))
+            rows.append((u.speaker, f"{u.id}#{j}", u.gender))
+        progress("cohort", i + 1, len(cohort))
+    with clock("embed"):
+        training = _embed(embedder, signals, rows)
+    with clock("score"):
+        return LDA.fit(training, dim=settings.lda_dim), len(signals)
+
+
+def _utility(utterances, originals, released, settings, clock, progress):
+    """Pitch-contour and duration figures, and the per-utterance rows of the report."""
+    with clock("pitch"):
+        pitch = []
+        for i, ((y, sr), (z, _)) in enumerate(zip(originals, released)):
+            pitch.append(utility.pitch_correlation(y, z, sr=sr))
+            progress("pitch", i + 1, len(utterances))
+    durations = ([len(y) / sr for y, sr in originals], [len(z) / sr for z, sr in released])
+    figures: dict[str, Any] = {
+        "pitch_correlation": utility.summarize(pitch),
+        "duration": utility.duration_check(*durations, tolerance_s=settings.duration_tolerance_s)}
+    rows = [{"id": u.id, "speaker": u.speaker, "gender": u.gender,
+             "pitch_correlation": round(p, 4) if np.isfinite(p) else None, "duration_diff_s": round(b - a, 4)}
+            for u, p, a, b in zip(utterances, pitch, *durations)]
+    return figures, rows
+
+
+def _transcripts(utterances, originals, released, model: str, rows, clock, progress) -> dict[str, Any]:
+    """Word disagreement between transcripts of original and anonymized speech, and WER against `text`.
+
+    The transcripts themselves stay out of the report: they are what was said.
+    """
+    from . import asr
+
+    with clock("asr"):
+        transcriber = asr.Transcriber(model)
+        heard_original, heard_released = [], []
+        for i, ((y, sr), (z, _)) in enumerate(zip(originals, released)):
+            heard_original.append(transcriber.transcribe(y, sr=sr))
+            heard_released.append(transcriber.transcribe(z, sr=sr))
+            progress("asr", i + 1, len(utterances))
+        disagreement, used = asr.word_error_rate(heard_original, heard_released)
+        texts = [(u.text, a, b) for u, a, b in zip(utterances, heard_original, heard_released) if u.text]
+        wer_original, n_text = asr.word_error_rate([t[0] for t in texts], [t[1] for t in texts])
+        wer_released, _ = asr.word_error_rate([t[0] for t in texts], [t[2] for t in texts])
+        for row, a, b in zip(rows, heard_original, heard_released):
+            row["word_disagreement"] = asr.word_error_rate([a], [b])[0]
+    return {"model": transcriber.model_name, "word_disagreement": disagreement, "disagreement_utterances": used,
+            "wer_original": wer_original, "wer_anonymized": wer_released, "reference_utterances": n_text}
 
 
 def evaluate(utterances: Sequence[Utterance], *, anonymizer: attacks.Anonymizer | None = None,
@@ -108,118 +217,37 @@ def evaluate(utterances: Sequence[Utterance], *, anonymizer: attacks.Anonymizer 
     progress
         Called as ``progress(stage, done, total)``.
     """
-    if not utterances:
-        raise PrivspeechError("nothing to evaluate", status=ExitStatus.NOINPUT)
-    if len({u.speaker for u in utterances}) < 2:
-        raise PrivspeechError("the attacks need at least two speakers", status=ExitStatus.DATAERR)
-    if anonymizer is None and any(u.anonymized is None for u in utterances):
-        raise PrivspeechError("some utterances have no anonymized version and no anonymizer was given",
-                              status=ExitStatus.USAGE)
-    overlap = {u.speaker for u in cohort} & {u.speaker for u in utterances}
-    if overlap:
-        raise PrivspeechError(f"cohort speakers must differ from the evaluated ones (shared: {sorted(overlap)[:3]})",
-                              status=ExitStatus.USAGE)
-    report_progress = progress or (lambda *args: None)
+    _check(utterances, anonymizer, cohort)
+    progress = progress or (lambda *args: None)
     clock, warnings = _Clock(), []
-    owner_key, attacker_key = key or generate(), generate()
+    attacker_key = generate()
     rows = [(u.speaker, u.id, u.gender) for u in utterances]
-
-    originals, released, enroll_lazy = [], [], []
-    for i, u in enumerate(utterances):
-        start = time.perf_counter()
-        y, sr = load(u.original)
-        clock.add("load", start)
-        originals.append((y, sr))
-        start = time.perf_counter()
-        if u.anonymized is None:
-            released.append((anonymizer(y, sr=sr, key=owner_key, speaker=u.speaker, utterance=u.id), sr))
-        if anonymizer is not None:
-            enroll_lazy.append((anonymizer(y, sr=sr, key=attacker_key, speaker=u.speaker, utterance=u.id), sr))
-        clock.add("anonymize", start)
-        if u.anonymized is not None:
-            start = time.perf_counter()
-            z, zsr = load(u.anonymized)
-            if zsr != sr:
-                import librosa
-
-                z = librosa.resample(z, orig_sr=zsr, target_sr=sr)
-            released.append((z, sr))
-            clock.add("load", start)
-        report_progress("audio", i + 1, len(utterances))
+    originals, released, enroll = _audio(utterances, anonymizer, key or generate(), attacker_key, clock, progress)
 
     embedder = Embedder()
-    start = time.perf_counter()
-    original_set = _embed(embedder, originals, rows)
-    released_set = _embed(embedder, released, rows)
-    lazy_set = _embed(embedder, enroll_lazy, rows) if enroll_lazy else None
-    clock.add("embed", start)
-
+    with clock("embed"):
+        original_set = _embed(embedder, originals, rows)
+        released_set = _embed(embedder, released, rows)
+        lazy_set = _embed(embedder, enroll, rows) if enroll else None
     options = dict(n_resamples=settings.n_resamples, confidence=settings.confidence, seed=settings.seed)
-    start = time.perf_counter()
-    results = [attacks.attack("original", original_set, **options),
-               attacks.attack("ignorant", original_set, released_set, **options)]
-    if lazy_set is not None:
-        results.append(attacks.attack("lazy-informed", lazy_set, released_set, **options))
-    clock.add("score", start)
-
+    with clock("score"):
+        results = [attacks.attack("original", original_set, **options),
+                   attacks.attack("ignorant", original_set, released_set, **options)]
+        if lazy_set is not None:
+            results.append(attacks.attack("lazy-informed", lazy_set, released_set, **options))
     cohort_counts = {"cohort_speakers": 0, "cohort_segments": 0}
     if cohort and lazy_set is not None:
-        signals, cohort_rows = [], []
-        for i, u in enumerate(cohort):
-            start = time.perf_counter()
-            y, sr = load(u.original)
-            z = anonymizer(y, sr=sr, key=attacker_key, speaker=u.speaker, utterance=u.id)
-            clock.add("anonymize", start)
-            for j, segment in enumerate(_segments(z, sr, settings.segment_s)):
-                signals.append((segment, sr))
-                cohort_rows.append((u.speaker, f"{u.id}#{j}", u.gender))
-            report_progress("cohort", i + 1, len(cohort))
-        start = time.perf_counter()
-        training = _embed(embedder, signals, cohort_rows)
-        clock.add("embed", start)
-        start = time.perf_counter()
-        lda = LDA.fit(training, dim=settings.lda_dim)
-        results.append(attacks.attack("semi-informed", lda.apply(lazy_set), lda.apply(released_set), **options))
-        clock.add("score", start)
-        cohort_counts = {"cohort_speakers": len({u.speaker for u in cohort}), "cohort_segments": len(signals)}
+        lda, segments = _backend(cohort, anonymizer, attacker_key, embedder, settings, clock, progress)
+        with clock("score"):
+            results.append(attacks.attack("semi-informed", lda.apply(lazy_set), lda.apply(released_set), **options))
+        cohort_counts = {"cohort_speakers": len({u.speaker for u in cohort}), "cohort_segments": segments}
     elif cohort:
         warnings.append("a cohort was given but no anonymizer: the semi-informed attack needs both")
 
-    start = time.perf_counter()
-    pitch = []
-    for i, ((y, sr), (z, _)) in enumerate(zip(originals, released)):
-        pitch.append(utility.pitch_correlation(y, z, sr=sr))
-        report_progress("pitch", i + 1, len(utterances))
-    durations = ([len(y) / sr for y, sr in originals], [len(z) / sr for z, sr in released])
-    figures: dict[str, Any] = {
-        "pitch_correlation": utility.summarize(pitch),
-        "duration": utility.duration_check(*durations, tolerance_s=settings.duration_tolerance_s)}
-    clock.add("pitch", start)
-    per_utterance = [{"id": u.id, "speaker": u.speaker, "gender": u.gender, "pitch_correlation":
-                      None if not np.isfinite(p) else round(p, 4),
-                      "duration_diff_s": round(b - a, 4)} for u, p, a, b in zip(utterances, pitch, *durations)]
-
+    figures, per_utterance = _utility(utterances, originals, released, settings, clock, progress)
     if settings.asr_model is not None:
-        from . import asr
-
-        start = time.perf_counter()
-        transcriber = asr.Transcriber(settings.asr_model)
-        heard_original, heard_released = [], []
-        for i, ((y, sr), (z, _)) in enumerate(zip(originals, released)):
-            heard_original.append(transcriber.transcribe(y, sr=sr))
-            heard_released.append(transcriber.transcribe(z, sr=sr))
-            report_progress("asr", i + 1, len(utterances))
-        disagreement, used = asr.word_error_rate(heard_original, heard_released)
-        texts = [(u.text, a, b) for u, a, b in zip(utterances, heard_original, heard_released) if u.text]
-        wer_original, n_text = asr.word_error_rate([t[0] for t in texts], [t[1] for t in texts])
-        wer_released, _ = asr.word_error_rate([t[0] for t in texts], [t[2] for t in texts])
-        figures["asr"] = {"model": transcriber.model_name, "word_disagreement": disagreement,
-                          "disagreement_utterances": used, "wer_original": wer_original,
-                          "wer_anonymized": wer_released, "reference_utterances": n_text}
-        for row, a, b in zip(per_utterance, heard_original, heard_released):
-            row["word_disagreement"] = asr.word_error_rate([a], [b])[0]
-        clock.add("asr", start)
-
+        figures["asr"] = _transcripts(utterances, originals, released, settings.asr_model, per_utterance, clock,
+                                      progress)
     counts = {"utterances": len(utterances), "speakers": len({u.speaker for u in utterances}),
               "audio_s": round(sum(len(y) / sr for y, sr in originals), 3),
               "anonymized_here": sum(u.anonymized is None for u in utterances), **cohort_counts}
