@@ -103,6 +103,12 @@ def test_trials_score_by_cosine():
     np.testing.assert_allclose(trials.scores, np.sum(unit[rows] * unit[cols], axis=1))
 
 
+def test_labelled_takes_arrays_and_defaults_to_unknown_gender():
+    data = metrics.Labelled.build(np.eye(3), np.array(["a", "a", "b"]), ["1", "2", "3"], np.array(["F", "F", "M"]))
+    assert list(data.genders) == ["F", "F", "M"]
+    assert list(metrics.Labelled.build(np.eye(2), ["a", "b"], ["1", "2"]).genders) == ["", ""]
+
+
 def test_labelled_rejects_mismatched_labels():
     with pytest.raises(PrivspeechError, match="differ in length"):
         metrics.Labelled.build(np.zeros((3, 4)), ["a", "b"], ["1", "2", "3"])

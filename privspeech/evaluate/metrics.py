@@ -37,7 +37,8 @@ class Labelled:
         n = len(vectors)
         if vectors.ndim != 2:
             raise PrivspeechError(f"embeddings must have shape (n, d), got {vectors.shape}", status=ExitStatus.DATAERR)
-        labels = [np.asarray(list(x), dtype=str) for x in (speakers, utterances, genders or [""] * n)]
+        genders = [""] * n if genders is None else genders
+        labels = [np.asarray(list(x), dtype=str) for x in (speakers, utterances, genders)]
         if any(len(x) != n for x in labels):
             raise PrivspeechError("embeddings and labels differ in length", status=ExitStatus.DATAERR)
         return cls(vectors, *labels)
