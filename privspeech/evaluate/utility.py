@@ -24,7 +24,7 @@ def f0_contour(y: np.ndarray, *, sr: int) -> np.ndarray:
     np.ndarray, shape (frames,)
         Hz, 0 where unvoiced.
     """
-    import pyworld
+    from ..voice.worldlib import pyworld
 
     x = mono(y, sr=sr).astype(np.float64)
     f0, times = pyworld.dio(x, sr, frame_period=FRAME_MS)

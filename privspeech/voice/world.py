@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import pyworld
+from .worldlib import pyworld
 import scipy.ndimage
 
 from ..errors import ExitStatus, PrivspeechError
