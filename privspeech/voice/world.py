@@ -152,6 +152,9 @@ class WorldVoice:
         self._count = 0
         self._target: Target | None = None
         self._warps: dict[tuple[int, Target], tuple] = {}
+        # optional ``hook(f0, core_frames, target) -> f0`` replacing map_f0, e.g. the DP intonation release of
+        # privspeech.voice.dp; it sees the segment's F0 and the slice of frames in its core
+        self.f0_hook = None
         hop = settings.frame_period * sr / 1000.0
         self.grid = int(hop) if hop == int(hop) else 1
 
@@ -229,8 +232,11 @@ class WorldVoice:
         if gains is not None:
             sp *= gains
         ap = np.clip(apply_warp(params.ap, warp), 0.0, 1.0)
-        f0 = map_f0(params.f0, source_mean=mean, source_spread=spread, target=target,
-                    intonation=self.settings.intonation)
+        if self.f0_hook is not None:
+            f0 = self.f0_hook(params.f0, slice(first, last), target)
+        else:
+            f0 = map_f0(params.f0, source_mean=mean, source_spread=spread, target=target,
+                        intonation=self.settings.intonation)
         np.minimum(f0, 0.45 * self.sr, out=f0)
         y = pyworld.synthesize(f0, np.ascontiguousarray(sp), np.ascontiguousarray(ap), self.sr,
                                self.settings.frame_period)
