@@ -103,6 +103,11 @@ class VoiceStream:
         self.cuts: list[int] = []  # absolute sample positions where segments were joined
 
     @property
+    def voices(self) -> list:
+        """The per-channel converters (e.g. to set a WORLD ``f0_hook`` before the first block)."""
+        return self._voices
+
+    @property
     def _end(self) -> int:
         return self._buf_start + self._buf.shape[0]
 
