@@ -71,3 +71,16 @@ def test_evaluate_usage_errors(dataset, args, status, message):
 def test_evaluate_needs_speakers(dataset):
     result = run_cli(["evaluate", dataset / "orig", "--no-asr", "--method", "world"])
     assert result.returncode == 65 and b"--speaker-from" in result.stderr
+
+
+def test_evaluate_missing_recognizer_fails_first(dataset, tmp_path):
+    """A recognizer that cannot load is reported in one line before the attacks run, and no report is written."""
+    pytest.importorskip("faster_whisper")
+    report = tmp_path / "eval.json"
+    result = run_cli(["evaluate", dataset / "orig.jsonl", "--anonymized", dataset / "anon.jsonl",
+                      "--asr-model", tmp_path / "no-such-model", "--report", report])
+    assert result.returncode == 66, result.stderr
+    lines = result.stderr.decode().strip().splitlines()
+    assert lines[-1].startswith("privspeech: error: cannot load the speech recognizer") and "hint" in lines[-1]
+    assert not any("EER" in line for line in lines)  # failed before any attack was scored
+    assert not report.exists()

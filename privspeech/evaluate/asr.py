@@ -33,7 +33,8 @@ class Transcriber:
             self._model = faster_whisper.WhisperModel(self.model_name, device="cpu", compute_type="int8",
                                                       cpu_threads=threads, local_files_only=local)
         except Exception as exc:  # faster-whisper and huggingface_hub raise many types for a missing model
-            raise PrivspeechError(f"cannot load the speech recognizer {self.model_name!r}: {exc}",
+            reason = " ".join(str(exc).split())
+            raise PrivspeechError(f"cannot load the speech recognizer {self.model_name!r}: {reason}",
                                   hint="give a faster-whisper model name with network access, or the path of a "
                                        "local CTranslate2 Whisper model folder", status=ExitStatus.NOINPUT) from None
 

@@ -172,7 +172,7 @@ def _utility(utterances, originals, released, settings, clock, progress):
     return figures, rows
 
 
-def _transcripts(utterances, originals, released, model: str, rows, clock, progress) -> dict[str, Any]:
+def _transcripts(utterances, originals, released, transcriber, rows, clock, progress) -> dict[str, Any]:
     """Word disagreement between transcripts of original and anonymized speech, and WER against `text`.
 
     The transcripts themselves stay out of the report: they are what was said.
@@ -180,7 +180,6 @@ def _transcripts(utterances, originals, released, model: str, rows, clock, progr
     from . import asr
 
     with clock("asr"):
-        transcriber = asr.Transcriber(model)
         heard_original, heard_released = [], []
         for i, ((y, sr), (z, _)) in enumerate(zip(originals, released)):
             heard_original.append(transcriber.transcribe(y, sr=sr))
@@ -222,6 +221,12 @@ def evaluate(utterances: Sequence[Utterance], *, anonymizer: attacks.Anonymizer 
     clock, warnings = _Clock(), []
     attacker_key = generate()
     rows = [(u.speaker, u.id, u.gender) for u in utterances]
+    transcriber = None
+    if settings.asr_model is not None:  # load first: a missing model fails in seconds, not after the attacks
+        from . import asr
+
+        with clock("asr"):
+            transcriber = asr.Transcriber(settings.asr_model)
     originals, released, enroll = _audio(utterances, anonymizer, key or generate(), attacker_key, clock, progress)
 
     embedder = Embedder()
@@ -245,9 +250,8 @@ def evaluate(utterances: Sequence[Utterance], *, anonymizer: attacks.Anonymizer 
         warnings.append("a cohort was given but no anonymizer: the semi-informed attack needs both")
 
     figures, per_utterance = _utility(utterances, originals, released, settings, clock, progress)
-    if settings.asr_model is not None:
-        figures["asr"] = _transcripts(utterances, originals, released, settings.asr_model, per_utterance, clock,
-                                      progress)
+    if transcriber is not None:
+        figures["asr"] = _transcripts(utterances, originals, released, transcriber, per_utterance, clock, progress)
     counts = {"utterances": len(utterances), "speakers": len({u.speaker for u in utterances}),
               "audio_s": round(sum(len(y) / sr for y, sr in originals), 3),
               "anonymized_here": sum(u.anonymized is None for u in utterances), **cohort_counts}
