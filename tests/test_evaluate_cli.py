@@ -81,6 +81,6 @@ def test_evaluate_missing_recognizer_fails_first(dataset, tmp_path):
                       "--asr-model", tmp_path / "no-such-model", "--report", report])
     assert result.returncode == 66, result.stderr
     lines = result.stderr.decode().strip().splitlines()
-    assert lines[-1].startswith("privspeech: error: cannot load the speech recognizer") and "hint" in lines[-1]
+    assert lines[-1].startswith("privspeech: error:") and "no such model folder" in lines[-1] and "hint" in lines[-1]
     assert not any("EER" in line for line in lines)  # failed before any attack was scored
     assert not report.exists()

@@ -29,6 +29,10 @@ class Transcriber:
         self.model_name = str(model)
         self.language = language
         local = Path(model).is_dir()
+        if not local and (os.path.isabs(self.model_name) or self.model_name.startswith((".", "~"))):
+            raise PrivspeechError(f"{self.model_name}: no such model folder", hint="give the folder of a CTranslate2 "
+                                  "Whisper model (with model.bin), or a model name such as tiny.en",
+                                  status=ExitStatus.NOINPUT)
         try:
             self._model = faster_whisper.WhisperModel(self.model_name, device="cpu", compute_type="int8",
                                                       cpu_threads=threads, local_files_only=local)
