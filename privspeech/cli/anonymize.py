@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import common
+from .noise import MaxEpsilon, Seed
 
 
 @common.handles_errors
@@ -25,6 +26,14 @@ def anonymize(
     intonation: Annotated[Optional[float], typer.Option(
         "--intonation", metavar="X", help="world: scale on the target's pitch spread (0 flattens) [default: 1].",
         show_default=False)] = None,
+    dp_epsilon: Annotated[Optional[float], typer.Option(
+        "--dp-epsilon", metavar="EPS",
+        help="world: release the intonation contour under EPS-differential privacy per utterance (local DP, "
+             "lattice Laplace on a few clipped contour coefficients per second); covers the intonation only, "
+             "not duration, timing, the voiced/unvoiced pattern or the converted voice. Adds a ledger entry.",
+        show_default=False)] = None,
+    max_epsilon: MaxEpsilon = None,
+    seed: Seed = None,
     keep_speaker_ids: Annotated[bool, typer.Option(
         "--keep-speaker-ids", help="Keep the records' speaker ids instead of replacing them by keyed pseudonyms.")]
         = False,
@@ -46,22 +55,37 @@ def anonymize(
     level, settings, algorithm version and the key's fingerprint; never the key or the drawn voice. How well
     this hides the speaker is an empirical claim: measure it with privspeech evaluate.
 
+    With --dp-epsilon the pitch contour of the output is a differentially private release of the source's
+    (unit: one utterance; a long file processed in segments, and every channel, share that one epsilon).
+    Each record's ops also gain a DP ledger entry, which privspeech budget composes per speaker; with
+    --max-epsilon a run that would take any speaker past the budget is refused (exit 65) before any output.
+
     Example: privspeech scan calls/ --speaker-from dir | privspeech anonymize -k anon.key --out-dir anon/
     """
     import functools
 
     from .. import keys
     from ..console import Env
+    from ..dp import accounting
+    from ..dp.guarantee import describe
+    from ..dp.mechanisms import REPORT_DELTA
     from ..inputs import collect
     from ..pipeline import Stage
+    from ..voice.dp import DPSettings
     from ..voice.stage import AnonymizeSettings, anonymize_record
 
     env = Env(quiet=quiet)
     options = tuple(sorted((name, value) for name, value in
                            (("f0_method", f0_method), ("intonation", intonation)) if value is not None))
-    if options and method != "world":
-        raise common.PrivspeechError(f"--{options[0][0].replace('_', '-')} applies to --method world only",
+    world_only = [name for name, _ in options] + ["dp_epsilon"] * (dp_epsilon is not None)
+    if world_only and method != "world":
+        raise common.PrivspeechError(f"--{world_only[0].replace('_', '-')} applies to --method world only",
                                      status=common.ExitStatus.USAGE)
+    for name, value in (("max_epsilon", max_epsilon), ("seed", seed)):
+        if value is not None and dp_epsilon is None:
+            raise common.PrivspeechError(f"--{name.replace('_', '-')} applies with --dp-epsilon only",
+                                         status=common.ExitStatus.USAGE)
+    dp = DPSettings(epsilon=dp_epsilon) if dp_epsilon is not None else None
     if key_file is not None:
         key, warnings = keys.load_key_file(key_file)
         for message in warnings:
@@ -71,9 +95,23 @@ def anonymize(
         env.warn("no --key-file: a fresh key is drawn for this run, so its outputs cannot be linked to any other "
                  "run's (create a reusable key with: privspeech keygen --anon -o anon.key)")
     settings = AnonymizeSettings(key=key, method=method, level=level, keep_speaker_ids=keep_speaker_ids,
-                                 options=options)
-    params = settings.params()  # validates method, level and settings before any input is read
+                                 options=options, dp=dp, seed=seed)
+    params = settings.stage_params()  # validates method, level and settings before any input is read
     items = collect(paths or [], env, skip_invalid=skip_invalid)
+    if dp is not None:
+        entry = dp.summary(private=seed is None)
+        if max_epsilon is not None:
+            items = list(items)
+            try:
+                accounting.check_plan([item.record for item in items], accounting.cost_of(entry),
+                                      max_epsilon=max_epsilon, delta=REPORT_DELTA)
+            except common.PrivspeechError as exc:
+                if exc.status == common.ExitStatus.DATAERR:
+                    exc.hint = "lower --dp-epsilon, or leave this speaker's records out"
+                raise
+        if seed is not None:
+            env.warn("--seed makes the DP noise reproducible: the output is NOT PRIVATE (for tests only)")
+        env.info(describe(entry))
     stage = Stage("anonymize", functools.partial(anonymize_record, settings=settings), suffix=".wav", params=params)
     return common.run(stage, paths, out_dir=out_dir, output=output, force=force, jobs=jobs, fail_fast=fail_fast,
                       quiet=quiet, shard=shard, emit_manifest=emit_manifest, items=items)

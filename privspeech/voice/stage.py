@@ -1,4 +1,7 @@
-"""The per-record anonymize stage: stream one input through VoiceStream into an atomically written output."""
+"""The per-record anonymize stage: stream one input through VoiceStream into an atomically written output.
+
+With DP intonation (:mod:`privspeech.voice.dp`) the record's ops gain a second, ledger entry
+(``op: "dp-intonation"``) after the ``anonymize`` one."""
 
 from __future__ import annotations
 
@@ -8,11 +11,14 @@ from typing import Any
 import soundfile as sf
 
 from .. import audio
+from ..dp.rng import SecureRandom
+from ..errors import ExitStatus, PrivspeechError
 from ..keys import SecretKey
 from ..manifest import Record
 from ..pipeline import Task
 from ..transform import output_record, verify_input
 from . import describe
+from .dp import DPSettings, dp_stream
 from .stream import VoiceStream
 
 BLOCK_FRAMES = 1 << 16
@@ -27,11 +33,24 @@ class AnonymizeSettings:
     level: str = "speaker"
     keep_speaker_ids: bool = False
     options: tuple[tuple[str, Any], ...] = ()
+    dp: DPSettings | None = None
+    seed: str | None = None  # tests only: reproducible DP noise per record, marked NOT PRIVATE
+
+    def __post_init__(self):
+        if self.dp is not None and self.method != "world":
+            raise PrivspeechError("DP intonation (--dp-epsilon) applies to --method world only",
+                                  hint=f"the {self.method} method keeps the source's intonation as it is",
+                                  status=ExitStatus.USAGE)
 
     def params(self) -> dict[str, Any]:
         """The non-secret description that goes into the ops entry (and identifies the output for resume)."""
         return {**describe(self.method, self.level, self.key, **dict(self.options)),
                 "keep_speaker_ids": self.keep_speaker_ids}
+
+    def stage_params(self) -> dict[str, Any]:
+        """Everything that identifies an output for resume: :meth:`params` and the DP release."""
+        dp = None if self.dp is None else {**dataclasses.asdict(self.dp), "seed": self.seed}
+        return {**self.params(), "dp_intonation": dp}
 
 
 def anonymize_record(task: Task, *, settings: AnonymizeSettings) -> Record:
@@ -48,9 +67,16 @@ def anonymize_record(task: Task, *, settings: AnonymizeSettings) -> Record:
         speaker = f"recording:{record.id or path}"
         task.warn(f"{path}: no speaker id, so it is its own speaker (name speakers with "
                   f"`privspeech scan --speaker-from`)")
-    stream = VoiceStream(sr=info.sample_rate, channels=info.channels, key=settings.key, speaker=speaker,
-                         utterance=record.id or path, method=settings.method, level=settings.level,
-                         **dict(settings.options))
+    ids = dict(key=settings.key, speaker=speaker, utterance=record.id or path, level=settings.level)
+    budget = None
+    if settings.dp is None:
+        stream = VoiceStream(sr=info.sample_rate, channels=info.channels, method=settings.method, **ids,
+                             **dict(settings.options))
+    else:
+        rng = None if settings.seed is None else SecureRandom(f"{settings.seed}/{record.id or path}")
+        n_samples = loaded.data.shape[0] if loaded is not None else info.frames
+        stream, budget = dp_stream(settings=settings.dp, n_samples=n_samples, sr=info.sample_rate,
+                                   channels=info.channels, rng=rng, **ids, **dict(settings.options))
     with audio.open_output(task.dest, sample_rate=info.sample_rate, channels=info.channels, subtype=info.subtype,
                            force=task.force) as (snd, result):
         if loaded is not None:
@@ -63,6 +89,8 @@ def anonymize_record(task: Task, *, settings: AnonymizeSettings) -> Record:
     params = settings.params()
     keep = params.pop("keep_speaker_ids")
     out = output_record(task, sha256=result.sha256, info=info, op="anonymize", **params)
+    if budget is not None:
+        out = out.with_op("dp-intonation", **budget.entry())
     if not keep and out.speaker:
         out = dataclasses.replace(out, speaker=settings.key.pseudonym("speaker", out.speaker))
     return out
