@@ -26,12 +26,12 @@ from typing import Any
 import numpy as np
 import scipy.ndimage
 
-from ..errors import ExitStatus, PrivspeechError
-from ..keys import SecretKey
 from ..dp.calibration import check_positive
 from ..dp.intonation import dp_intonation
 from ..dp.mechanisms import calibrate
 from ..dp.rng import SecureRandom, resolve
+from ..errors import ExitStatus, PrivspeechError
+from ..keys import SecretKey
 from .stream import SEARCH_SECONDS, SEGMENT_SECONDS, VoiceStream, check_signal
 from .targets import Target
 
@@ -153,8 +153,8 @@ class IntonationBudget:
                     f"at most {self.planned} segment(s) of {s.segment_seconds:g} s over all channels x "
                     f"{s.n_coeffs} DCT coefficient(s) of the mean-normalised log-F0 contour, each clipped to "
                     f"±{s.clip_octaves:g} octave: each moves at most {2 * s.steps} steps"),
-                "params": {**{k: v for k, v in asdict(s).items() if k != "epsilon"}, "planned_segments": self.planned, "released_segments": self.released,
-                           "releases": self.releases}}
+                "params": {**{k: v for k, v in asdict(s).items() if k != "epsilon"}, "planned_segments": self.planned,
+                           "released_segments": self.released, "releases": self.releases}}
 
 
 class IntonationHook:
@@ -231,6 +231,9 @@ def anonymize_dp(y: np.ndarray, *, sr: int, key: SecretKey, epsilon: float, spea
         The ledger entry for the record's ``ops`` (see :meth:`IntonationBudget.entry`).
     """
     check_signal(y)
+    unknown = sorted(set(dp or {}) - {"segment_seconds", "n_coeffs", "clip_octaves", "grid_bits"})
+    if unknown:
+        raise PrivspeechError(f"unknown DP intonation setting: {', '.join(unknown)}", status=ExitStatus.USAGE)
     stream, budget = dp_stream(settings=DPSettings(epsilon=epsilon, **(dp or {})), n_samples=y.shape[0], sr=sr,
                                channels=1 if y.ndim == 1 else y.shape[1], key=key, speaker=speaker,
                                utterance=utterance, level=level, rng=rng, **settings)
