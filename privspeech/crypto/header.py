@@ -65,6 +65,13 @@ class Rewound:
         self._head = self._head[size:]
         return data
 
+    def read1(self, size: int = -1) -> bytes:
+        """Like :meth:`read`, with at most one read from `stream` (``read1`` when it has one): a pipe's data
+        is returned as it comes, and a blocking read starts only when no data is left."""
+        if self._head:
+            return self.read(size)
+        return getattr(self._stream, "read1", self._stream.read)(size)
+
 
 def inspect(stream: BinaryIO, name: str) -> tuple[Header, Rewound]:
     """Read ahead through the header of the age file in `stream` and check it.

@@ -7,8 +7,13 @@ only once every chunk has been authenticated, so a failure anywhere leaves no pl
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import queue
+import signal
+import sys
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, Sequence
 
@@ -32,70 +37,150 @@ class Written:
     size: int
 
 
+_BLOCK = 1 << 20  # bytes per read from the source and per write to the sink (rage moves 8-64 KiB at a time)
+_IN_FLIGHT = 4  # blocks queued per worker; with the block being read and the one being filled: flat memory
+_SWITCH_INTERVAL = 2e-4  # seconds a worker waits at most for the GIL rage's thread holds (Python's default: 5 ms)
+_ASYNC_SIGNALS = signal.valid_signals() - {signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL}
+
+
+class _Worker:
+    """A thread that writes blocks to `sink` (if any) and adds them to `digest`, in order, while rage works
+    on the next ones.
+
+    rage holds the GIL while it encrypts; hashlib and file writes release it on large buffers, so this
+    thread runs on the second core. The first exception it meets is kept in `error` (later blocks are
+    dropped) for the calling thread to raise.
+    """
+
+    def __init__(self, digest: Any, sink: BinaryIO | None = None):
+        self.digest, self._sink = digest, sink
+        self._jobs: queue.Queue = queue.Queue(_IN_FLIGHT)
+        self.error: BaseException | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="privspeech-crypto-io", daemon=True)
+        # Started with signals blocked, so Ctrl-C lands on the calling thread and interrupts a blocking read
+        # there (a signal taken by this thread would leave the caller waiting on a quiet pipe).
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _ASYNC_SIGNALS)
+        try:
+            self._thread.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+    def _run(self) -> None:
+        while (data := self._jobs.get()) is not None:
+            if self.error is None:
+                try:
+                    if self._sink is not None:
+                        self._sink.write(data)
+                    self.digest.update(data)
+                except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+                    self.error = exc
+
+    def submit(self, data: bytes | bytearray) -> None:
+        """Queue `data` (not to be changed afterwards); waits while the queue is full. Raises the error the
+        worker met, if any."""
+        if self.error is not None:
+            raise self.error
+        self._jobs.put(data)
+
+    def close(self) -> None:
+        """Wait until every queued block is done (idempotent)."""
+        if not self._closed:
+            self._jobs.put(None)
+            self._closed = True
+        self._thread.join()
+
+
 class _Tap:
     """The reader and writer pyrage calls back into.
 
-    Output is gathered into 1 MiB blocks before it is written and hashed (pyrage hands over 8 KiB at a
-    time; one write per 8 KiB costs more than the cipher). The first exception raised on either side is
-    kept: pyrage's encrypt_io flattens exceptions into strings, and Ctrl-C and disk errors must survive
-    as themselves.
+    rage asks for 8 KiB and hands over 8-64 KiB at a time; a Python call per piece is cheap, a system
+    call or a hash update per piece is not. So the source is read in blocks of up to :data:`_BLOCK`
+    (``read1``: what a pipe holds is used at once) and rage's reads are served from them, and the
+    output is gathered into blocks of the same size. Worker threads write and hash the output blocks
+    and hash the input blocks (when the input's sha256 is to be checked) in parallel with the cipher;
+    meanwhile the interpreter's switch interval is lowered so they get the GIL promptly.
+    The first exception raised on either side is kept: pyrage flattens exceptions into strings, and
+    Ctrl-C and disk errors must survive as themselves.
     """
 
-    _BLOCK = 1 << 20
-
     def __init__(self, reader: Any, writer: BinaryIO, names: tuple[str, str], input_sha256: str | None = None):
-        self._reader, self._writer = reader, writer
+        self._read = getattr(reader, "read1", reader.read)
         self._names = names
-        self._hash = hashlib.sha256()
         self._expected_input = input_sha256
-        self._input_hash = hashlib.sha256() if input_sha256 else None
+        self._block, self._offset = b"", 0
         self._pending = bytearray()
         self.size = 0
         self.error: BaseException | None = None
         self._writing = False
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._switch_interval, _SWITCH_INTERVAL))
+        self._output = _Worker(hashlib.sha256(), writer)
+        self._input = _Worker(hashlib.sha256()) if input_sha256 else None
 
     def _keep(self, exc: BaseException, writing: bool) -> None:
         if self.error is None:
             self.error, self._writing = exc, writing
 
-    def read(self, size: int = -1) -> bytes:
-        try:
-            data = self._reader.read(size)
-        except BaseException as exc:
-            self._keep(exc, writing=False)
-            raise
-        if self._input_hash is not None:
-            self._input_hash.update(data)
-        return data
+    def read(self, size: int) -> bytes:
+        """Up to `size` bytes of the source (fewer at the end of a block); b"" at its end."""
+        if self._offset >= len(self._block):
+            try:
+                self._block, self._offset = self._read(_BLOCK), 0
+                if self._input is not None and self._block:
+                    self._input.submit(self._block)
+            except BaseException as exc:
+                self._keep(exc, writing=False)
+                raise
+        start = self._offset
+        self._offset += size
+        return self._block[start:self._offset]
 
     def write(self, data: bytes) -> int:
         self._pending += data
         self.size += len(data)
-        if len(self._pending) >= self._BLOCK:
+        if len(self._pending) >= _BLOCK:
             self.flush()
         return len(data)
 
     def flush(self) -> None:
-        """Write and hash what is pending (rage hands over only authenticated plaintext)."""
+        """Hand what is pending to the output worker (rage hands over only authenticated plaintext)."""
         if not self._pending or self.error is not None:
             return
+        block, self._pending = self._pending, bytearray()
         try:
-            self._writer.write(self._pending)
+            self._output.submit(block)
         except BaseException as exc:
             self._keep(exc, writing=True)
             raise
-        self._hash.update(self._pending)
-        self._pending.clear()
+
+    def close(self) -> None:
+        """Wait for the workers to finish the blocks handed to them (idempotent); keep the error met in
+        writing, if any."""
+        try:
+            for worker in (self._output, self._input):
+                if worker is not None:
+                    worker.close()
+        except BaseException as exc:
+            self._keep(exc, writing=False)
+            raise
+        finally:
+            sys.setswitchinterval(self._switch_interval)
+        if self._output.error is not None:
+            self._keep(self._output.error, writing=True)
 
     def finish(self) -> Written:
         """Write what is pending; the output's sha256 and size. Refuses an input whose bytes did not match the
         expected sha256 (checked in the same pass that read them, so the output is never published)."""
         self.flush()
-        if self._input_hash is not None and self._input_hash.hexdigest() != self._expected_input:
+        self.close()
+        if self.error is not None:
+            self.reraise()
+        if self._input is not None and self._input.digest.hexdigest() != self._expected_input:
             raise PrivspeechError(f"{self._names[0]}: file changed since its manifest record was written "
                                   f"(sha256 mismatch)", hint="rescan it with privspeech scan",
                                   status=ExitStatus.DATAERR)
-        return Written(self._hash.hexdigest(), self.size)
+        return Written(self._output.digest.hexdigest(), self.size)
 
     def reraise(self) -> None:
         """Raise the kept exception, if any, OSErrors translated and naming the input or the output."""
@@ -142,8 +227,13 @@ def encrypt_stream(reader: BinaryIO, writer: BinaryIO, *, recipients: Sequence[R
             pyrage.encrypt_io(tap, tap, list(recipients), armored=armor)
         return tap.finish()
     except (pyrage.EncryptError, OSError) as exc:
+        tap.close()
         tap.reraise()
+        if str(exc).startswith("KeyboardInterrupt"):  # Ctrl-C taken on entry to a callback, before its try
+            raise KeyboardInterrupt from None
         raise PrivspeechError(f"{name}: encryption failed: {exc}", status=ExitStatus.IOERR) from None
+    finally:
+        tap.close()
 
 
 def decrypt_stream(reader: BinaryIO, writer: BinaryIO, *, identities: Sequence[Identity] = (),
@@ -178,12 +268,13 @@ def decrypt_stream(reader: BinaryIO, writer: BinaryIO, *, identities: Sequence[I
             pyrage.decrypt_io(tap, tap, list(identities))
         return tap.finish()
     except (pyrage.DecryptError, OSError) as exc:
-        try:
+        with contextlib.suppress(OSError):  # kept by the tap; reraise() reports it
             tap.flush()  # release the authenticated prefix, as age does when streaming
-        except OSError:
-            pass  # kept by the tap; reraise() reports it
+        tap.close()
         tap.reraise()
         raise _header.failure(_header.classify(exc), name, str(exc).splitlines()[0]) from None
+    finally:
+        tap.close()
 
 
 def encrypt_file(src: str | os.PathLike, dest: str | os.PathLike, *, recipients: Sequence[Recipient] = (),
