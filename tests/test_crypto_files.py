@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
+import itertools
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -225,11 +229,11 @@ except KeyboardInterrupt:
 
 @pytest.fixture(scope="module")
 def long_speech(tmp_path_factory) -> Path:
-    """About 4 MiB of real speech: VCTK recordings back to back (longer than the 1 MiB write blocks)."""
+    """About 12 MiB of real speech: VCTK recordings back to back (several of the 2 MiB read and write blocks)."""
     path = tmp_path_factory.mktemp("speech") / "long.raw"
     with path.open("wb") as fh:
-        for wav in sorted((CORPUS / "vctk").rglob("*.wav")):
-            if fh.tell() > 4 << 20:
+        for wav in itertools.cycle(sorted((CORPUS / "vctk").rglob("*.wav"))):
+            if fh.tell() > 12 << 20:
                 break
             fh.write(wav.read_bytes())
     return path
@@ -262,6 +266,84 @@ def test_ctrl_c_mid_stream_leaves_nothing(tmp_path, identity, long_speech, mode)
         if child.poll() is None:
             child.kill()
     assert leftovers(out_dir) == []
+
+
+# --- the block path: input read and output written in 2 MiB blocks, hashed and written by worker threads ---
+
+def _quiet_after(run):
+    """Run `run`; check it restored the interpreter's switch interval and left no thread behind."""
+    interval, threads = sys.getswitchinterval(), threading.active_count()
+    try:
+        return run()
+    finally:
+        assert sys.getswitchinterval() == interval and threading.active_count() == threads
+
+
+def test_long_round_trip_hashes_every_block(tmp_path, identity, long_speech):
+    sealed, out = tmp_path / "long.age", tmp_path / "long.out"
+    written = _quiet_after(lambda: crypto.encrypt_file(long_speech, sealed, recipients=[identity.to_public()]))
+    assert (written.sha256, written.size) == (sha256_of(sealed), sealed.stat().st_size)
+    assert pyrage.decrypt(sealed.read_bytes(), [identity]) == long_speech.read_bytes()  # rage's one-shot path
+    plain = _quiet_after(lambda: crypto.decrypt_file(sealed, out, identities=[identity]))
+    assert (plain.sha256, plain.size) == (sha256_of(long_speech), long_speech.stat().st_size)
+    assert out.read_bytes() == long_speech.read_bytes()
+
+
+def test_long_file_bad_last_chunk_releases_only_the_authenticated_prefix(tmp_path, identity, long_speech):
+    sealed = tmp_path / "long.age"
+    crypto.encrypt_file(long_speech, sealed, recipients=[identity.to_public()])
+    sealed.write_bytes(_flip(sealed.read_bytes(), sealed.stat().st_size - 20))
+    with pytest.raises(PrivspeechError) as caught:
+        _quiet_after(lambda: crypto.decrypt_file(sealed, tmp_path / "out", identities=[identity]))
+    assert caught.value.status == ExitStatus.DATAERR and leftovers(tmp_path, sealed) == []
+    released = io.BytesIO()
+    with pytest.raises(PrivspeechError), sealed.open("rb") as reader:
+        crypto.decrypt_stream(reader, released, identities=[identity])
+    whole_chunks = long_speech.stat().st_size // (64 * 1024) * (64 * 1024)
+    assert released.getvalue() == long_speech.read_bytes()[:whole_chunks]
+
+
+@pytest.mark.parametrize("mode", ["encrypt", "decrypt"])
+def test_disk_full_mid_stream_stops_the_cipher_early(tmp_path, identity, long_speech, mode):
+    """The worker's write error reaches rage's thread at the next block: reading stops long before the end."""
+    src = long_speech
+    if mode == "decrypt":
+        src = tmp_path / "long.age"
+        crypto.encrypt_file(long_speech, src, recipients=[identity.to_public()])
+    run = crypto.decrypt_stream if mode == "decrypt" else crypto.encrypt_stream
+    keys = {"identities": [identity]} if mode == "decrypt" else {"recipients": [identity.to_public()]}
+    with src.open("rb") as reader, open("/dev/full", "wb") as full:
+        with pytest.raises(PrivspeechError) as caught:
+            _quiet_after(lambda: run(reader, full, out_name="/dev/full", **keys))
+        assert reader.tell() <= src.stat().st_size // 2
+    assert caught.value.status == ExitStatus.CANTCREAT and "No space left" in str(caught.value)
+
+
+def test_input_changed_in_a_later_block_is_refused_unpublished(tmp_path, identity, long_speech):
+    expected = sha256_of(long_speech)
+    changed = tmp_path / "changed.raw"
+    changed.write_bytes(_flip(long_speech.read_bytes(), long_speech.stat().st_size - 5))
+    with long_speech.open("rb") as reader, crypto.stream.atomic_write(tmp_path / "good.age") as writer:
+        crypto.encrypt_stream(reader, writer, recipients=[identity.to_public()], input_sha256=expected)
+    with pytest.raises(PrivspeechError) as caught:
+        with changed.open("rb") as reader, crypto.stream.atomic_write(tmp_path / "bad.age") as writer:
+            crypto.encrypt_stream(reader, writer, recipients=[identity.to_public()], input_sha256=expected)
+    assert caught.value.status == ExitStatus.DATAERR and "sha256 mismatch" in str(caught.value)
+    assert leftovers(tmp_path, changed) == ["good.age"]
+
+
+@pytest.mark.skipif(not shutil.which("age"), reason="the age CLI is not installed (apt-get install age)")
+def test_pipes_in_and_out_with_age_on_the_other_end(tmp_path, identity, long_speech):
+    """Plaintext from `cat` through a pipe (short reads), ciphertext into `age -d` through another."""
+    key = tmp_path / "me.key"
+    key.write_text(f"{identity}\n")
+    with (tmp_path / "out").open("wb") as out:
+        feed = subprocess.Popen(["cat", long_speech], stdout=subprocess.PIPE)
+        opener = subprocess.Popen(["age", "-d", "-i", key], stdin=subprocess.PIPE, stdout=out)
+        written = crypto.encrypt_stream(feed.stdout, opener.stdin, recipients=[identity.to_public()])
+        opener.stdin.close()
+        assert opener.wait(timeout=60) == 0 and feed.wait(timeout=60) == 0
+    assert sha256_of(tmp_path / "out") == sha256_of(long_speech) and written.size > long_speech.stat().st_size
 
 
 # --- identity files ---------------------------------------------------------------------------------------

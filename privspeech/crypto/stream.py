@@ -37,8 +37,9 @@ class Written:
     size: int
 
 
-_BLOCK = 1 << 20  # bytes per read from the source and per write to the sink (rage moves 8-64 KiB at a time)
-_IN_FLIGHT = 4  # blocks queued per worker; with the block being read and the one being filled: flat memory
+# Measured on 512 MiB in /dev/shm: 1 MiB blocks 10% slower, 4 MiB no faster and 15 MiB more peak RSS.
+_BLOCK = 2 << 20  # bytes per read from the source and per write to the sink (rage moves 8-64 KiB at a time)
+_IN_FLIGHT = 3  # blocks queued per worker; with the block being read and the one being filled: flat memory
 _SWITCH_INTERVAL = 2e-4  # seconds a worker waits at most for the GIL rage's thread holds (Python's default: 5 ms)
 _ASYNC_SIGNALS = signal.valid_signals() - {signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL}
 
