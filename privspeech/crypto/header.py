@@ -65,6 +65,10 @@ class Rewound:
         self._head = self._head[size:]
         return data
 
+    def fileno(self) -> int:
+        """The file descriptor of `stream` (raises when it has none)."""
+        return self._stream.fileno()
+
     def read1(self, size: int = -1) -> bytes:
         """Like :meth:`read`, with at most one read from `stream` (``read1`` when it has one): a pipe's data
         is returned as it comes, and a blocking read starts only when no data is left."""

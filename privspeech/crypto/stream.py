@@ -11,11 +11,13 @@ import contextlib
 import hashlib
 import os
 import queue
+import select
 import signal
+import stat
 import sys
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Sequence
 
 import pyrage
 
@@ -39,9 +41,33 @@ class Written:
 
 # Measured on 512 MiB in /dev/shm: 1 MiB blocks 10% slower, 4 MiB no faster and 15 MiB more peak RSS.
 _BLOCK = 2 << 20  # bytes per read from the source and per write to the sink (rage moves 8-64 KiB at a time)
-_IN_FLIGHT = 3  # blocks queued per worker; with the block being read and the one being filled: flat memory
+_IN_FLIGHT = 3  # input blocks queued for hashing, and output buffers (filled in turn, reused): flat memory
 _SWITCH_INTERVAL = 2e-4  # seconds a worker waits at most for the GIL rage's thread holds (Python's default: 5 ms)
 _ASYNC_SIGNALS = signal.valid_signals() - {signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL}
+
+
+def _blocking_fd(reader: Any) -> int | None:
+    """The file descriptor behind `reader` when a read from it may wait for data (pipe, FIFO, terminal)."""
+    try:
+        fd = reader.fileno()
+        return None if stat.S_ISREG(os.fstat(fd).st_mode) else fd
+    except (AttributeError, OSError, ValueError):  # no file descriptor (io.UnsupportedOperation is both)
+        return None
+
+
+def _wait_readable(poller: select.poll) -> None:
+    """Wait until the polled descriptor has data or is at its end, running the handlers of signals received
+    at least every 50 ms (Ctrl-C raises KeyboardInterrupt here).
+
+    A blocking read would not do: Python 3.11 runs a signal's handler when its evaluation loop next looks,
+    and a signal that arrives while the calling thread hands the GIL to a worker on its way into ``read``
+    would wait for the read to return, which on a quiet pipe may be never. ``pthread_sigmask`` runs the
+    handlers of signals received; blocking no signal changes nothing else.
+    """
+    while True:
+        signal.pthread_sigmask(signal.SIG_BLOCK, ())
+        if poller.poll(50):
+            return
 
 
 class _Worker:
@@ -68,7 +94,8 @@ class _Worker:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
     def _run(self) -> None:
-        while (data := self._jobs.get()) is not None:
+        while (job := self._jobs.get()) is not None:
+            data, done = job
             if self.error is None:
                 try:
                     if self._sink is not None:
@@ -76,13 +103,15 @@ class _Worker:
                     self.digest.update(data)
                 except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
                     self.error = exc
+            if done is not None:
+                done()
 
-    def submit(self, data: bytes | bytearray) -> None:
-        """Queue `data` (not to be changed afterwards); waits while the queue is full. Raises the error the
-        worker met, if any."""
+    def submit(self, data: bytes | memoryview, done: Callable[[], None] | None = None) -> None:
+        """Queue `data` (unchanged until `done` is called, after it was written and hashed); waits while the
+        queue is full. Raises the error the worker met, if any."""
         if self.error is not None:
             raise self.error
-        self._jobs.put(data)
+        self._jobs.put((data, done))
 
     def close(self) -> None:
         """Wait until every queued block is done (idempotent)."""
@@ -98,7 +127,7 @@ class _Tap:
     rage asks for 8 KiB and hands over 8-64 KiB at a time; a Python call per piece is cheap, a system
     call or a hash update per piece is not. So the source is read in blocks of up to :data:`_BLOCK`
     (``read1``: what a pipe holds is used at once) and rage's reads are served from them, and the
-    output is gathered into blocks of the same size. Worker threads write and hash the output blocks
+    output is gathered into buffers of the same size, reused in turn. Worker threads write and hash the output blocks
     and hash the input blocks (when the input's sha256 is to be checked) in parallel with the cipher;
     meanwhile the interpreter's switch interval is lowered so they get the GIL promptly.
     The first exception raised on either side is kept: pyrage flattens exceptions into strings, and
@@ -107,10 +136,16 @@ class _Tap:
 
     def __init__(self, reader: Any, writer: BinaryIO, names: tuple[str, str], input_sha256: str | None = None):
         self._read = getattr(reader, "read1", reader.read)
+        fd = _blocking_fd(reader)
+        self._poller = None if fd is None else select.poll()
+        if self._poller is not None:
+            self._poller.register(fd, select.POLLIN)
         self._names = names
         self._expected_input = input_sha256
         self._block, self._offset = b"", 0
-        self._pending = bytearray()
+        self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()  # output buffers the worker is done with
+        self._buffers = 0
+        self._buffer, self._filled = bytearray(), 0
         self.size = 0
         self.error: BaseException | None = None
         self._writing = False
@@ -127,6 +162,8 @@ class _Tap:
         """Up to `size` bytes of the source (fewer at the end of a block); b"" at its end."""
         if self._offset >= len(self._block):
             try:
+                if self._poller is not None:
+                    _wait_readable(self._poller)
                 self._block, self._offset = self._read(_BLOCK), 0
                 if self._input is not None and self._block:
                     self._input.submit(self._block)
@@ -138,19 +175,38 @@ class _Tap:
         return self._block[start:self._offset]
 
     def write(self, data: bytes) -> int:
-        self._pending += data
-        self.size += len(data)
-        if len(self._pending) >= _BLOCK:
-            self.flush()
-        return len(data)
+        size = len(data)
+        self.size += size
+        while data:
+            if self._filled == len(self._buffer):
+                self.flush()
+                self._buffer = self._free_buffer()
+            room = len(self._buffer) - self._filled
+            self._buffer[self._filled:self._filled + min(room, len(data))] = data[:room]
+            self._filled += min(room, len(data))
+            data = data[room:]
+        return size
+
+    def _free_buffer(self) -> bytearray:
+        """A new output buffer while there are fewer than :data:`_IN_FLIGHT`, then one the worker is done with
+        (waiting for it)."""
+        if self._buffers < _IN_FLIGHT:
+            self._buffers += 1
+            return bytearray(_BLOCK)
+        try:
+            return self._free.get()
+        except BaseException as exc:
+            self._keep(exc, writing=True)
+            raise
 
     def flush(self) -> None:
-        """Hand what is pending to the output worker (rage hands over only authenticated plaintext)."""
-        if not self._pending or self.error is not None:
+        """Hand what is gathered to the output worker (rage hands over only authenticated plaintext)."""
+        if not self._filled or self.error is not None:
             return
-        block, self._pending = self._pending, bytearray()
+        buffer, filled = self._buffer, self._filled
+        self._buffer, self._filled = bytearray(), 0
         try:
-            self._output.submit(block)
+            self._output.submit(memoryview(buffer)[:filled], lambda: self._free.put(buffer))
         except BaseException as exc:
             self._keep(exc, writing=True)
             raise
