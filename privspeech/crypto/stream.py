@@ -1,8 +1,13 @@
 """Streaming age encryption and decryption (pyrage's ``encrypt_io``/``decrypt_io``), files written atomically.
 
-Memory stays flat for any file size with recipients and identities: rage works through 64 KiB chunks.
-Passphrase mode works in memory (see :mod:`.passphrase`). Decrypted files are created 0600 and appear
-only once every chunk has been authenticated, so a failure anywhere leaves no plaintext behind.
+Memory stays flat for any file size with recipients and identities: rage works through 64 KiB chunks
+and privspeech through a few 2 MiB blocks. Passphrase mode works in memory (see :mod:`.passphrase`).
+Decrypted files are created 0600 and appear only once every chunk has been authenticated, so a failure
+anywhere leaves no plaintext behind.
+
+Speed: rage encrypts in the calling thread, holding the GIL; worker threads write the output and hash
+it (and the input, when its sha256 is checked) on the second core. While a stream runs, the interpreter's
+switch interval is lowered to 0.2 ms (and then restored) so they get the GIL promptly.
 """
 
 from __future__ import annotations
@@ -126,10 +131,9 @@ class _Tap:
 
     rage asks for 8 KiB and hands over 8-64 KiB at a time; a Python call per piece is cheap, a system
     call or a hash update per piece is not. So the source is read in blocks of up to :data:`_BLOCK`
-    (``read1``: what a pipe holds is used at once) and rage's reads are served from them, and the
-    output is gathered into buffers of the same size, reused in turn. Worker threads write and hash the output blocks
-    and hash the input blocks (when the input's sha256 is to be checked) in parallel with the cipher;
-    meanwhile the interpreter's switch interval is lowered so they get the GIL promptly.
+    (``read1``: what a pipe holds is used at once) and rage's reads are served from them; the output
+    is gathered into buffers of the same size, reused in turn. Worker threads write and hash the output
+    blocks and hash the input blocks (when the input's sha256 is to be checked) beside the cipher.
     The first exception raised on either side is kept: pyrage flattens exceptions into strings, and
     Ctrl-C and disk errors must survive as themselves.
     """
@@ -149,10 +153,10 @@ class _Tap:
         self.size = 0
         self.error: BaseException | None = None
         self._writing = False
-        self._switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(min(self._switch_interval, _SWITCH_INTERVAL))
         self._output = _Worker(hashlib.sha256(), writer)
         self._input = _Worker(hashlib.sha256()) if input_sha256 else None
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._switch_interval, _SWITCH_INTERVAL))
 
     def _keep(self, exc: BaseException, writing: bool) -> None:
         if self.error is None:
@@ -175,17 +179,18 @@ class _Tap:
         return self._block[start:self._offset]
 
     def write(self, data: bytes) -> int:
-        size = len(data)
-        self.size += size
-        while data:
+        """Copy `data` into the output buffers, handing each full one to the output worker."""
+        rest = memoryview(data)
+        while rest:
             if self._filled == len(self._buffer):
                 self.flush()
                 self._buffer = self._free_buffer()
-            room = len(self._buffer) - self._filled
-            self._buffer[self._filled:self._filled + min(room, len(data))] = data[:room]
-            self._filled += min(room, len(data))
-            data = data[room:]
-        return size
+            piece = rest[:len(self._buffer) - self._filled]
+            self._buffer[self._filled:self._filled + len(piece)] = piece
+            self._filled += len(piece)
+            rest = rest[len(piece):]
+        self.size += len(data)
+        return len(data)
 
     def _free_buffer(self) -> bytearray:
         """A new output buffer while there are fewer than :data:`_IN_FLIGHT`, then one the worker is done with
