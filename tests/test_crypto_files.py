@@ -325,9 +325,9 @@ def test_input_changed_in_a_later_block_is_refused_unpublished(tmp_path, identit
     changed.write_bytes(_flip(long_speech.read_bytes(), long_speech.stat().st_size - 5))
     with long_speech.open("rb") as reader, crypto.stream.atomic_write(tmp_path / "good.age") as writer:
         crypto.encrypt_stream(reader, writer, recipients=[identity.to_public()], input_sha256=expected)
-    with pytest.raises(PrivspeechError) as caught:
-        with changed.open("rb") as reader, crypto.stream.atomic_write(tmp_path / "bad.age") as writer:
-            crypto.encrypt_stream(reader, writer, recipients=[identity.to_public()], input_sha256=expected)
+    with pytest.raises(PrivspeechError) as caught, changed.open("rb") as reader, \
+            crypto.stream.atomic_write(tmp_path / "bad.age") as writer:
+        crypto.encrypt_stream(reader, writer, recipients=[identity.to_public()], input_sha256=expected)
     assert caught.value.status == ExitStatus.DATAERR and "sha256 mismatch" in str(caught.value)
     assert leftovers(tmp_path, changed) == ["good.age"]
 

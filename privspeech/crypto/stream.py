@@ -21,8 +21,9 @@ import signal
 import stat
 import sys
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import pyrage
 
