@@ -1,17 +1,25 @@
 """age encryption and decryption throughput and peak memory: privspeech next to the `age` CLI, in one run.
 
-Usage: python benchmarks/crypto.py [--size-mib 512] [--repeat 3] [--dir DIR]
+Usage: python benchmarks/crypto.py [--size-mib 512] [--repeat 3] [--dir DIR] [--compare CHECKOUT]
 Builds a SIZE MiB file of corpus speech (concatenated VCTK recordings) and an X25519 identity, then runs,
-each in its own process timed by /usr/bin/time: `age -e -r`, privspeech's encrypt_file, `age -d -i` and
-privspeech's decrypt_file (with atomic 0600 output, fsync and the ciphertext/plaintext sha256 included),
-and bare pyrage.encrypt_file/decrypt_file (Rust I/O, no hash) as the floor any pyrage-based tool stands on.
-Prints the best wall time of each, MiB/s, privspeech/age speed ratios (target >= 0.8x) and the peak RSS
-of each run (target < 64 MiB). The page cache is warmed first. Exits 1 when a target is missed.
+each in its own process timed by /usr/bin/time, interleaved so a busy neighbour slows every tool alike:
+- `age -e -r` and `age -d -i` (the Go reference; `-o` without fsync);
+- privspeech's encrypt_file and decrypt_file (atomic 0600 output with fsync, output sha256 included);
+- encrypt_stream with the input's manifest sha256 checked in the same pass (what the CLI does for
+  manifest records) and the `privspeech encrypt`/`decrypt` commands themselves (start-up included);
+- bare pyrage.encrypt_file/decrypt_file (Rust I/O, no hash, no atomic write): the floor any pyrage-based
+  tool stands on, so the ratio it gets is the best privspeech can get;
+- with --compare, encrypt_file/decrypt_file of another privspeech checkout (e.g. an older commit from
+  `git archive`), for before/after figures under the same conditions.
+Prints the best wall time of each, MiB/s, CPU seconds (user + system, all threads: above the wall time
+means two cores worked), privspeech/age speed ratios (target >= 0.8x) and the peak RSS of each run
+(target < 64 MiB). The page cache is warmed first. Exits 1 when a target is missed.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import subprocess
@@ -27,9 +35,13 @@ CHILD = """
 import sys
 import pyrage
 from privspeech import crypto
+from privspeech.fsutil import atomic_write
 mode, src, dest, key = sys.argv[1:5]
 if mode == "encrypt":
     crypto.encrypt_file(src, dest, recipients=[crypto.recipients.parse(key)], force=True)
+elif mode == "encrypt-checked":  # the input's sha256 (from its manifest record) checked in the same pass
+    with open(src, "rb") as reader, atomic_write(dest, force=True) as writer:
+        crypto.encrypt_stream(reader, writer, recipients=[crypto.recipients.parse(key)], input_sha256=sys.argv[5])
 elif mode == "decrypt":
     crypto.decrypt_file(src, dest, identities=crypto.load_identity_file(key)[0], force=True)
 elif mode == "rage-encrypt":  # pyrage alone, Rust file I/O, no hash, no atomic write: the floor
@@ -39,12 +51,13 @@ else:
 """
 
 
-def timed(cmd: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one run of `cmd`, measured by GNU time."""
-    result = subprocess.run(["/usr/bin/time", "-f", "%e %M", *cmd], check=True, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-    seconds, kib = result.stderr.strip().splitlines()[-1].split()
-    return float(seconds), int(kib) / 1024
+def timed(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system) and peak RSS (MiB) of one run of `cmd`, measured by GNU time.
+    Run in `cwd` (not the checkout: `python -c` would import privspeech from there, whatever PYTHONPATH says)."""
+    result = subprocess.run(["/usr/bin/time", "-f", "%e %U %S %M", *cmd], check=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, cwd=cwd, env=env)
+    seconds, user, system, kib = result.stderr.strip().splitlines()[-1].split()
+    return float(seconds), float(user) + float(system), int(kib) / 1024
 
 
 def build_input(path: Path, size_mib: int) -> None:
@@ -64,48 +77,72 @@ def main() -> int:
     parser.add_argument("--dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None,
                         help="where the files go (default /dev/shm: in memory, so the disk and privspeech's "
                              "fsync, which age -o does not do, are left out and the ciphers are compared)")
+    parser.add_argument("--compare", type=Path, help="another privspeech checkout to time in the same run")
     args = parser.parse_args()
     for tool in ("age", "/usr/bin/time"):
         if not shutil.which(tool):
             sys.exit(f"needs {tool}: apt-get install age time")
     from privspeech import crypto
 
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         tmp = Path(tmp)
         plain, key = tmp / "speech.raw", tmp / "me.key"
         build_input(plain, args.size_mib)
         recipient = crypto.write_identity_file(key)
         subprocess.run(["cat", str(plain)], stdout=subprocess.DEVNULL, check=True)
+        with plain.open("rb") as fh:
+            sha256 = hashlib.file_digest(fh, "sha256").hexdigest()
         ours = [sys.executable, "-c", CHILD]
+        cli = [sys.executable, "-m", "privspeech"]
         runs = {
             "age encrypt": ["age", "-e", "-r", recipient, "-o", str(tmp / "age.age"), str(plain)],
             "privspeech encrypt": [*ours, "encrypt", str(plain), str(tmp / "ours.age"), recipient],
+            "privspeech encrypt +check": [*ours, "encrypt-checked", str(plain), str(tmp / "checked.age"), recipient,
+                                          sha256],
+            "privspeech encrypt (cli)": [*cli, "encrypt", "-q", "-f", "-r", recipient, "-o", str(tmp / "cli.age"),
+                                         str(plain)],
             "pyrage encrypt_file": [*ours, "rage-encrypt", str(plain), str(tmp / "rage.age"), recipient],
             "age decrypt": ["age", "-d", "-i", str(key), "-o", str(tmp / "age.out"), str(tmp / "ours.age")],
             "privspeech decrypt": [*ours, "decrypt", str(tmp / "age.age"), str(tmp / "ours.out"), str(key)],
+            "privspeech decrypt (cli)": [*cli, "decrypt", "-q", "-f", "-i", str(key), "-o", str(tmp / "cli.out"),
+                                         str(tmp / "age.age")],
             "pyrage decrypt_file": [*ours, "rage-decrypt", str(tmp / "age.age"), str(tmp / "rage.out"), str(key)],
         }
-        best = {name: (float("inf"), 0.0) for name in runs}
-        for _ in range(args.repeat):  # interleaved, so a busy neighbour slows every tool alike
+        envs: dict[str, dict[str, str]] = {}
+        if args.compare:
+            compared = {**os.environ, "PYTHONPATH": str(args.compare.resolve())}
+            for op, src, dest, secret in (("encrypt", plain, "old.age", recipient),
+                                          ("decrypt", tmp / "age.age", "old.out", str(key))):
+                name = f"{args.compare.name} {op}"
+                runs[name] = [*ours, op, str(src), str(tmp / dest), secret]
+                envs[name] = compared
+        measured: dict[str, list[tuple[float, float, float]]] = {name: [] for name in runs}
+        for _ in range(args.repeat):
             for name, cmd in runs.items():
-                seconds, peak = timed(cmd)
-                best[name] = (min(best[name][0], seconds), max(best[name][1], peak))
-        for out in ("age.out", "ours.out", "rage.out"):
-            assert subprocess.run(["cmp", "-s", str(plain), str(tmp / out)]).returncode == 0, f"{out} differs"
+                measured[name].append(timed(cmd, tmp, envs.get(name)))
+        best = {name: (*min(m)[:2], max(peak for *_, peak in m)) for name, m in measured.items()}
+        outputs = ["age.out", "ours.out", "cli.out", "rage.out"] + (["old.out"] if args.compare else [])
+        for out in outputs:
+            assert subprocess.run(["cmp", "-s", str(plain), str(tmp / out)], check=False).returncode == 0, f"{out} differs"
 
-    print(f"{args.size_mib} MiB of speech, best of {args.repeat} (wall time includes process start-up)")
-    print(f"{'run':<20}{'seconds':>9}{'MiB/s':>9}{'peak RSS MiB':>14}")
-    for name, (seconds, peak) in best.items():
-        print(f"{name:<20}{seconds:>9.2f}{args.size_mib / seconds:>9.0f}{peak:>14.1f}")
+    print(f"{args.size_mib} MiB of speech, best of {args.repeat} (wall time includes process start-up); "
+          f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs")
+    print(f"{'run':<28}{'seconds':>8}{'MiB/s':>7}{'CPU s':>7}{'peak RSS MiB':>14}")
+    for name, (seconds, cpu, peak) in best.items():
+        print(f"{name:<28}{seconds:>8.2f}{args.size_mib / seconds:>7.0f}{cpu:>7.2f}{peak:>14.1f}")
     ok = True
     for op in ("encrypt", "decrypt"):
-        ratio = best[f"age {op}"][0] / best[f"privspeech {op}"][0]
-        ok &= ratio >= 0.8
+        ratios = {name.removeprefix(f"privspeech {op}").strip() or "library": best[f"age {op}"][0] / wall
+                  for name, (wall, _, _) in best.items() if name.startswith(f"privspeech {op}")}
+        ok &= ratios["library"] >= 0.8
         floor = best[f"age {op}"][0] / best[f"pyrage {op}_file"][0]
-        print(f"privspeech/age {op} speed: {ratio:.2f}x (target >= 0.8x; bare pyrage/age: {floor:.2f}x)")
-    peak = max(best[f"privspeech {op}"][1] for op in ("encrypt", "decrypt"))
+        shown = ", ".join(f"{name} {ratio:.2f}x" for name, ratio in ratios.items())
+        print(f"privspeech/age {op} speed: {shown} (target >= 0.8x; bare pyrage/age: {floor:.2f}x)")
+    peak = max(best[f"privspeech {op}"][2] for op in ("encrypt", "decrypt"))
     ok &= peak < 64
-    print(f"privspeech peak RSS: {peak:.1f} MiB (target < 64 MiB)")
+    command = max(best[f"privspeech {op} (cli)"][2] for op in ("encrypt", "decrypt"))
+    print(f"privspeech peak RSS: {peak:.1f} MiB (target < 64 MiB; the command: {command:.1f} MiB)")
     return 0 if ok else 1
 
 
