@@ -3,6 +3,7 @@ permissions, interrupted runs, identity and recipients files, passphrase input a
 
 from __future__ import annotations
 
+import concurrent.futures
 import errno
 import hashlib
 import io
@@ -287,6 +288,21 @@ def test_long_round_trip_hashes_every_block(tmp_path, identity, long_speech):
     plain = _quiet_after(lambda: crypto.decrypt_file(sealed, out, identities=[identity]))
     assert (plain.sha256, plain.size) == (sha256_of(long_speech), long_speech.stat().st_size)
     assert out.read_bytes() == long_speech.read_bytes()
+
+
+def test_streams_in_threads_at_once(tmp_path, identity, long_speech):
+    """Four encryptions in threads at the same time: all right, and the switch interval restored after the last."""
+    outputs = [tmp_path / f"{n}.age" for n in range(4)]
+
+    def run():
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            return list(pool.map(lambda out: crypto.encrypt_file(long_speech, out, recipients=[identity.to_public()]),
+                                 outputs))
+
+    results = _quiet_after(run)
+    for out, written in zip(outputs, results):
+        assert written.sha256 == sha256_of(out) and pyrage.decrypt(out.read_bytes(), [identity]) == \
+            long_speech.read_bytes()
 
 
 def test_long_file_bad_last_chunk_releases_only_the_authenticated_prefix(tmp_path, identity, long_speech):

@@ -76,6 +76,32 @@ def _wait_readable(poller: select.poll) -> None:
             return
 
 
+class _PromptSwitches:
+    """Holds the interpreter's switch interval at :data:`_SWITCH_INTERVAL` or less while at least one stream
+    runs (threads may run several), and puts the previous value back after the last."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._streams = 0
+        self._previous = sys.getswitchinterval()
+
+    def acquire(self) -> None:
+        with self._lock:
+            if not self._streams:
+                self._previous = sys.getswitchinterval()
+                sys.setswitchinterval(min(self._previous, _SWITCH_INTERVAL))
+            self._streams += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._streams -= 1
+            if not self._streams:
+                sys.setswitchinterval(self._previous)
+
+
+_prompt_switches = _PromptSwitches()
+
+
 class _Worker:
     """A thread that writes blocks to `sink` (if any) and adds them to `digest`, in order, while rage works
     on the next ones.
@@ -156,8 +182,8 @@ class _Tap:
         self._writing = False
         self._output = _Worker(hashlib.sha256(), writer)
         self._input = _Worker(hashlib.sha256()) if input_sha256 else None
-        self._switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(min(self._switch_interval, _SWITCH_INTERVAL))
+        _prompt_switches.acquire()
+        self._switching = True
 
     def _keep(self, exc: BaseException, writing: bool) -> None:
         if self.error is None:
@@ -228,7 +254,9 @@ class _Tap:
             self._keep(exc, writing=False)
             raise
         finally:
-            sys.setswitchinterval(self._switch_interval)
+            if self._switching:
+                self._switching = False
+                _prompt_switches.release()
         if self._output.error is not None:
             self._keep(self._output.error, writing=True)
 
