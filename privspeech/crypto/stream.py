@@ -146,10 +146,12 @@ class _Worker:
         self._jobs.put((data, done))
 
     def close(self) -> None:
-        """Wait until every queued block is done (idempotent)."""
-        if not self._closed:
-            self._jobs.put(None)
-            self._closed = True
+        """Wait until every queued block is done. Once only: called again after Ctrl-C interrupted the wait
+        (a sink that takes no data, such as a stalled pipe), it lets the thread go."""
+        if self._closed:
+            return
+        self._closed = True
+        self._jobs.put(None)
         self._thread.join()
 
 
