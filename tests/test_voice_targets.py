@@ -49,16 +49,31 @@ def test_draws_spread_over_the_population_ranges():
 
 
 @pytest.mark.parametrize("source_hz", [85.0, 112.0, 150.0, 158.0, 163.0, 185.0, 240.0])
-def test_choice_crosses_the_gender_boundary_and_keeps_its_distance(source_hz):
+def test_choice_takes_the_keyed_side_and_keeps_its_distance(source_hz):
     for key in KEYS[:16]:
         cands = T.world_candidates(key, level="speaker", ident="x")
         target = cands.choose(source_hz, min_semitones=4.0)
-        assert (target.formant_scale > 1.0) == (source_hz < T.BOUNDARY_HZ)
         gap = T.semitones(target.f0_mean_hz, source_hz)
-        assert (gap > 0) == (source_hz < T.BOUNDARY_HZ)
-        assert abs(gap) >= 4.0 - 1e-9
-        drawn = cands.high if source_hz < T.BOUNDARY_HZ else cands.low
-        assert target.f0_spread == drawn.f0_spread and target.formant_scale == drawn.formant_scale
+        assert abs(gap) >= (4.0 if cands.cross else T.SAME_SIDE_MIN_SEMITONES) - 1e-9
+        assert (target.formant_scale > 1.0) == (gap > 0)  # formants move the way F0 moves
+        assert T.LOW_F0_HZ[0] - 1e-9 <= target.f0_mean_hz <= T.HIGH_F0_HZ[1] + 1e-9
+        source_high = source_hz >= T.BOUNDARY_HZ
+        drawn = cands.low if source_high == cands.cross else cands.high
+        assert target.f0_spread == drawn.f0_spread and target.timbre == drawn.timbre
+        if cands.cross:
+            assert (gap > 0) != source_high
+            assert target.formant_scale == drawn.formant_scale
+        else:
+            assert max(target.formant_scale, 1.0 / target.formant_scale) == cands.same_side_scale
+
+
+def test_side_is_a_keyed_coin_per_speaker():
+    sides = [T.world_candidates(k, level="speaker", ident="spk01").cross for k in KEYS]
+    assert 16 < sum(sides) < 48
+    per_speaker = [T.world_candidates(KEYS[0], level="speaker", ident=f"spk{i:02d}").cross for i in range(64)]
+    assert 16 < sum(per_speaker) < 48
+    assert _spans([T.world_candidates(k, level="speaker", ident="spk01").same_side_scale for k in KEYS],
+                  *T.SAME_SIDE_FORMANT_SCALE)
 
 
 def test_choice_without_voiced_speech_uses_the_keyed_default():
@@ -79,7 +94,7 @@ def test_describe_names_method_settings_and_key_never_secrets():
     params = describe("world", "speaker", key, intonation=0.5, f0_method="harvest")
     expected_settings = dataclasses.asdict(WorldSettings(intonation=0.5, f0_method="harvest"))
     assert params == {"method": "world", "level": "speaker", "settings": expected_settings,
-                      "key": key.fingerprint, "version": "world-1"}
+                      "key": key.fingerprint, "version": "world-2"}
     text = json.dumps(params)
     assert key.material.hex() not in text
     cands = T.world_candidates(key, level="speaker", ident="p225")

@@ -17,11 +17,15 @@ across the space of real voices instead of clustering:
 - Spectral tilt: a small change of at most 1.5 dB per octave, within the spread of glottal source
   tilt between speakers.
 
-Each speaker gets two keyed candidates, one low-voiced and one high-voiced; the conversion takes the
-one across the gender-typical boundary from the measured source voice (159 Hz, the geometric mean of
-the two population means) and then enforces a minimum F0 distance. Because every value is drawn per id, the transform differs from
-speaker to speaker: an attacker who converts their own enrollment audio with another key gets a
-different pseudo-speaker.
+Each id gets two keyed candidates, one low-voiced and one high-voiced, and a keyed fair coin that says
+whether its target lies across the gender-typical boundary from the measured source voice (159 Hz,
+the geometric mean of the two population means) or on the same side. The target's F0 is kept at least a minimum distance
+from the source's, further on the same side (pushed the nearer way that stays within 90-260 Hz), and
+its formants move the way its F0 moves, a same-side target's by a factor from its own band. The coin is what defeats an attacker who converts their own
+enrollment audio with another key: when every voice crossed the boundary, the attacker's conversion
+landed on the same side as the released one and only speakers of one gender had to be told apart
+(lazy-informed EER on VCTK about 26 %); with the coin the side says nothing (about 50 %). Because
+every value is drawn per id, the transform differs from speaker to speaker.
 """
 
 from __future__ import annotations
@@ -36,6 +40,12 @@ LOW_F0_HZ = (90.0, 150.0)
 HIGH_F0_HZ = (170.0, 260.0)
 F0_SPREAD_SEMITONES = (2.0, 4.0)
 FORMANT_SCALE = (1.05, 1.35)  # high-voiced target over a low-voiced source; its inverse the other way
+# A same-side target moves formants by at least 20 %, well beyond the +-8 % spread of tract length within
+# a gender (Fitch & Giedd 1999), and F0 by at least 8 semitones, so it is not heard as the source speaker
+# (on VCTK, 4 semitones and 5-35 % left the ignorant-attacker EER near 35 % for some keys).
+SAME_SIDE_FORMANT_SCALE = (1.2, 1.4)
+SAME_SIDE_MIN_SEMITONES = 8.0
+CROSS_PROBABILITY = 0.5
 TILT_DB_PER_OCTAVE = 1.5
 MCADAMS_ALPHA = (0.5, 0.9)
 TIMBRE_TERMS = 8  # cosine terms of the keyed long-term spectral shape, up to 8 kHz
@@ -72,18 +82,28 @@ class Candidates:
     low: Target
     high: Target
     default_high: bool
+    cross: bool = True
+    same_side_scale: float = SAME_SIDE_FORMANT_SCALE[0]
 
     def choose(self, source_f0_hz: float | None, *, min_semitones: float) -> Target:
-        """The candidate across :data:`BOUNDARY_HZ` from the source, at least `min_semitones` from its F0."""
+        """The candidate across :data:`BOUNDARY_HZ` from the source (`cross`) or on its side, its mean F0 at
+        least `min_semitones` (:data:`SAME_SIDE_MIN_SEMITONES` on its side) from the source's, its formants
+        moved in the direction its F0 moved."""
         if source_f0_hz is None:
             return self.high if self.default_high else self.low
-        target = self.high if source_f0_hz < BOUNDARY_HZ else self.low
-        sign = 1.0 if target is self.high else -1.0
-        gap = semitones(target.f0_mean_hz, source_f0_hz) * sign
-        if gap < min_semitones:
-            f0 = source_f0_hz * 2.0 ** (sign * min_semitones / 12.0)
-            target = Target(f0, target.f0_spread, target.formant_scale, target.tilt_db_per_octave, target.timbre)
-        return target
+        drawn = self.low if (source_f0_hz >= BOUNDARY_HZ) == self.cross else self.high
+        f0 = drawn.f0_mean_hz
+        up = f0 >= source_f0_hz
+        if not self.cross:
+            min_semitones = max(min_semitones, SAME_SIDE_MIN_SEMITONES)
+        if abs(semitones(f0, source_f0_hz)) < min_semitones:
+            pushed = [source_f0_hz * 2.0 ** (s * min_semitones / 12.0) for s in ((1, -1) if up else (-1, 1))]
+            inside = [p for p in pushed if LOW_F0_HZ[0] <= p <= HIGH_F0_HZ[1]]
+            f0 = (inside or pushed)[0]
+            up = f0 >= source_f0_hz
+        magnitude = max(drawn.formant_scale, 1.0 / drawn.formant_scale) if self.cross else self.same_side_scale
+        return Target(f0, drawn.f0_spread, magnitude if up else 1.0 / magnitude, drawn.tilt_db_per_octave,
+                      drawn.timbre)
 
 
 def semitones(f_hz: float, ref_hz: float) -> float:
@@ -114,14 +134,16 @@ def _ident_message(level: str, ident: str) -> str:
 
 def world_candidates(key: SecretKey, *, level: str, ident: str) -> Candidates:
     """The two keyed WORLD targets for a speaker (``level="speaker"``) or utterance id."""
-    u = uniforms(key, "voice/world/v1", _ident_message(level, ident), 9 + 2 * TIMBRE_TERMS)
+    u = uniforms(key, "voice/world/v1", _ident_message(level, ident), 11 + 2 * TIMBRE_TERMS)
     spread = [_between(x, *F0_SPREAD_SEMITONES) * math.log(2.0) / 12.0 for x in u[2:4]]
     scale = [_between(x, *FORMANT_SCALE, log=True) for x in u[4:6]]
     tilt = [(2.0 * x - 1.0) * TILT_DB_PER_OCTAVE for x in u[6:8]]
     timbre = [tuple(2.0 * x - 1.0 for x in u[9 + i * TIMBRE_TERMS : 9 + (i + 1) * TIMBRE_TERMS]) for i in (0, 1)]
     low = Target(_between(u[0], *LOW_F0_HZ, log=True), spread[0], 1.0 / scale[0], tilt[0], timbre[0])
     high = Target(_between(u[1], *HIGH_F0_HZ, log=True), spread[1], scale[1], tilt[1], timbre[1])
-    return Candidates(low, high, default_high=u[8] >= 0.5)
+    extra = 9 + 2 * TIMBRE_TERMS
+    return Candidates(low, high, default_high=u[8] >= 0.5, cross=u[extra] < CROSS_PROBABILITY,
+                      same_side_scale=_between(u[extra + 1], *SAME_SIDE_FORMANT_SCALE, log=True))
 
 
 def mcadams_alpha(key: SecretKey, *, level: str, ident: str) -> float:
