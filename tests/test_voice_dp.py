@@ -11,8 +11,10 @@ import soundfile as sf
 from conftest import VCTK, no_temp_files, records
 from privspeech.dp.rng import SecureRandom
 from privspeech.errors import PrivspeechError
+from privspeech.evaluate import attacks
 from privspeech.evaluate.utility import pitch_correlation
 from privspeech.keys import SecretKey, generate, write_key_file
+from privspeech.manifest import Record
 from privspeech.voice.dp import DPSettings, IntonationBudget, anonymize_dp, dp_stream
 
 FILES = ("p225/p225_003.wav", "p225/p225_008.wav", "p226/p226_003.wav", "p226/p226_005.wav")
@@ -116,6 +118,28 @@ def test_seed_is_reproducible_and_marked_not_private(calls, tmp_path, cli):
     assert entry["private"] is False and "NOT PRIVATE" in entry["sampler"]
     budget = cli(["budget"], input=runs[0].stdout)
     assert records(budget.stdout)[0]["not_private_ops"] == 1
+
+
+def test_lazy_attacker_rebuilt_from_the_manifest_releases_intonation_the_same_way(calls, tmp_path, cli):
+    """`evaluate` with two manifests: the attacker's anonymizer repeats the DP release the ledger names."""
+    _, manifest, key_file = calls
+    run = cli(["anonymize", "-k", key_file, "--dp-epsilon", "2", "--out-dir", tmp_path / "a", "-j", "1"],
+              input=manifest)
+    assert run.exit_code == 0, run.stderr
+    released = [Record.from_dict(r) for r in records(run.stdout)]
+    anonymizer = attacks.anonymizer_from_records(released)
+    described = attacks.describe(anonymizer)
+    assert described["function"].endswith("_anonymize_dp") and described["epsilon"] == 2.0
+    assert described["dp"] == {"segment_seconds": 1.0, "n_coeffs": 2, "clip_octaves": 0.25, "grid_bits": 7}
+    y, sr = sf.read(VCTK / FILES[0])
+    key = generate()
+    outs = [anonymizer(y, sr=sr, key=key, speaker="p225", utterance="u") for _ in range(2)]
+    assert outs[0].shape == y.shape and not np.array_equal(outs[0], outs[1])  # fresh noise per release
+    plain = [Record.from_dict({**r, "privspeech": {**r["privspeech"], "ops": r["privspeech"]["ops"][:1]}})
+             for r in records(run.stdout)]
+    assert attacks.describe(attacks.anonymizer_from_records(plain))["function"] == "privspeech.voice.anonymize"
+    with pytest.raises(PrivspeechError, match="different settings"):
+        attacks.anonymizer_from_records(released[:2] + plain[2:])
 
 
 @pytest.mark.parametrize("args", [["--dp-epsilon", "0"], ["--dp-epsilon", "-2"], ["--dp-epsilon", "nan"],

@@ -27,34 +27,66 @@ Anonymizer = Callable[..., np.ndarray]
 DET_POINTS = 200
 
 
-def voice_anonymizer(method: str = "world", level: str = "speaker", **settings: Any) -> Anonymizer:
-    """privspeech's own anonymization with a fixed method, level and settings; the key is given per call."""
+def voice_anonymizer(method: str = "world", level: str = "speaker", *, dp_epsilon: float | None = None,
+                     dp: dict[str, Any] | None = None, **settings: Any) -> Anonymizer:
+    """privspeech's own anonymization with a fixed method, level and settings; the key is given per call.
+
+    With `dp_epsilon`, the intonation is also released under DP as ``anonymize --dp-epsilon`` does (`dp`:
+    further :class:`privspeech.voice.dp.DPSettings`), each call drawing fresh noise.
+    """
     from .. import voice
 
     voice.describe(method, level, **settings)  # validates before any audio is processed
-    return functools.partial(voice.anonymize, method=method, level=level, **settings)
+    if dp_epsilon is None:
+        return functools.partial(voice.anonymize, method=method, level=level, **settings)
+    from ..voice.dp import DPSettings
+
+    if method != "world":
+        raise PrivspeechError(f"DP intonation needs --method world, not {method}", status=ExitStatus.USAGE)
+    DPSettings(epsilon=dp_epsilon, **(dp or {}))
+    return functools.partial(_anonymize_dp, epsilon=dp_epsilon, level=level, dp=dp, **settings)
+
+
+def _anonymize_dp(y: np.ndarray, **kwargs: Any) -> np.ndarray:
+    from ..voice.dp import anonymize_dp
+
+    return anonymize_dp(y, **kwargs)[0]
+
+
+DP_SETTINGS = ("segment_seconds", "n_coeffs", "clip_octaves", "grid_bits")
+
+
+def _configuration(record: Record) -> tuple:
+    """Method, level, settings and DP intonation release of a record's last ``anonymize`` op."""
+    ops = record.privspeech.ops
+    last = max((i for i, op in enumerate(ops) if op.get("op") == "anonymize"), default=None)
+    if last is None:
+        raise PrivspeechError(f"{record.audio_filepath}: no 'anonymize' entry in its privspeech.ops",
+                              hint="informed attacks need to know how the audio was anonymized",
+                              status=ExitStatus.DATAERR)
+    op = ops[last]
+    dp = next((o for o in ops[last + 1:] if o.get("op") == "dp-intonation"), None)
+    dp_config = None if dp is None else (dp.get("epsilon"), tuple((k, (dp.get("params") or {}).get(k))
+                                                                   for k in DP_SETTINGS))
+    return op.get("method"), op.get("level"), tuple(sorted((op.get("settings") or {}).items())), dp_config
 
 
 def anonymizer_from_records(records: Iterable[Record]) -> Anonymizer:
-    """The anonymizer an anonymized manifest was made with, read from its last ``anonymize`` op.
+    """The anonymizer an anonymized manifest was made with, read from its last ``anonymize`` op and the
+    ``dp-intonation`` op after it, if any.
 
-    Every record must name the same method, level and settings; the key is never in the manifest, which
-    is exactly the lazy-informed attacker's position.
+    Every record must name the same method, level, settings and DP release; the key is never in the manifest,
+    which is exactly the lazy-informed attacker's position.
     """
-    configs = set()
-    for record in records:
-        ops = [op for op in record.privspeech.ops if op.get("op") == "anonymize"]
-        if not ops:
-            raise PrivspeechError(f"{record.audio_filepath}: no 'anonymize' entry in its privspeech.ops",
-                                  hint="informed attacks need to know how the audio was anonymized",
-                                  status=ExitStatus.DATAERR)
-        op = ops[-1]
-        configs.add((op.get("method"), op.get("level"), tuple(sorted((op.get("settings") or {}).items()))))
+    configs = {_configuration(record) for record in records}
     if len(configs) != 1:
         raise PrivspeechError("the anonymized records were made with different settings (or there are none)",
                               hint="evaluate one anonymization configuration at a time", status=ExitStatus.DATAERR)
-    method, level, settings = configs.pop()
-    return voice_anonymizer(method, level, **dict(settings))
+    method, level, settings, dp = configs.pop()
+    if dp is None:
+        return voice_anonymizer(method, level, **dict(settings))
+    epsilon, dp_settings = dp
+    return voice_anonymizer(method, level, dp_epsilon=epsilon, dp=dict(dp_settings), **dict(settings))
 
 
 def describe(anonymizer: Anonymizer | None) -> dict[str, Any] | None:
