@@ -102,38 +102,50 @@ def _expand(arg: str, env: Env, skip_invalid: bool, follow: bool, stats: WalkSta
         yield Record(audio_filepath=arg, id=Path(arg).stem), Path(arg).stem
 
 
-def _walk(root: Path, follow: bool, stats: WalkStats) -> Iterator[tuple[Record, str]]:
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=follow, onerror=_raise_walk_error):
-        kept = []
-        for d in sorted(dirnames):
-            if d.startswith("."):
-                continue
-            if not follow and os.path.islink(os.path.join(dirpath, d)):
-                stats.symlinks += 1
-                continue
-            kept.append(d)
-        dirnames[:] = kept
-        for name in sorted(filenames):
-            full = os.path.join(dirpath, name)
-            if name.startswith("."):
-                stats.hidden += 1
-                continue
-            if not follow and os.path.islink(full):
-                stats.symlinks += 1
-                continue
-            if Path(name).suffix.lower() not in AUDIO_SUFFIXES:
-                stats.not_audio += 1
-                continue
-            if not os.path.isfile(full):
-                stats.special += 1
-                continue
-            rel = os.path.relpath(full, root)
-            stem = str(PurePosixPath(*Path(rel).parts).with_suffix(""))
-            yield Record(audio_filepath=full, id=stem), stem
+def _walk(root: Path, follow: bool, stats: WalkStats, prefix: str = "") -> Iterator[tuple[Record, str]]:
+    """Audio files under `root`, top-down and sorted; each directory is listed once (cached entry types)."""
+    try:
+        with os.scandir(root) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        raise from_os_error(exc, exc.filename or str(root)) from None
+    folders = []
+    for entry in entries:
+        name = entry.name
+        if name.startswith("."):
+            stats.hidden += not _is_dir(entry, True)  # hidden folders are passed over uncounted
+            continue
+        if not follow and entry.is_symlink():
+            stats.symlinks += 1
+            continue
+        if _is_dir(entry, follow):
+            folders.append(entry)
+            continue
+        suffix = os.path.splitext(name)[1]
+        if suffix.lower() not in AUDIO_SUFFIXES:
+            stats.not_audio += 1
+            continue
+        if not _is_file(entry):
+            stats.special += 1
+            continue
+        stem = prefix + name[:-len(suffix)]
+        yield Record(audio_filepath=entry.path, id=stem), stem
+    for entry in folders:
+        yield from _walk(Path(entry.path), follow, stats, prefix + entry.name + "/")
 
 
-def _raise_walk_error(exc: OSError) -> None:
-    raise from_os_error(exc, exc.filename or "folder")
+def _is_dir(entry: os.DirEntry, follow: bool) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=follow)
+    except OSError:
+        return False
+
+
+def _is_file(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
 
 
 def _from_manifest_file(path: Path, env: Env, skip_invalid: bool):

@@ -83,11 +83,17 @@ def test_hidden_non_audio_and_symlinks_are_skipped_with_counts(cli, tmp_path):
     (tmp_path / "spk" / "notes.txt").write_text("hello")
     (tmp_path / "spk" / "link.wav").symlink_to(src)
     (tmp_path / "linked_dir").symlink_to(VCTK / "p226")
+    (tmp_path / "spk" / "sub").mkdir()
+    shutil.copy(src, tmp_path / "spk" / "sub" / "b.wav")
+    (tmp_path / ".cache").mkdir()  # hidden folders are passed over without a count
+    shutil.copy(src, tmp_path / ".cache" / "c.wav")
+    (tmp_path / "spk" / "dangling.wav").symlink_to(tmp_path / "gone.wav")
     result = cli(["scan", tmp_path])
-    assert [r["id"] for r in records(result.stdout)] == ["spk/a"]
-    assert "skipped 1 hidden, 1 non-audio, 2 symlinked files" in result.stderr
-    followed = records(cli(["scan", tmp_path, "--follow-symlinks", "-q"]).stdout)
-    assert len(followed) == 2 + 10
+    assert [r["id"] for r in records(result.stdout)] == ["spk/a", "spk/sub/b"]
+    assert "skipped 1 hidden, 1 non-audio, 3 symlinked files" in result.stderr
+    result = cli(["scan", tmp_path, "--follow-symlinks"])
+    assert len(records(result.stdout)) == 3 + 10
+    assert "skipped 1 hidden, 1 non-audio, 1 special files" in result.stderr
 
 
 def test_manifest_on_stdin_is_rescanned_relative_to_its_folder(tmp_path):

@@ -1,7 +1,5 @@
 """`privspeech anonymize`: convert speech to keyed pseudo-speakers (WORLD) or the McAdams baseline."""
 
-from __future__ import annotations
-
 from typing import Annotated, Optional
 
 import typer

@@ -1,7 +1,5 @@
 """The `privspeech` command: a Typer app whose subcommands live one per module in this package."""
 
-from __future__ import annotations
-
 from typing import Annotated, Optional
 
 import typer

@@ -1,7 +1,5 @@
 """`privspeech budget`: the privacy ledger composed per speaker (or per record)."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated, Optional
 

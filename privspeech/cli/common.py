@@ -3,8 +3,6 @@
 Only typer is imported here, so `privspeech --help` stays instant; the library loads inside commands.
 """
 
-from __future__ import annotations
-
 import functools
 import os
 import signal

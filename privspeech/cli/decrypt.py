@@ -1,7 +1,5 @@
 """`privspeech decrypt`: open age files with identities or a passphrase, all or nothing."""
 
-from __future__ import annotations
-
 from . import common
 from .encrypt import Identities, PassphraseFd, PassphraseFile, read_passphrase
 

@@ -1,7 +1,5 @@
 """`privspeech encrypt`: age-format encryption of recordings (files anyone can open with `age -d`)."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated, Optional
 

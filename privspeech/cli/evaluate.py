@@ -1,7 +1,5 @@
 """`privspeech evaluate`: speaker-verification attacks and utility figures for an anonymization run."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated, Optional
 

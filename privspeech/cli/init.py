@@ -1,7 +1,5 @@
 """`privspeech init`: mark a folder as a dataset privspeech manages (and may prune)."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

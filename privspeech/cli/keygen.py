@@ -1,7 +1,5 @@
 """`privspeech keygen`: create an age X25519 identity file (or, with --anon, a privspeech secret key)."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

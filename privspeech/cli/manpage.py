@@ -4,8 +4,6 @@
 a test fails when the committed pages differ from what this module renders.
 """
 
-from __future__ import annotations
-
 import re
 import sys
 from pathlib import Path

@@ -1,7 +1,5 @@
 """`privspeech noise`: event-level differential privacy on audio samples."""
 
-from __future__ import annotations
-
 from typing import Annotated, Optional
 
 import typer

@@ -1,7 +1,5 @@
 """`privspeech prune`: delete what has passed its retention date inside a privspeech dataset, and explain it."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated, Optional
 

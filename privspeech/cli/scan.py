@@ -1,7 +1,5 @@
 """`privspeech scan`: describe audio files as manifest records."""
 
-from __future__ import annotations
-
 from typing import Annotated, Optional
 
 import typer

@@ -1,7 +1,5 @@
 """`privspeech stats`: central DP statistics over a manifest, one speaker's whole contribution as the unit."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated, Optional
 
