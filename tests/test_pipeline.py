@@ -87,6 +87,22 @@ def test_failures_are_reported_and_the_batch_goes_on(tmp_path, capsys):
     assert "Traceback" not in err
 
 
+def test_thread_stages_keep_input_order_across_batches_resumed_records_and_failures(tmp_path, capsys):
+    out = tmp_path / "out"
+
+    def threaded(failing):
+        return Stage("gain", functools.partial(stages.fail_on_speaker, speaker=failing), params={"factor": 0.5},
+                     suffix=".wav", io_bound=True)
+
+    assert len(run(threaded(("p225", "p226", "p228")), [VCTK], capsys, out_dir=out, jobs=2)[1]) == 10
+    status, got, err = run(threaded("p225"), [VCTK], capsys, out_dir=out, jobs=2)
+    assert status == ExitStatus.FAILED
+    want = [f"{p.parent.name}/{p.stem}" for p in sorted(VCTK.rglob("*.wav")) if p.parent.name != "p225"]
+    assert [r["id"] for r in got] == want
+    assert err.count("internal error") == 10 and "10 already done (resumed)" in err
+    assert all(r["privspeech"]["sha256"] == sha256_file(r["audio_filepath"]) for r in got)
+
+
 def test_fail_fast_stops_early(tmp_path, capsys):
     stage = Stage("gain", stages.fail_on_speaker, suffix=".wav")
     status, got, err = run(stage, [VCTK / "p226", VCTK / "p227"], capsys, out_dir=tmp_path, jobs=1, fail_fast=True)
