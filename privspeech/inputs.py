@@ -91,7 +91,7 @@ def _expand(arg: str, env: Env, skip_invalid: bool, follow: bool, stats: WalkSta
         raise from_os_error(exc, arg) from None
     if stat.S_ISDIR(st.st_mode):
         found = 0
-        for record, rel in _walk(Path(arg), follow, stats):
+        for record, rel in _walk(arg, follow, stats):
             found += 1
             yield record, rel
         if not found:
@@ -102,7 +102,7 @@ def _expand(arg: str, env: Env, skip_invalid: bool, follow: bool, stats: WalkSta
         yield Record(audio_filepath=arg, id=Path(arg).stem), Path(arg).stem
 
 
-def _walk(root: Path, follow: bool, stats: WalkStats, prefix: str = "") -> Iterator[tuple[Record, str]]:
+def _walk(root: str | os.PathLike, follow: bool, stats: WalkStats, prefix: str = "") -> Iterator[tuple[Record, str]]:
     """Audio files under `root`, top-down and sorted; each directory is listed once (cached entry types)."""
     try:
         with os.scandir(root) as it:
@@ -131,7 +131,7 @@ def _walk(root: Path, follow: bool, stats: WalkStats, prefix: str = "") -> Itera
         stem = prefix + name[:-len(suffix)]
         yield Record(audio_filepath=entry.path, id=stem), stem
     for entry in folders:
-        yield from _walk(Path(entry.path), follow, stats, prefix + entry.name + "/")
+        yield from _walk(entry.path, follow, stats, prefix + entry.name + "/")
 
 
 def _is_dir(entry: os.DirEntry, follow: bool) -> bool:

@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,16 +168,20 @@ class Journal:
         return os.path.relpath(os.path.abspath(dest), os.path.abspath(self.out_dir))
 
 
-THREAD_BATCH = 8  # records per thread-pool task
+# A thread-pool task takes up to THREAD_BATCH records, and stops adding records once they hold THREAD_BATCH_BYTES
+# of input, so large files still spread over the threads.
+THREAD_BATCH = 8
+THREAD_BATCH_BYTES = 8 << 20
 
 _worker_state: dict[str, Any] = {"busy": False, "interrupted": False, "cancel": None}
 
 
-def _execute(work: Callable[[Task], Record], task: Task):
-    """Worker side: run one task, returning ('ok', record, warnings) or ('error', error, warnings)."""
+def _execute(work: Callable[[Task], Record], task: Task, cancel=None):
+    """Worker side: run one task, returning ('ok', record, warnings) or ('error', error, warnings). `cancel`
+    (threads) or the worker process's cancel event, once set, turns tasks not yet started into interruptions."""
     _worker_state["busy"] = True
     try:
-        cancel = _worker_state["cancel"]
+        cancel = cancel if cancel is not None else _worker_state["cancel"]
         if _worker_state["interrupted"] or (cancel is not None and cancel.is_set()):
             return "error", PrivspeechError("interrupted", status=ExitStatus.INTERRUPTED), []  # queued before Ctrl-C
         return "ok", work(task), task.warnings
@@ -193,8 +198,16 @@ def _execute(work: Callable[[Task], Record], task: Task):
         _worker_state["busy"] = False
 
 
-def _execute_batch(work: Callable[[Task], Record], tasks: list[Task]) -> list[tuple]:
-    return [_execute(work, task) for task in tasks]
+def _execute_batch(work: Callable[[Task], Record], tasks: list[Task], cancel=None) -> list[tuple]:
+    return [_execute(work, task, cancel) for task in tasks]
+
+
+def _input_size(task: Task) -> int:
+    """Bytes of a task's input file (a pipe or an unreadable path counts as large: it runs alone)."""
+    try:
+        return os.stat(task.record.audio_filepath).st_size
+    except (OSError, ValueError):
+        return THREAD_BATCH_BYTES
 
 
 @dataclass(frozen=True)
@@ -209,9 +222,11 @@ class _Slot:
 
 
 def _worker_sigint(signum, frame):
-    """In a worker, Ctrl-C interrupts the running task (its cleanup runs) and cancels any queued ones."""
+    """In a worker, Ctrl-C interrupts the running task (its cleanup runs) and cancels any queued ones. Only the
+    first signal interrupts: the runner forwards the terminal's Ctrl-C again, which must not cut that cleanup."""
+    first = not _worker_state["interrupted"]
     _worker_state["interrupted"] = True
-    if _worker_state["busy"]:
+    if first and _worker_state["busy"]:
         raise KeyboardInterrupt
 
 
@@ -335,12 +350,14 @@ class Runner:
     def _pooled(self, items: Iterable[Item]) -> Iterator[tuple[Item, tuple]]:
         # Threads take records in batches: for light per-record work (scan hashes ~1 GB/s from the page cache)
         # a future and a GIL hand-off per record cost more than a second thread gains.
-        batch_size = THREAD_BATCH if self.stage.io_bound else 1
+        threads = self.stage.io_bound
+        batch_size = THREAD_BATCH if threads else 1
         window = self.options.jobs * 2 * batch_size + batch_size
         pending: collections.deque = collections.deque()
         batch: list[tuple[list, Task]] = []
-        cancel = None
-        if self.stage.io_bound:
+        batch_bytes = 0
+        if threads:
+            cancel = threading.Event()
             pool: cf.Executor = cf.ThreadPoolExecutor(max_workers=self.options.jobs)
         else:
             import multiprocessing
@@ -350,12 +367,15 @@ class Runner:
                                           initargs=(cancel,))
 
         def submit() -> None:
+            nonlocal batch_bytes
             if batch:
                 with _signals_blocked():
-                    future = pool.submit(_execute_batch, self.stage.work, [task for _, task in batch])
+                    future = pool.submit(_execute_batch, self.stage.work, [task for _, task in batch],
+                                         cancel if threads else None)
                 for i, (entry, _) in enumerate(batch):
                     entry[1] = _Slot(future, i)
                 batch.clear()
+                batch_bytes = 0
 
         try:
             it = iter(items)
@@ -378,7 +398,9 @@ class Runner:
                         entry = [item, None]
                         pending.append(entry)
                         batch.append((entry, prepared))
-                        if len(batch) == batch_size:
+                        if threads:
+                            batch_bytes += _input_size(prepared)
+                        if len(batch) == batch_size or batch_bytes >= THREAD_BATCH_BYTES:
                             submit()
                     submit()
                 if not pending:
@@ -390,8 +412,7 @@ class Runner:
                 if self._stop:
                     exhausted = True
         except BaseException:
-            if cancel is not None:
-                cancel.set()
+            cancel.set()
             _interrupt_workers(pool)
             pool.shutdown(wait=True, cancel_futures=True)
             self._journal_finished(pending)

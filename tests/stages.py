@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 from privspeech import audio
@@ -40,4 +41,12 @@ def pid_gain(task):
     """Gain, noting which process ran it."""
     record = gain(task)
     record.extra["pid"] = os.getpid()
+    return record
+
+
+def thread_gain(task):
+    """Gain, noting which thread ran it, slowly enough that records in different threads overlap."""
+    time.sleep(0.2)
+    record = gain(task)
+    record.extra["thread"] = threading.get_ident()
     return record

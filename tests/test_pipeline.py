@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from privspeech import pipeline
 from privspeech.audio import sha256_file
 from privspeech.cli import common
 from privspeech.console import Env
@@ -103,6 +104,18 @@ def test_thread_stages_keep_input_order_across_batches_resumed_records_and_failu
     assert all(r["privspeech"]["sha256"] == sha256_file(r["audio_filepath"]) for r in got)
 
 
+def test_thread_stages_spread_large_files_over_the_threads(tmp_path, capsys):
+    y, sr = sf.read(VCTK / "p225" / "p225_003.wav")
+    reps = int(np.ceil(pipeline.THREAD_BATCH_BYTES / 2 / y.size)) + 1  # 16-bit samples: over the batch's bytes
+    for name in ("a", "b"):
+        sf.write(tmp_path / f"{name}.wav", np.tile(y, reps), sr, subtype="PCM_16")
+    stage = Stage("gain", stages.thread_gain, suffix=".wav", io_bound=True)
+    status, got, err = run(stage, [tmp_path / "a.wav", tmp_path / "b.wav"], capsys, out_dir=tmp_path / "out",
+                           jobs=2)
+    assert status == 0, err
+    assert [r["id"] for r in got] == ["a", "b"] and len({r["thread"] for r in got}) == 2
+
+
 def test_fail_fast_stops_early(tmp_path, capsys):
     stage = Stage("gain", stages.fail_on_speaker, suffix=".wav")
     status, got, err = run(stage, [VCTK / "p226", VCTK / "p227"], capsys, out_dir=tmp_path, jobs=1, fail_fast=True)
@@ -162,7 +175,7 @@ from privspeech.pipeline import Stage
 
 @common.handles_errors
 def main(quiet=False):
-    stage = Stage("gain", functools.partial(stages.slow_gain, pause={pause}), suffix=".wav")
+    stage = Stage("gain", functools.partial(stages.slow_gain, pause={pause}), suffix=".wav", io_bound={threads})
     return common.run(stage, sys.argv[2:], out_dir=sys.argv[1], output=None, jobs={jobs}, quiet=True)
 
 try:
@@ -176,7 +189,7 @@ except typer.Exit as exc:
 def test_ctrl_c_exits_130_and_leaves_no_temporary_or_partial_files(tmp_path, jobs):
     mark = tmp_path / "writing"
     out = tmp_path / "out"
-    code = SCRIPT.format(tests=str(TESTS), pause=30, jobs=jobs)
+    code = SCRIPT.format(tests=str(TESTS), pause=30, jobs=jobs, threads=False)
     wrapper = f"import typer\n{code}"
     proc = subprocess.Popen([sys.executable, "-c", wrapper, str(out), str(VCTK / "p225")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
@@ -192,3 +205,22 @@ def test_ctrl_c_exits_130_and_leaves_no_temporary_or_partial_files(tmp_path, job
     assert b"interrupted" in err and b"Traceback" not in err
     assert no_temp_files(out)
     assert not list(out.rglob("*.wav"))
+
+
+def test_ctrl_c_in_a_thread_stage_finishes_the_records_being_written_and_starts_no_more(tmp_path):
+    """Threads cannot be interrupted: each completes its current record (atomically); the rest of its batch
+    is not started."""
+    mark, out = tmp_path / "writing", tmp_path / "out"
+    code = "import typer\n" + SCRIPT.format(tests=str(TESTS), pause=1, jobs=2, threads=True)
+    proc = subprocess.Popen([sys.executable, "-c", code, str(out), str(VCTK / "p225")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True,
+                            env={**os.environ, "PRIVSPEECH_TEST_MARK": str(mark)})
+    deadline = time.time() + 60
+    while not mark.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert mark.exists(), proc.stderr.read() if proc.poll() is not None else "no write started"
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert b"Traceback" not in err and no_temp_files(out)
+    assert 1 <= len(list(out.rglob("*.wav"))) <= 2  # one per thread at most, of the 10 queued
