@@ -17,6 +17,7 @@ from privspeech.voice import world
 from privspeech.voice.warp import vtln_source_frequencies
 
 KEY = SecretKey(bytes(range(32)))
+HOP_MS = world.WorldSettings().frame_period
 
 
 def load(name: str, seconds: float | None = None) -> tuple[np.ndarray, int]:
@@ -25,13 +26,13 @@ def load(name: str, seconds: float | None = None) -> tuple[np.ndarray, int]:
 
 
 def f0_track(x: np.ndarray, sr: int) -> np.ndarray:
-    """An independent F0 measurement: harvest (not the dio path the converter uses), 10 ms hop."""
-    return pyworld.harvest(x, sr, frame_period=10.0)[0]
+    """An independent F0 measurement: harvest (not the dio path the converter uses), on the converter's hop."""
+    return pyworld.harvest(x, sr, frame_period=HOP_MS)[0]
 
 
 def frame_envelopes(x: np.ndarray, sr: int, f0: np.ndarray) -> np.ndarray:
     """Log envelopes (frames, bins) at the given F0 track, each minus the long-term mean over voiced frames."""
-    t = np.arange(f0.size) * 0.01
+    t = np.arange(f0.size) * HOP_MS / 1000.0
     env = np.log(pyworld.cheaptrick(x, f0, t, sr))
     return env - env[f0 > 0].mean(axis=0)
 

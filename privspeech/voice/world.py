@@ -22,9 +22,9 @@ from ..errors import ExitStatus, PrivspeechError
 from .targets import Candidates, Target
 from .warp import apply_warp, tilt_gains, vtln_warp
 
-VERSION = "world-2"  # bump whenever the same key and input would give different output
+VERSION = "world-3"  # bump whenever the same key and input would give different output
 F0_METHODS = ("dio", "harvest")
-MIN_VOICED_FRAMES = 30  # voiced frames needed before the source voice is judged and the target fixed
+MIN_VOICED_SECONDS = 0.3  # voiced speech needed before the source voice is judged and the target fixed
 DEFAULT_SPREAD = 3.0 * math.log(2.0) / 12.0  # log-F0 spread assumed while too few frames are voiced
 MIN_SPREAD = 0.5 * math.log(2.0) / 12.0
 MIN_SECONDS = 0.1  # shorter segments are zero-padded for the analysis
@@ -40,7 +40,8 @@ class WorldSettings:
     f0_method : {"dio", "harvest"}
         F0 estimator: dio + stonemask (fast) or harvest (more robust, about 10x slower).
     frame_period : float
-        Analysis hop in milliseconds.
+        Analysis hop in milliseconds. On the 100-utterance privacy benchmark 5 ms instead of 10 ms cut the
+        word disagreement of tiny Whisper from 13.4 to 11.2 % (3 keys) at 1.5x the conversion time.
     intonation : float
         Scale on the target's F0 spread: 1 keeps the drawn spread, 0 flattens to a monotone.
     tilt : bool
@@ -56,7 +57,7 @@ class WorldSettings:
     """
 
     f0_method: str = "dio"
-    frame_period: float = 10.0
+    frame_period: float = 5.0
     intonation: float = 1.0
     tilt: bool = True
     min_f0_distance: float = 4.0
@@ -158,6 +159,7 @@ class WorldVoice:
         # privspeech.voice.dp; it sees the segment's F0 and the slice of frames in its core
         self.f0_hook = None
         hop = settings.frame_period * sr / 1000.0
+        self._min_voiced = math.ceil(MIN_VOICED_SECONDS * 1000.0 / settings.frame_period)
         self.grid = int(hop) if hop == int(hop) else 1
 
     @property
@@ -173,7 +175,7 @@ class WorldVoice:
         if self._count == 0:
             return 0.0, DEFAULT_SPREAD
         mean = self._sum / self._count
-        if self._count < MIN_VOICED_FRAMES:
+        if self._count < self._min_voiced:
             return mean, DEFAULT_SPREAD
         return mean, math.sqrt(max(self._sum_sq / self._count - mean * mean, 0.0))
 
@@ -182,7 +184,7 @@ class WorldVoice:
             return self._target
         source_hz = math.exp(mean) if self._count else None
         target = self.candidates.choose(source_hz, min_semitones=self.settings.min_f0_distance)
-        if self._count >= MIN_VOICED_FRAMES:
+        if self._count >= self._min_voiced:
             self._target = target
         return target
 
