@@ -55,9 +55,10 @@ class WorldSettings:
         Whisper's WER against the original's transcripts rose from 3.3 to 4.0 % at 7 dB. With keyed
         target sides (world-2), 10 dB raised the ignorant-attacker EER by about 2 points over 7 dB. On the
         100-utterance privacy benchmark (world-3, 5 ms hop, 3 fixed key pairs), 10 dB gave a word disagreement
-        of 11.2 % with lazy / ignorant EERs of 31.7 / 42.2 %, 8 dB 9.4 % with 27.3 / 38.9 %; 8 dB with the
-        source's detail removed above 1 kHz (600 Hz before) and 8 semitones from the source's F0 (4 before)
-        gave 9.5 % with 29.2 / 41.4 %: the defaults.    """
+        of 11.2 % with lazy / ignorant EERs of 31.7 / 42.2 %, 8 dB 9.4 % with 27.3 / 38.9 %, and 8 dB with
+        :data:`TIMBRE_SMOOTH_HZ` at 1 kHz (600 Hz before) and ``min_f0_distance`` 8 (4 before) 9.5 % with
+        29.2 / 41.4 %: the defaults.
+    """
 
     f0_method: str = "dio"
     frame_period: float = 5.0
