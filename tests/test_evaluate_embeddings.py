@@ -78,6 +78,15 @@ def test_bad_signals_are_refused(y, sr, status):
     assert info.value.status == status
 
 
+def test_signal_the_vad_rejects_is_embedded_whole(vctk):
+    """resemblyzer's VAD keeps nothing of a 60 Hz hum; it is embedded whole rather than stopping an evaluation."""
+    data, _ = vctk
+    hum = 0.3 * np.sin(2 * np.pi * 60.0 * np.arange(32000) / 16000)
+    vector = embeddings.embed(hum, sr=16000)
+    assert vector.shape == (embeddings.DIM,) and np.isclose(np.linalg.norm(vector), 1.0, atol=1e-4)
+    assert float(vector @ data.vectors[0]) < 0.85  # not mistaken for the speech of the corpus
+
+
 def test_unreadable_file_names_the_path(tmp_path):
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"not audio at all")

@@ -74,15 +74,20 @@ def embed(y: np.ndarray, *, sr: int) -> np.ndarray:
     Raises
     ------
     PrivspeechError
-        DATAERR when the signal is empty, not finite, or holds no speech the encoder's VAD finds.
+        DATAERR when the signal is empty, shorter than 0.1 s, silent or not finite.
     """
     signal = mono(y, sr=sr)
     resemblyzer, encoder = _encoder()
-    wav = resemblyzer.preprocess_wav(signal, source_sr=sr if sr != ENCODER_SR else None) if signal.any() else signal[:0]
-    if wav.size < ENCODER_SR // 10:
+    if sr != ENCODER_SR:
+        signal = need("librosa").resample(signal, orig_sr=sr, target_sr=ENCODER_SR)
+    if signal.size < ENCODER_SR // 10 or not signal.any():
         raise PrivspeechError("no speech found to embed (the signal is silent or too short)",
                               status=ExitStatus.DATAERR)
-    return encoder.embed_utterance(wav).astype(np.float32)
+    # resemblyzer's own preprocessing; when its VAD keeps (almost) nothing of a signal that is not silent (seen on a
+    # few converted utterances), the whole signal is embedded, as an attacker would do
+    wav = resemblyzer.audio.normalize_volume(signal, resemblyzer.hparams.audio_norm_target_dBFS, increase_only=True)
+    trimmed = resemblyzer.audio.trim_long_silences(wav)
+    return encoder.embed_utterance(trimmed if trimmed.size >= ENCODER_SR // 10 else wav).astype(np.float32)
 
 
 class Embedder:
