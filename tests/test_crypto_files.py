@@ -23,6 +23,7 @@ import pytest
 
 from privspeech import crypto
 from privspeech.crypto import passphrase, recipients
+from privspeech.crypto import stream as crypto_stream
 from privspeech.errors import ExitStatus, PrivspeechError
 from privspeech.manifest import Record, dumps
 
@@ -321,17 +322,19 @@ def test_long_file_bad_last_chunk_releases_only_the_authenticated_prefix(tmp_pat
 
 @pytest.mark.parametrize("mode", ["encrypt", "decrypt"])
 def test_disk_full_mid_stream_stops_the_cipher_early(tmp_path, identity, long_speech, mode):
-    """The worker's write error reaches rage's thread at the next block: reading stops long before the end."""
-    src = long_speech
+    """The worker's write error reaches rage's thread at its next block: reading stops within the blocks that
+    were already in flight (the queue's bound, whatever the scheduling), long before the end of a 61 MiB input."""
+    src = tmp_path / "long.raw"
+    src.write_bytes(long_speech.read_bytes() * 5)
     if mode == "decrypt":
         src = tmp_path / "long.age"
-        crypto.encrypt_file(long_speech, src, recipients=[identity.to_public()])
+        crypto.encrypt_file(tmp_path / "long.raw", src, recipients=[identity.to_public()])
     run = crypto.decrypt_stream if mode == "decrypt" else crypto.encrypt_stream
     keys = {"identities": [identity]} if mode == "decrypt" else {"recipients": [identity.to_public()]}
     with src.open("rb") as reader, open("/dev/full", "wb") as full:
         with pytest.raises(PrivspeechError) as caught:
             _quiet_after(lambda: run(reader, full, out_name="/dev/full", **keys))
-        assert reader.tell() <= src.stat().st_size // 2
+        assert reader.tell() <= (crypto_stream._IN_FLIGHT + 3) * crypto_stream._BLOCK < src.stat().st_size // 4
     assert caught.value.status == ExitStatus.CANTCREAT and "No space left" in str(caught.value)
 
 
