@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import ExitStatus, PrivspeechError
 from .deps import need
-from .embeddings import mono
+from .embeddings import mono, resample
 
 ASR_SR = 16000
 DEFAULT_MODEL = "tiny.en"
@@ -44,11 +44,7 @@ class Transcriber:
 
     def transcribe(self, y: np.ndarray, *, sr: int) -> str:
         """The recognized text of one utterance (resampled to 16 kHz)."""
-        x = mono(y, sr=sr)
-        if sr != ASR_SR:
-            import librosa
-
-            x = librosa.resample(x, orig_sr=sr, target_sr=ASR_SR)
+        x = resample(mono(y, sr=sr), sr, ASR_SR)
         segments, _ = self._model.transcribe(x.astype(np.float32), language=self.language, beam_size=1,
                                              condition_on_previous_text=False, without_timestamps=True)
         return " ".join(segment.text.strip() for segment in segments).strip()

@@ -56,6 +56,15 @@ def mono(y: np.ndarray, *, sr: int) -> np.ndarray:
     return (y.mean(axis=1) if y.ndim == 2 else y).astype(np.float32)
 
 
+def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    """`y` at `target_sr` (librosa's default soxr resampler); unchanged when the rates match."""
+    if orig_sr == target_sr:
+        return y
+    import librosa
+
+    return librosa.resample(y, orig_sr=orig_sr, target_sr=target_sr)
+
+
 def embed(y: np.ndarray, *, sr: int) -> np.ndarray:
     """The speaker embedding of one utterance.
 
@@ -76,10 +85,8 @@ def embed(y: np.ndarray, *, sr: int) -> np.ndarray:
     PrivspeechError
         DATAERR when the signal is empty, shorter than 0.1 s, silent or not finite.
     """
-    signal = mono(y, sr=sr)
+    signal = resample(mono(y, sr=sr), sr, ENCODER_SR)
     resemblyzer, encoder = _encoder()
-    if sr != ENCODER_SR:
-        signal = need("librosa").resample(signal, orig_sr=sr, target_sr=ENCODER_SR)
     if signal.size < ENCODER_SR // 10 or not signal.any():
         raise PrivspeechError("no speech found to embed (the signal is silent or too short)",
                               status=ExitStatus.DATAERR)

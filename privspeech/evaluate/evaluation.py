@@ -13,7 +13,7 @@ from ..errors import ExitStatus, PrivspeechError
 from ..keys import SecretKey, generate
 from . import attacks, utility
 from .backend import LDA
-from .embeddings import Embedder
+from .embeddings import Embedder, resample
 from .metrics import Labelled
 from .pairs import Utterance, load
 
@@ -96,14 +96,6 @@ def _segments(y: np.ndarray, sr: int, seconds: float) -> list[np.ndarray]:
     return [y[i * size:(i + 1) * size] if i < count - 1 else y[i * size:] for i in range(count)]
 
 
-def _resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
-    if orig_sr == target_sr:
-        return y
-    import librosa
-
-    return librosa.resample(y, orig_sr=orig_sr, target_sr=target_sr)
-
-
 def _check(utterances: Sequence[Utterance], anonymizer, cohort: Sequence[Utterance]) -> None:
     if not utterances:
         raise PrivspeechError("nothing to evaluate", status=ExitStatus.NOINPUT)
@@ -127,7 +119,7 @@ def _audio(utterances, anonymizer, owner_key, attacker_key, clock, progress):
             originals.append((y, sr))
             if u.anonymized is not None:
                 z, zsr = load(u.anonymized)
-                released.append((_resample(z, zsr, sr), sr))
+                released.append((resample(z, zsr, sr), sr))
         with clock("anonymize"):
             if u.anonymized is None:
                 released.append((anonymizer(y, sr=sr, key=owner_key, speaker=u.speaker, utterance=u.id), sr))

@@ -20,7 +20,7 @@ across the space of real voices instead of clustering:
 Each id gets two keyed candidates, one low-voiced and one high-voiced, and a keyed fair coin that says
 whether its target lies across the gender-typical boundary from the measured source voice (159 Hz,
 the geometric mean of the two population means) or on the same side. The target's F0 is kept at least a minimum distance
-from the source's, further on the same side (pushed the nearer way that stays within 90-260 Hz), and
+from the source's, on the same side at least SAME_SIDE_MIN_SEMITONES (pushed the nearer way that stays within 90-260 Hz), and
 its formants move the way its F0 moves, a same-side target's by a factor from its own band. The coin is what defeats an attacker who converts their own
 enrollment audio with another key: when every voice crossed the boundary, the attacker's conversion
 landed on the same side as the released one and only speakers of one gender had to be told apart
