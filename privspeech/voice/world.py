@@ -28,6 +28,7 @@ MIN_VOICED_SECONDS = 0.3  # voiced speech needed before the source voice is judg
 DEFAULT_SPREAD = 3.0 * math.log(2.0) / 12.0  # log-F0 spread assumed while too few frames are voiced
 MIN_SPREAD = 0.5 * math.log(2.0) / 12.0
 MIN_SECONDS = 0.1  # shorter segments are zero-padded for the analysis
+D4C_CHECK_MIN_RATE = 16000  # D4C's voicing check needs the band up to 7.9 kHz (from 15.8 kHz on)
 TIMBRE_SMOOTH_HZ = 1000.0  # long-term envelope detail finer than this is the speaker's own, and is removed
 
 
@@ -104,10 +105,12 @@ def analyse(x: np.ndarray, *, sr: int, settings: WorldSettings) -> Analysis:
         f0, t = pyworld.dio(x, sr, frame_period=fp, speed=max(1, sr // 4000), allowed_range=0.05)
         f0 = pyworld.stonemask(x, f0, t, sr)
     sp = pyworld.cheaptrick(x, f0, t, sr)
-    # D4C's own voicing check compares band powers up to 7.9 kHz; below 16 kHz that band does not exist and
-    # every frame comes out fully aperiodic (whispered), so there the F0 estimator alone decides voicing.
+    # D4C's own voicing check compares band powers up to 7.9 kHz. Below 15.8 kHz that band lies past Nyquist,
+    # and WORLD reads it from uninitialised memory: the check's verdict then changed from run to run (about 1
+    # run in 20 at 8 kHz turned every frame aperiodic, i.e. whispered). There the F0 estimator alone decides
+    # voicing: no value of the check is at or below -inf.
     ap_half = pyworld.d4c(x, np.ascontiguousarray(f0[::2]), np.ascontiguousarray(t[::2]), sr,
-                          fft_size=(sp.shape[1] - 1) * 2, threshold=0.85 if sr >= 16000 else 0.0)
+                          fft_size=(sp.shape[1] - 1) * 2, threshold=0.85 if sr >= D4C_CHECK_MIN_RATE else -math.inf)
     ap = np.empty_like(sp)
     ap[::2] = ap_half
     edge = np.concatenate([ap_half, ap_half[-1:]])  # the last odd frame may have no right neighbour
