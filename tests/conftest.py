@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -56,3 +57,9 @@ def records(text: str) -> list[dict]:
 
 def no_temp_files(folder: Path) -> bool:
     return not [p for p in folder.rglob("*") if p.name.endswith(".privspeech-tmp")]
+
+
+def foreground_sigint() -> None:
+    """`preexec_fn` giving a child SIGINT's default disposition, as a terminal's foreground job has: a background
+    job of a non-interactive shell (a CI runner's, say) inherits SIGINT ignored, and Python then keeps it ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

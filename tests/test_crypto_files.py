@@ -27,6 +27,8 @@ from privspeech.crypto import stream as crypto_stream
 from privspeech.errors import ExitStatus, PrivspeechError
 from privspeech.manifest import Record, dumps
 
+from conftest import foreground_sigint
+
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 SPEECH = CORPUS / "vctk" / "p226" / "p226_005.wav"
 CHUNK = 64 * 1024 + 16  # one STREAM chunk of ciphertext
@@ -251,7 +253,7 @@ def test_ctrl_c_mid_stream_leaves_nothing(tmp_path, identity, long_speech, mode)
     fifo = tmp_path / "input.fifo"
     os.mkfifo(fifo)
     child = subprocess.Popen([sys.executable, "-c", CHILD, mode, fifo, out_dir / "result", str(identity)],
-                             stderr=subprocess.PIPE)
+                             stderr=subprocess.PIPE, preexec_fn=foreground_sigint)
     try:
         with open(fifo, "wb") as feed:
             feed.write(source[:len(source) // 2])  # output has begun, the input is not over

@@ -22,7 +22,7 @@ from privspeech.inputs import collect
 from privspeech.pipeline import Stage
 
 import stages
-from conftest import VCTK, no_temp_files, records
+from conftest import VCTK, foreground_sigint, no_temp_files, records
 
 TESTS = Path(__file__).resolve().parent
 
@@ -192,7 +192,7 @@ def test_ctrl_c_exits_130_and_leaves_no_temporary_or_partial_files(tmp_path, job
     code = SCRIPT.format(tests=str(TESTS), pause=30, jobs=jobs, threads=False)
     wrapper = f"import typer\n{code}"
     proc = subprocess.Popen([sys.executable, "-c", wrapper, str(out), str(VCTK / "p225")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, preexec_fn=foreground_sigint,
                             env={**os.environ, "PRIVSPEECH_TEST_MARK": str(mark)})
     deadline = time.time() + 60
     while not mark.exists() and time.time() < deadline:
@@ -213,7 +213,7 @@ def test_ctrl_c_in_a_thread_stage_finishes_the_records_being_written_and_starts_
     mark, out = tmp_path / "writing", tmp_path / "out"
     code = "import typer\n" + SCRIPT.format(tests=str(TESTS), pause=1, jobs=2, threads=True)
     proc = subprocess.Popen([sys.executable, "-c", code, str(out), str(VCTK / "p225")], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True,
+                            stderr=subprocess.PIPE, start_new_session=True, preexec_fn=foreground_sigint,
                             env={**os.environ, "PRIVSPEECH_TEST_MARK": str(mark)})
     deadline = time.time() + 60
     while not mark.exists() and time.time() < deadline:
