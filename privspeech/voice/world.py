@@ -55,17 +55,18 @@ class WorldSettings:
         Minimum distance in semitones between the source's mean F0 and the target's (same-side targets
         keep at least :data:`~privspeech.voice.targets.SAME_SIDE_MIN_SEMITONES`).
     timbre_db : float
-        Expected RMS (dB over frequency) of the keyed long-term spectral shape that replaces the source's
-        own. On VCTK with resemblyzer, 0 / 3 / 7 dB gave lazy-informed EERs of about 3 / 8 / 25 %; tiny
-        Whisper's WER against the original's transcripts rose from 3.3 to 4.0 % at 7 dB. With keyed
+        Expected RMS (dB over frequency) of the keyed long-term spectral shape that replaces the source's own,
+        before its band weights. On VCTK with resemblyzer, 0 / 3 / 7 dB gave lazy-informed EERs of about 3 / 8 /
+        25 %; tiny Whisper's WER against the original's transcripts rose from 3.3 to 4.0 % at 7 dB. With keyed
         target sides (world-2), 10 dB raised the ignorant-attacker EER by about 2 points over 7 dB. On the
-        100-utterance privacy benchmark (world-3, 5 ms hop, 3 fixed key pairs), 10 dB gave a word disagreement
-        of 11.2 % with lazy / ignorant EERs of 31.7 / 42.2 %, 8 dB 9.4 % with 27.3 / 38.9 %, and 8 dB with
-        :data:`TIMBRE_SMOOTH_HZ` at 1 kHz (600 Hz before) and ``min_f0_distance`` 8 (4 before) 9.5 % with
-        29.2 / 41.4 %. Since world-4 the shape is weighted by band (:data:`TIMBRE_BAND_WEIGHTS`): on 120 LibriSpeech
-        speakers (recordings split into enrollment and trial halves, one key pair), uniform 8 dB gave lazy /
-        ignorant EERs of 34.2 / 44.2 %, weights 2 / 0.4 / 1.6 40.5 / 45.0 %, 2 / 0.4 / 0.5 38.3 / 44.6 %; on the
-        100 utterances the weights cost about 1 point of word disagreement, uniform 11 dB 2.7 points.
+        100-utterance privacy benchmark (world-3, 5 ms hop, 3 fixed key pairs), 10 dB gave a word disagreement of
+        11.2 % with lazy / ignorant EERs of 31.7 / 42.2 %, 8 dB 9.4 % with 27.3 / 38.9 %, and 8 dB with
+        :data:`TIMBRE_SMOOTH_HZ` at 1 kHz (600 Hz before) and ``min_f0_distance`` 8 (4 before) 9.5 % with 29.2 /
+        41.4 %. Since world-4 the shape is weighted by band (:data:`TIMBRE_BAND_WEIGHTS`): on 120 LibriSpeech
+        speakers (recordings split into enrollment and trial halves, one key pair, dio as in world-3), uniform 8
+        dB gave lazy / ignorant EERs of 34.2 / 44.2 %, weights 2 / 0.4 / 1.6 40.5 / 45.0 %, 2 / 0.4 / 0.5 38.3 /
+        44.6 %; on the 100 utterances the weights cost about 1 point of word disagreement, uniform 11 dB 2.7
+        points.
     """
 
     f0_method: str = "dio"
