@@ -192,8 +192,8 @@ def test_ctrl_c_exits_130_and_leaves_no_temporary_or_partial_files(tmp_path, job
     code = SCRIPT.format(tests=str(TESTS), pause=30, jobs=jobs, threads=False)
     wrapper = f"import typer\n{code}"
     proc = subprocess.Popen([sys.executable, "-c", wrapper, str(out), str(VCTK / "p225")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, preexec_fn=foreground_sigint,
-                            env={**os.environ, "PRIVSPEECH_TEST_MARK": str(mark)})
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=foreground_sigint, env={**os.environ, "PRIVSPEECH_TEST_MARK": str(mark)})
     deadline = time.time() + 60
     while not mark.exists() and time.time() < deadline:
         time.sleep(0.05)
