@@ -124,7 +124,8 @@ def main() -> int:
         best = {name: (*min(m)[:2], max(peak for *_, peak in m)) for name, m in measured.items()}
         outputs = ["age.out", "ours.out", "cli.out", "rage.out"] + (["old.out"] if args.compare else [])
         for out in outputs:
-            assert subprocess.run(["cmp", "-s", str(plain), str(tmp / out)], check=False).returncode == 0, f"{out} differs"
+            same = subprocess.run(["cmp", "-s", str(plain), str(tmp / out)], check=False).returncode == 0
+            assert same, f"{out} differs"
 
     print(f"{args.size_mib} MiB of speech, best of {args.repeat} (wall time includes process start-up); "
           f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs")

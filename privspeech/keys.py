@@ -98,5 +98,6 @@ def load_key_file(path: str | os.PathLike) -> tuple[SecretKey, list[str]]:
 
 
 def _bad(path: Path) -> PrivspeechError:
-    return PrivspeechError(f"{path}: not a privspeech key file", hint="create one with: privspeech keygen --anon -o FILE",
+    return PrivspeechError(f"{path}: not a privspeech key file",
+                           hint="create one with: privspeech keygen --anon -o FILE",
                            status=ExitStatus.DATAERR)

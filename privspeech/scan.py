@@ -82,7 +82,8 @@ def scan_record(task: Task, settings: ScanSettings) -> Record:
     record = task.record
     path = record.audio_filepath
     if path == audio.STDIO:
-        raise PrivspeechError("scan reads files, not audio on stdin", hint="give the file's path", status=ExitStatus.USAGE)
+        raise PrivspeechError("scan reads files, not audio on stdin", hint="give the file's path",
+                              status=ExitStatus.USAGE)
     sha, mac, st = digest_file(path, settings.key)
     info = audio.probe(path)
     if info.frames == 0:

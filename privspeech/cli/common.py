@@ -90,7 +90,8 @@ def run(stage, paths, *, out_dir=None, output=None, force=False, jobs=None, fail
         if out_dir is not None and output is not None:
             raise PrivspeechError("--out-dir and --output exclude each other", status=ExitStatus.USAGE)
         if out_dir is None and output is None:
-            raise PrivspeechError("no output given", hint="write to a folder with --out-dir DIR or one file with -o FILE",
+            raise PrivspeechError("no output given",
+                                  hint="write to a folder with --out-dir DIR or one file with -o FILE",
                                   status=ExitStatus.USAGE)
         if output == "-" and emit_manifest:
             raise PrivspeechError("-o - puts audio on stdout, so no manifest can go there", status=ExitStatus.USAGE)

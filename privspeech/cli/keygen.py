@@ -15,8 +15,9 @@ def keygen(
         "--output", "-o", metavar="FILE", help="The key file to create (mode 0600; never overwritten).",
         dir_okay=False)],
     passphrase: Annotated[bool, typer.Option(
-        "--passphrase", "-p", help="Protect the identity file with a passphrase (scrypt, as age -p does), asked on the terminal or read "
-             "from --passphrase-fd/--passphrase-file; never taken from the command line.")] = False,
+        "--passphrase", "-p", help="Protect the identity file with a passphrase (scrypt, as age -p does), asked on "
+             "the terminal or read from --passphrase-fd/--passphrase-file; never taken from the command line.",
+    )] = False,
     passphrase_fd: PassphraseFd = None,
     passphrase_file: PassphraseFile = None,
     anon: Annotated[bool, typer.Option(

@@ -2,9 +2,10 @@
 
 The input is cut into segments of about `segment_seconds`. Each cut is placed at the quietest 20 ms
 of the input within one second of the nominal position, every segment is converted with one second
-of context on both sides (starting on the method's frame grid, so frames fall where one pass puts them), level-matched on its own core, and neighbouring outputs are joined by a
-20 ms raised-cosine crossfade centred on the cut. Cuts depend only on the input samples, never on
-how the caller sizes its blocks, so any block sizes give the same output.
+of context on both sides (starting on the method's frame grid, so frames fall where one pass puts
+them), level-matched on its own core, and neighbouring outputs are joined by a 20 ms raised-cosine
+crossfade centred on the cut. Cuts depend only on the input samples, never on how the caller sizes
+its blocks, so any block sizes give the same output.
 """
 
 from __future__ import annotations

@@ -17,14 +17,14 @@ across the space of real voices instead of clustering:
 - Spectral tilt: a small change of at most 1.5 dB per octave, within the spread of glottal source
   tilt between speakers.
 
-Each id gets two keyed candidates, one low-voiced and one high-voiced, and a keyed fair coin that says
-whether its target lies across the gender-typical boundary from the measured source voice (159 Hz,
-the geometric mean of the two population means) or on the same side. The target's F0 is kept at least a minimum distance
-from the source's, on the same side at least SAME_SIDE_MIN_SEMITONES (pushed the nearer way that stays within 90-260 Hz), and
-its formants move the way its F0 moves, a same-side target's by a factor from its own band. The coin is what defeats an attacker who converts their own
-enrollment audio with another key: when every voice crossed the boundary, the attacker's conversion
-landed on the same side as the released one and only speakers of one gender had to be told apart
-(lazy-informed EER on VCTK about 26 %); with the coin the side says nothing (about 50 %). Because
+Each id gets two keyed candidates, one low-voiced and one high-voiced, and a keyed fair coin that says whether its
+target lies across the gender-typical boundary from the measured source voice (159 Hz, the geometric mean of the
+two population means) or on the same side. The target's F0 is kept at least a minimum distance from the source's,
+on the same side at least SAME_SIDE_MIN_SEMITONES (pushed the nearer way that stays within 90-260 Hz), and its
+formants move the way its F0 moves, a same-side target's by a factor from its own band (15-25 %). The coin is what
+defeats an attacker who converts their own enrollment audio with another key: when every voice crossed the
+boundary, the attacker's conversion landed on the same side as the released one and only speakers of one gender had
+to be told apart (lazy-informed EER on VCTK about 26 %); with the coin the side says nothing (about 50 %). Because
 every value is drawn per id, the transform differs from speaker to speaker.
 """
 
