@@ -22,7 +22,7 @@ from ..errors import ExitStatus, PrivspeechError
 from .targets import Candidates, Target
 from .warp import apply_warp, tilt_gains, vtln_warp
 
-VERSION = "world-5"  # bump whenever the same key and input would give different output
+VERSION = "world-4"  # bump whenever the same key and input would give different output
 F0_METHODS = ("dio", "harvest")
 MIN_VOICED_SECONDS = 0.3  # voiced speech needed before the source voice is judged and the target fixed
 DEFAULT_SPREAD = 3.0 * math.log(2.0) / 12.0  # log-F0 spread assumed while too few frames are voiced
