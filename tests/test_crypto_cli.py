@@ -82,6 +82,13 @@ def test_wrong_key_and_tampering_exit_codes_leave_nothing(tmp_path, keyed):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["me.key", "other.key", "x.wav.age"]
 
 
+def test_passphrase_is_never_taken_from_argv(tmp_path):
+    key = tmp_path / "locked.key"
+    refused = run_cli(["keygen", "-o", key, "--passphrase", "hunter2"], input=b"")
+    assert refused.returncode == 2 and b"unexpected extra argument" in refused.stderr
+    assert not key.exists()
+
+
 def test_passphrase_from_fd_and_file(tmp_path):
     wav = next(SPEAKER.glob("*.wav"))
     secret = tmp_path / "pass.txt"
