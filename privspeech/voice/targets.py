@@ -45,7 +45,7 @@ FORMANT_SCALE = (1.05, 1.35)  # high-voiced target over a low-voiced source; its
 # (on VCTK, 4 semitones and 5-35 % left the ignorant-attacker EER near 35 % for some keys). Narrower moves keep
 # more words but let the speaker through: on 120 LibriSpeech speakers split into enrollment and trial halves,
 # 1.15-1.25 took tiny Whisper's word disagreement from 10.4 to 8.3 % (3 random keys each) and the lazy-informed /
-# ignorant EERs from 41.0 / 45.5 % (6 random keys) to 37.9 / 44.1 % (3), with world-4. With world-5 (fixed key
+# ignorant EERs from 41.0 / 45.5 % (6 random keys) to 37.9 / 44.1 % (3), with world-4. With world-6 (fixed key
 # pairs 1-4; word disagreement on pair 1 11.9 % for 1.2-1.4), 1.15-1.25 gave 9.5 % but the 100-utterance benchmark's
 # ignorant EER fell from 39.9 to 38.2 %; 1.2-1.3 gave 10.9 % (pair 2: 11.2 against 11.5 %) and the same EERs on the
 # halves, but ignorant / lazy / semi-informed EERs of 39.4 / 29.7 / 30.3 % against 39.9 / 30.5 / 36.4 % there.

@@ -22,14 +22,16 @@ from ..errors import ExitStatus, PrivspeechError
 from .targets import Candidates, Target
 from .warp import apply_warp, tilt_gains, vtln_warp
 
-VERSION = "world-5"  # bump whenever the same key and input would give different output
+# Bump whenever the same key and input would give different output; never reuse a name: "world-5" was a candidate
+# (same-side formant moves of 15-25 %) committed at 0e40978 and withdrawn at a4fbaf6.
+VERSION = "world-6"
 F0_METHODS = ("dio", "harvest")
 MIN_VOICED_SECONDS = 0.3  # voiced speech needed before the source voice is judged and the target fixed
 DEFAULT_SPREAD = 3.0 * math.log(2.0) / 12.0  # log-F0 spread assumed while too few frames are voiced
 MIN_SPREAD = 0.5 * math.log(2.0) / 12.0
 MIN_SECONDS = 0.1  # shorter segments are zero-padded for the analysis
 D4C_CHECK_MIN_RATE = 16000  # D4C's voicing check needs the band up to 7.9 kHz (from 15.8 kHz on)
-# Long-term envelope detail finer than this is the speaker's own, and is removed (world-5; 1 kHz before). A Gaussian
+# Long-term envelope detail finer than this is the speaker's own, and is removed (world-6; 1 kHz before). A Gaussian
 # this wide also takes out part of the speech's average slope (for the mean LibriSpeech voice about 8 dB more between
 # 100 Hz and 7.5 kHz than at 1 kHz), so the output is brighter than the input. With fixed key pairs, against 1 kHz:
 # on 120 LibriSpeech speakers split into enrollment and trial halves, lazy-informed EERs of 42.3 / 39.8 % instead of
