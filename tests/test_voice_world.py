@@ -121,15 +121,34 @@ def test_long_term_shape_is_the_keyed_band_weighted_one(name):
     assert np.polyfit(expected[band], measured[band], 1)[0] == pytest.approx(1.0, abs=0.15)
 
 
+def keyed_shapes(f: np.ndarray) -> np.ndarray:
+    return np.array([world.keyed_timbre(T.world_candidates(KEY, level="utterance", ident=str(i)).low, f, 8.0)
+                     for i in range(200)])
+
+
 def test_keyed_shape_is_heavier_below_700_hz_and_above_3600_than_over_the_second_formant():
     f = np.linspace(0.0, 8000.0, 513)
-    shapes = np.array([world.keyed_timbre(T.world_candidates(KEY, level="utterance", ident=str(i)).low, f, 8.0)
-                       for i in range(200)])
-    low, mid, high = (np.sqrt(np.mean(np.square(shapes[:, band]))) / (8.0 * math.log(10.0) / 10.0)
+    boosts = np.maximum(keyed_shapes(f), 0.0)  # the cuts above 2.8 kHz are soft-limited
+    low, mid, high = (np.sqrt(np.mean(np.square(boosts[:, band]))) / (8.0 * math.log(10.0) / 10.0)
                       for band in (f < 700.0, (f > 1200.0) & (f < 2800.0), f > 3600.0))
     weights = world.TIMBRE_BAND_WEIGHTS
     assert low / mid == pytest.approx(weights[0] / weights[1], rel=0.25)
     assert high / mid == pytest.approx(weights[2] / weights[1], rel=0.25)
+
+
+def test_keyed_cuts_above_2800_hz_are_soft_limited_and_boosts_are_not(monkeypatch):
+    f = np.linspace(0.0, 8000.0, 513)
+    limited = keyed_shapes(f)
+    limit = world.HF_CUT_LIMIT_DB * math.log(10.0) / 10.0  # natural-log power units, as the shape
+    monkeypatch.setattr(world, "HF_CUT_LIMIT_DB", 1e9)
+    full = keyed_shapes(f)
+    below, above = f <= 2800.0, f >= 2800.0 * math.sqrt(2.0)
+    assert np.array_equal(limited[:, below], full[:, below])
+    assert np.array_equal(limited[full > 0.0], full[full > 0.0])  # boosts keep their size everywhere
+    deep = full[:, above] < -limit
+    assert deep.any() and full[:, above].max() > 1.5 * limit
+    assert limited[:, above].min() > -limit
+    assert np.all(limited[:, above][deep] > full[:, above][deep])
 
 
 @pytest.mark.parametrize("name", ["p225_008", "p226_005", "p227_005", "p228_005"])

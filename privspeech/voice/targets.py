@@ -19,20 +19,21 @@ across the space of real voices instead of clustering:
 
 Each id gets two keyed candidates, one low-voiced and one high-voiced, and a keyed fair coin that says whether its
 target lies across the gender-typical boundary from the measured source voice (159 Hz, the geometric mean of the
-two population means) or on the same side. The target's F0 is kept at least a minimum distance from the source's,
-on the same side at least SAME_SIDE_MIN_SEMITONES (pushed the nearer way that stays within 90-260 Hz), and its
-formants move the way its F0 moves, a same-side target's by a factor from its own band (20-40 %). The coin is what
-defeats an attacker who converts their own enrollment audio with another key: when every voice crossed the
-boundary, the attacker's conversion landed on the same side as the released one and only speakers of one gender had
-to be told apart (lazy-informed EER on VCTK about 26 %); with the coin the side says nothing (about 50 %). Because
-every value is drawn per id, the transform differs from speaker to speaker.
+two population means) or on the same side. A cross target's F0 is kept at least a minimum distance from the
+source's (pushed the nearer way that stays within 90-260 Hz); a same-side target moves toward the boundary, up from
+a low voice and down from a high one, by at least SAME_SIDE_MIN_SEMITONES. Formants move the way F0 moves, a
+same-side target's by a factor from its own band (20-40 %). The coin is what defeats an attacker who converts their
+own enrollment audio with another key: when every voice crossed the boundary, the attacker's conversion landed on
+the same side as the released one and only speakers of one gender had to be told apart (lazy-informed EER on VCTK
+about 26 %); with the coin the side says nothing (about 50 %). Because every value is drawn per id, the transform
+differs from speaker to speaker.
 """
 
 from __future__ import annotations
 
 import math
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..keys import SecretKey
 
@@ -49,6 +50,9 @@ FORMANT_SCALE = (1.05, 1.35)  # high-voiced target over a low-voiced source; its
 # pairs 1-4; word disagreement on pair 1 11.9 % for 1.2-1.4), 1.15-1.25 gave 9.5 % but the 100-utterance benchmark's
 # ignorant EER fell from 39.9 to 38.2 %; 1.2-1.3 gave 10.9 % (pair 2: 11.2 against 11.5 %) and the same EERs on the
 # halves, but ignorant / lazy / semi-informed EERs of 39.4 / 29.7 / 30.3 % against 39.9 / 30.5 / 36.4 % there.
+# Since world-7 a same-side target moves toward the other side: with world-6 a low voice could also be pushed
+# further down, and those halves (15 and 13 of 240, fixed key pairs 1 and 2), with F0 near 90-100 Hz and formants
+# 17-28 % lower, lost 26 and 45 % of their words to tiny Whisper against 6-12 % for low voices moved up.
 SAME_SIDE_FORMANT_SCALE = (1.2, 1.4)
 SAME_SIDE_MIN_SEMITONES = 8.0
 CROSS_PROBABILITY = 0.5
@@ -92,24 +96,31 @@ class Candidates:
     same_side_scale: float = SAME_SIDE_FORMANT_SCALE[0]
 
     def choose(self, source_f0_hz: float | None, *, min_semitones: float) -> Target:
-        """The candidate across :data:`BOUNDARY_HZ` from the source (`cross`) or on its side, its mean F0 at
-        least `min_semitones` (:data:`SAME_SIDE_MIN_SEMITONES` on its side) from the source's, its formants
-        moved in the direction its F0 moved."""
+        """The candidate across :data:`BOUNDARY_HZ` from the source (`cross`) or on its side, its formants moved in
+        the direction its F0 moved.
+
+        A cross target's mean F0 is at least `min_semitones` from the source's. A same-side target moves toward
+        the other side (up from a low voice, down from a high one) by at least :data:`SAME_SIDE_MIN_SEMITONES`.
+        """
         if source_f0_hz is None:
             return self.high if self.default_high else self.low
-        drawn = self.low if (source_f0_hz >= BOUNDARY_HZ) == self.cross else self.high
-        f0 = drawn.f0_mean_hz
-        up = f0 >= source_f0_hz
+        low_source = source_f0_hz < BOUNDARY_HZ
+        drawn = self.high if low_source == self.cross else self.low
         if not self.cross:
-            min_semitones = max(min_semitones, SAME_SIDE_MIN_SEMITONES)
+            step = 2.0 ** (max(min_semitones, SAME_SIDE_MIN_SEMITONES) / 12.0)
+            if low_source:
+                return replace(drawn, f0_mean_hz=max(drawn.f0_mean_hz, source_f0_hz * step),
+                               formant_scale=self.same_side_scale)
+            return replace(drawn, f0_mean_hz=min(drawn.f0_mean_hz, source_f0_hz / step),
+                           formant_scale=1.0 / self.same_side_scale)
+        f0 = drawn.f0_mean_hz
         if abs(semitones(f0, source_f0_hz)) < min_semitones:
+            up = f0 >= source_f0_hz
             pushed = [source_f0_hz * 2.0 ** (s * min_semitones / 12.0) for s in ((1, -1) if up else (-1, 1))]
             inside = [p for p in pushed if LOW_F0_HZ[0] <= p <= HIGH_F0_HZ[1]]
             f0 = (inside or pushed)[0]
-            up = f0 >= source_f0_hz
-        magnitude = max(drawn.formant_scale, 1.0 / drawn.formant_scale) if self.cross else self.same_side_scale
-        return Target(f0, drawn.f0_spread, magnitude if up else 1.0 / magnitude, drawn.tilt_db_per_octave,
-                      drawn.timbre)
+        magnitude = max(drawn.formant_scale, 1.0 / drawn.formant_scale)
+        return replace(drawn, f0_mean_hz=f0, formant_scale=magnitude if f0 >= source_f0_hz else 1.0 / magnitude)
 
 
 def semitones(f_hz: float, ref_hz: float) -> float:
