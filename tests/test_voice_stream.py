@@ -49,8 +49,10 @@ def test_world_block_path_matches_one_shot_without_seams(long_speech):
     assert np.array_equal(blocks, stream(x, block=12345, segment_seconds=8.0)[0])  # block size is irrelevant
     assert np.array_equal(one_shot, anonymize(x, sr=SR, key=KEY, speaker="p227", segment_seconds=1e6))
 
-    # the same pseudo-speaker at the same loudness
-    assert abs(12 * np.log2(mean_f0(blocks) / mean_f0(one_shot))) < 0.5
+    # the same pseudo-speaker at the same loudness; a target placed from the source's F0 (same-side ones always are)
+    # is fixed from the first segment's estimate of it, so the paths may also differ by that estimate's error
+    estimate_error = abs(12 * np.log2(mean_f0(x[: cuts[0]]) / mean_f0(x)))
+    assert abs(12 * np.log2(mean_f0(blocks) / mean_f0(one_shot))) < 0.5 + estimate_error
     assert abs(20 * np.log10(np.std(blocks) / np.std(one_shot))) < 1.0
 
     # no click: at each join the sample-to-sample step stays within the signal's own local range
