@@ -4,9 +4,10 @@ Analysis: F0 by dio + stonemask (or harvest), spectral envelope by cheaptrick, a
 every second frame (it is smooth in time; this halves its cost) interpolated to all frames.
 Conversion: F0 mapped in the log domain onto the target's mean and spread, unvoiced frames kept
 unvoiced; the source's long-term envelope shape (its mean log envelope minus a 3 kHz smoothing of it)
-replaced by a keyed smooth shape, weighted toward the bands below 700 Hz and above 3.6 kHz; envelope and
-aperiodicity warped by the same VTLN map; a spectral tilt on the envelope. The timbre replacement is what
-defeats an attacker who converts their own enrollment audio: without it that attacker's EER on VCTK was 2.5 %.
+replaced by a keyed smooth shape, weighted toward the bands below 700 Hz and above 3.6 kHz (its cuts above 2.8 kHz
+limited to 6 dB); envelope and aperiodicity warped by the same VTLN map; a spectral tilt on the envelope. The
+timbre replacement is what defeats an attacker who converts their own enrollment audio: without it that attacker's
+EER on VCTK was 2.5 %.
 """
 
 from __future__ import annotations
