@@ -68,7 +68,7 @@ def test_choice_takes_the_keyed_side_and_keeps_its_distance(source_hz):
             assert max(target.formant_scale, 1.0 / target.formant_scale) == cands.same_side_scale
 
 
-def test_side_is_a_keyed_coin_per_speaker():
+def test_kind_of_move_is_a_keyed_coin_per_speaker():
     sides = [T.world_candidates(k, level="speaker", ident="spk01").cross for k in KEYS]
     assert 16 < sum(sides) < 48
     per_speaker = [T.world_candidates(KEYS[0], level="speaker", ident=f"spk{i:02d}").cross for i in range(64)]
