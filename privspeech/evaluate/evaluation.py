@@ -189,7 +189,7 @@ def _transcripts(utterances, originals, released, transcriber, rows, clock, prog
 
 def evaluate(utterances: Sequence[Utterance], *, anonymizer: attacks.Anonymizer | None = None,
              cohort: Sequence[Utterance] = (), key: SecretKey | None = None, settings: Settings = Settings(),
-             progress: Progress | None = None) -> Report:
+             progress: Progress | None = None, attacker_key: SecretKey | None = None) -> Report:
     """Run the attacks and utility measures over paired utterances.
 
     Parameters
@@ -204,14 +204,16 @@ def evaluate(utterances: Sequence[Utterance], *, anonymizer: attacks.Anonymizer 
         Recordings of speakers disjoint from the evaluated ones (only their ``original`` and ``speaker``
         are used), anonymized with the attacker's key to train the semi-informed back-end.
     key
-        The data owner's key for utterances anonymized here; the attacker always draws their own.
+        The data owner's key for utterances anonymized here (a fresh key when None).
+    attacker_key
+        The informed attackers' own key (a fresh key when None); a fixed pair of keys makes two runs comparable.
     progress
         Called as ``progress(stage, done, total)``.
     """
     _check(utterances, anonymizer, cohort)
     progress = progress or (lambda *args: None)
     clock, warnings = _Clock(), []
-    attacker_key = generate()
+    attacker_key = attacker_key or generate()
     rows = [(u.speaker, u.id, u.gender) for u in utterances]
     transcriber = None
     if settings.asr_model is not None:  # load first: a missing model fails in seconds, not after the attacks
