@@ -32,12 +32,13 @@ men's targets (83-93 % per key) lie above the boundary and 12.5 % of the women's
 enrollment audio with another key therefore lands on the released voice's side about 4 times in 5, and learns the
 speaker's gender from the output. Keeping same-side targets on their side instead (F0 at least 4 semitones from the
 source within the side's range, formants 8-20 % toward the other side) made the side a fair coin for both genders,
-but on key pair 1 of the halves set it moved the lazy-informed EER only from 45.0 to 45.5 % while the ignorant
-attacker's fell from 47.1 to 40.8 %: the move across is what hides the voice from an attacker with original
-enrollment audio. What the side reveals is worth a few points to the lazy-informed attacker: pooled over both
-genders, where the side helps to reject, its EER was 41.6 % against 44.9 / 43.0 % within women / men (four other key
-pairs, measured in an earlier session), 45.0 against 49.2 / 45.0 % on pair 1. Before the coin, when every target
-crossed, the lazy-informed EER on VCTK was about 26 %.
+but on key pair 1 of the halves set (benchmarks/privacy.py --set halves --key-pairs 1) it moved the lazy-informed
+EER only from 45.0 to 45.5 % while the ignorant attacker's fell from 47.1 to 40.8 % (6 semitones and 12-30 %: 44.5
+and 43.3 %): the move across is what hides the voice from an attacker with original enrollment audio. What the side
+reveals is worth a few points to the lazy-informed attacker: pooled over both genders, where the side helps to
+reject, its EER was 41.6 % against 44.9 / 43.0 % within women / men (four other key pairs, measured in an earlier
+session), 45.0 against 49.2 / 45.0 % on pair 1, 37.7 against 42.2 / 39.6 % on pair 2. Before the coin, when every
+target crossed, the lazy-informed EER on VCTK was about 26 %.
 """
 
 from __future__ import annotations
