@@ -285,6 +285,8 @@ class WorldVoice:
         sp = apply_warp(sp, warp)
         if gains is not None:
             sp *= gains
+        # the source's own aperiodicity, warped: a keyed change of breathiness (aperiodicity raised to a power in
+        # 1/1.5-1.5) left the halves set's EERs within 0.3 points (key pairs 1 and 2, world-7)
         ap = np.clip(apply_warp(params.ap, warp), 0.0, 1.0)
         if self.f0_hook is not None:
             f0 = self.f0_hook(params.f0, slice(first, last), target)
