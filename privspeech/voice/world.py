@@ -68,6 +68,8 @@ class WorldSettings:
         word disagreement of tiny Whisper from 13.4 to 11.2 % (3 keys) at 1.5x the conversion time.
     intonation : float
         Scale on the target's F0 spread: 1 keeps the drawn spread, 0 flattens to a monotone.
+        Halving it did not hide the speaker better: on the halves set (key pairs 1 and 2, world-7) lazy-informed
+        EERs of 44.2 / 37.0 % against 45.0 / 37.7 % with 1.
     tilt : bool
         Apply the drawn spectral-tilt change.
     min_f0_distance : float
