@@ -53,6 +53,14 @@ TIMBRE_BAND_WEIGHTS = (2.0, 0.4, 1.6)
 # its targets) ignorant / lazy / semi-informed EERs were 39.8 / 29.9 / 34.2 % against world-6's 40.1 / 30.3 / 33.1 %.
 HF_CUT_HZ = 2800.0
 HF_CUT_LIMIT_DB = 6.0
+# What the long-term shape leaves, each frame's envelope, still carries the speaker for an attacker who converts their
+# own enrollment audio, and in the same bands as the words. Pulling it toward population centroids (k-means over the
+# speaker-mean-removed log envelopes of 80 other LibriSpeech speakers, soft assignment per frame) was tried with
+# world-7 on the halves set (key pairs 1 and 2): replaced fully by 32 centroids, lazy-informed EERs of 47.1 / 40.7 %
+# against 45.0 / 37.7 % and ignorant ones of 47.9 / 50.4 % against 47.1 / 44.8 %, but tiny Whisper's word
+# disagreement 36.8 against 10.5 % (pair 1). On the first 80 halves (word disagreement 14.3 % without it) a half-way
+# pull cost 3.2 points of words, 30 % 2.0, a full one to 256 centroids 13.4; replaced only above 2.8-3.6 kHz it cost
+# 1.2 points and left the lazy-informed EERs at 45.5 / 37.1 %. Not adopted.
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,8 @@ class WorldSettings:
     ----------
     f0_method : {"dio", "harvest"}
         F0 estimator: dio + stonemask (fast) or harvest (more robust, about 10x slower).
+        Resynthesis alone (no conversion) of the first 80 halves of the halves set cost tiny Whisper 4.1 % of
+        the words with dio, 2.7 % with harvest (3.9 % with dio and D4C on every frame).
     frame_period : float
         Analysis hop in milliseconds. On the 100-utterance privacy benchmark 5 ms instead of 10 ms cut the
         word disagreement of tiny Whisper from 13.4 to 11.2 % (3 keys) at 1.5x the conversion time.
