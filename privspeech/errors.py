@@ -18,6 +18,7 @@ class ExitStatus(enum.IntEnum):
     TEMPFAIL = 75  # temporary failure: lock held by another run
     NOPERM = 77  # permission denied; wrong key
     INTERRUPTED = 130  # Ctrl-C
+    BROKEN_PIPE = 141  # stdout was closed before all output was delivered (128 + SIGPIPE, as the shell reports)
 
 
 class PrivspeechError(Exception):

@@ -1,13 +1,15 @@
-"""Safe file writing: every output goes through a 0600 temporary file, fsync and an atomic rename."""
+"""Safe file writing: every output goes through a locked 0600 temporary file, fsync and an atomic rename."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import functools
+import hashlib
 import os
+import stat
 import sys
-import tempfile
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
@@ -34,9 +36,11 @@ def refuse_existing(dest: Path, force: bool) -> None:
 def atomic_write(dest: str | os.PathLike, *, force: bool = False, private: bool = False) -> Iterator[BinaryIO]:
     """Open a binary file (read-write) that appears at `dest` complete, or not at all.
 
-    The data goes to a temporary file in the destination folder (mode 0600), is fsynced, and is renamed
-    over `dest` only when the block ends without an exception. Any exception, Ctrl-C included, removes
-    the temporary file. Without `force` an existing `dest` is never replaced, even one created meanwhile.
+    The data goes to ``.NAME.privspeech-tmp`` in the destination folder (mode 0600, held under an exclusive
+    ``flock`` while it is written), is fsynced, and is renamed over `dest` only when the block ends without
+    an exception. Any exception, Ctrl-C included, removes the temporary file; one left by a writer that was
+    killed (its lock died with it) is removed by the next write to `dest`. Without `force` an existing `dest`
+    is never replaced, even one created meanwhile.
 
     Parameters
     ----------
@@ -49,23 +53,89 @@ def atomic_write(dest: str | os.PathLike, *, force: bool = False, private: bool 
     """
     dest = Path(dest)
     refuse_existing(dest, force)
+    tmp = temp_path(dest)
+    fh = os.fdopen(_claim(tmp, dest), "w+b")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=TMP_SUFFIX, dir=dest.parent or ".")
-    except OSError as exc:
-        raise from_os_error(exc, str(dest), writing=True) from None
-    try:
-        with os.fdopen(fd, "w+b") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
+        yield fh
+        fh.flush()
+        os.fsync(fh.fileno())
         if not private:
-            os.chmod(tmp, 0o666 & ~_umask())
+            os.fchmod(fh.fileno(), 0o666 & ~_umask())
         _publish(tmp, dest, force)
         _fsync_dir(dest.parent)
     except BaseException:
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError):  # still ours: nobody removes a temporary file whose lock is held
             os.unlink(tmp)
         raise
+    finally:
+        fh.close()
+
+
+def temp_path(dest: Path) -> Path:
+    """The temporary name `dest` is written under (hashed when the name would be too long)."""
+    name = f".{dest.name}{TMP_SUFFIX}"
+    if len(os.fsencode(name)) > 255:
+        name = f".{hashlib.sha256(os.fsencode(dest.name)).hexdigest()[:40]}{TMP_SUFFIX}"
+    return dest.parent / name
+
+
+def _claim(tmp: Path, dest: Path) -> int:
+    """Create `tmp` (0600, never through a link) and lock it; a dead writer's leftover is removed first."""
+    for _ in range(5):
+        try:
+            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except FileExistsError:
+            if not remove_stale(tmp):
+                raise PrivspeechError(f"{dest}: another run is writing it ({tmp.name} is in use or not ours)",
+                                      hint="wait for that run to finish, then run again",
+                                      status=ExitStatus.TEMPFAIL) from None
+            continue
+        except OSError as exc:
+            raise from_os_error(exc, str(dest), writing=True) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if _names(fd, tmp):
+                return fd
+        except BlockingIOError:  # a cleaner took it between our open and our lock, and is removing it
+            pass
+        os.close(fd)
+    raise PrivspeechError(f"{dest}: could not claim {tmp.name}", hint="is another run writing it?",
+                          status=ExitStatus.TEMPFAIL)
+
+
+def remove_stale(tmp: str | os.PathLike) -> bool:
+    """Remove the temporary file `tmp` if its writer is gone (no lock held on it). True when no such file is
+    left; False when a live writer holds it, or it is not a regular file of this user's."""
+    try:
+        fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        if _names(fd, tmp):
+            os.unlink(tmp)
+        return True
+    except FileNotFoundError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def _names(fd: int, path: str | os.PathLike) -> bool:
+    """True when `path` still names the file open on `fd`."""
+    try:
+        st, here = os.fstat(fd), os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return (st.st_dev, st.st_ino) == (here.st_dev, here.st_ino)
 
 
 def _publish(tmp: str, dest: Path, force: bool) -> None:
@@ -115,11 +185,16 @@ def make_dirs(folder: str | os.PathLike) -> Path:
 
 
 def binary_stdout() -> BinaryIO:
-    """stdout for binary data; refuses a terminal."""
+    """stdout for binary data, always buffered (a raw stdout, as under ``python -u``, may take only part of a
+    write and say so only in its return value); refuses a terminal. Flush it when done."""
     if sys.stdout.isatty():
         raise PrivspeechError("refusing to write binary data to a terminal",
                               hint="redirect stdout to a file or pipe, or use -o FILE", status=ExitStatus.USAGE)
-    return sys.stdout.buffer
+    sys.stdout.flush()
+    try:
+        return open(sys.stdout.fileno(), "wb", closefd=False)
+    except (AttributeError, ValueError, OSError):  # a stream without a descriptor (tests)
+        return sys.stdout.buffer
 
 
 def check_private(path: Path, what: str) -> list[str]:

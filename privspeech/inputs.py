@@ -8,7 +8,7 @@ import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Iterator
+from typing import Collection, Iterable, Iterator
 
 from .audio import STDIO, is_audio_magic
 from .console import Env
@@ -22,11 +22,13 @@ MANIFEST_SUFFIXES = frozenset({".jsonl", ".json"})
 
 @dataclass
 class Item:
-    """One unit of work: a record and the relative name (no suffix) its outputs mirror under --out-dir."""
+    """One unit of work: a record, the relative name (no suffix) its outputs mirror under --out-dir, and the root
+    it was found under (the folder given, the file named, the manifest's own folder; None for a pipe)."""
 
     index: int
     record: Record
     rel: str
+    root: str | None = None
 
 
 @dataclass
@@ -56,34 +58,51 @@ def safe_rel(name: str) -> str | None:
 
 
 def collect(args: Iterable[str], env: Env, *, skip_invalid: bool = False, follow_symlinks: bool = False,
-            stats: WalkStats | None = None) -> Iterator[Item]:
+            stats: WalkStats | None = None, consumed: Collection[str] = ()) -> Iterator[Item]:
     """Yield work items in a stable order from arguments, or from stdin when there are none (or '-').
 
     A folder is walked for audio files (sorted, hidden files skipped, symlinks followed only when asked);
     a `.jsonl` file or stdin that is not audio is read as a manifest; audio bytes on stdin are one record
-    with path '-'. Missing arguments raise NOINPUT before any work starts.
+    with path '-'. Missing arguments raise NOINPUT before any work starts. Inputs that an earlier run consumed
+    (absolute paths in `consumed`: encrypt --remove-source removed them) keep their place although they are
+    gone, so a rerun prints their records.
     """
     args = list(args)
     stats = stats if stats is not None else WalkStats()
+    gone = _by_folder(consumed)
     if not args:
         if env.stdin_is_tty:
             raise PrivspeechError("no input", hint="give files or folders, or pipe a manifest or audio into stdin",
                                   status=ExitStatus.USAGE)
         args = [STDIO]
     for arg in args:
-        if arg != STDIO and not os.path.lexists(arg):
+        if arg != STDIO and not os.path.lexists(arg) and os.path.abspath(arg) not in consumed:
             raise PrivspeechError(f"{arg}: no such file or folder", hint="check the path", status=ExitStatus.NOINPUT)
     index = 0
     for arg in args:
-        for record, rel in _expand(arg, env, skip_invalid, follow_symlinks, stats):
+        for record, rel, root in _expand(arg, env, skip_invalid, follow_symlinks, stats, gone):
             stats.items += 1
-            yield Item(index, record, rel)
+            yield Item(index, record, rel, root)
             index += 1
 
 
-def _expand(arg: str, env: Env, skip_invalid: bool, follow: bool, stats: WalkStats):
+def _by_folder(paths: Collection[str]) -> dict[str, set[str]]:
+    """Absolute paths grouped by folder: {folder: {names}}."""
+    grouped: dict[str, set[str]] = {}
+    for path in paths:
+        folder, name = os.path.split(path)
+        grouped.setdefault(folder, set()).add(name)
+    return grouped
+
+
+def _expand(arg: str, env: Env, skip_invalid: bool, follow: bool, stats: WalkStats, gone: dict[str, set[str]]):
     if arg == STDIO:
-        yield from _from_stdin(env, skip_invalid)
+        folder = stdin_folder()
+        for record, rel in _from_stdin(env, skip_invalid):
+            yield record, rel, str(folder) if folder is not None and record.audio_filepath != STDIO else None
+        return
+    if not os.path.lexists(arg):  # consumed by an earlier run
+        yield Record(audio_filepath=arg, id=Path(arg).stem), Path(arg).stem, arg
         return
     try:
         st = os.stat(arg) if follow or not os.path.islink(arg) else os.lstat(arg)
@@ -91,24 +110,32 @@ def _expand(arg: str, env: Env, skip_invalid: bool, follow: bool, stats: WalkSta
         raise from_os_error(exc, arg) from None
     if stat.S_ISDIR(st.st_mode):
         found = 0
-        for record, rel in _walk(arg, follow, stats):
+        for record, rel in _walk(arg, follow, stats, gone):
             found += 1
-            yield record, rel
+            yield record, rel, arg
         if not found:
             stats.roots_without_audio.append(arg)
     elif Path(arg).suffix.lower() in MANIFEST_SUFFIXES:
-        yield from _from_manifest_file(Path(arg), env, skip_invalid)
+        folder = str(Path(arg).parent)
+        for record, rel in _from_manifest_file(Path(arg), env, skip_invalid):
+            yield record, rel, folder
     else:  # a file named explicitly is taken even without an audio suffix; decoding will judge it
-        yield Record(audio_filepath=arg, id=Path(arg).stem), Path(arg).stem
+        yield Record(audio_filepath=arg, id=Path(arg).stem), Path(arg).stem, arg
 
 
-def _walk(root: str | os.PathLike, follow: bool, stats: WalkStats, prefix: str = "") -> Iterator[tuple[Record, str]]:
-    """Audio files under `root`, top-down and sorted; each directory is listed once (cached entry types)."""
+def _walk(root: str | os.PathLike, follow: bool, stats: WalkStats, gone: dict[str, set[str]],
+          prefix: str = "") -> Iterator[tuple[Record, str]]:
+    """Audio files under `root`, top-down and sorted; each directory is listed once (cached entry types). Names
+    in `gone` for this folder that it no longer holds are yielded in their place."""
     try:
         with os.scandir(root) as it:
-            entries = sorted(it, key=lambda e: e.name)
+            entries: list = sorted(it, key=lambda e: e.name)
     except OSError as exc:
         raise from_os_error(exc, exc.filename or str(root)) from None
+    missing = gone.get(os.path.abspath(root), set()) - {e.name for e in entries}
+    if missing:
+        entries = sorted(entries + [_Gone(os.path.join(root, name), name) for name in missing],
+                         key=lambda e: e.name)
     folders = []
     for entry in entries:
         name = entry.name
@@ -131,7 +158,24 @@ def _walk(root: str | os.PathLike, follow: bool, stats: WalkStats, prefix: str =
         stem = prefix + name[:-len(suffix)]
         yield Record(audio_filepath=entry.path, id=stem), stem
     for entry in folders:
-        yield from _walk(entry.path, follow, stats, prefix + entry.name + "/")
+        yield from _walk(entry.path, follow, stats, gone, prefix + entry.name + "/")
+
+
+@dataclass(frozen=True)
+class _Gone:
+    """A walk entry for a consumed input that is no longer there: a regular file, as it was."""
+
+    path: str
+    name: str
+
+    def is_symlink(self) -> bool:
+        return False
+
+    def is_dir(self, follow_symlinks: bool = True) -> bool:
+        return False
+
+    def is_file(self, follow_symlinks: bool = True) -> bool:
+        return True
 
 
 def _is_dir(entry: os.DirEntry, follow: bool) -> bool:

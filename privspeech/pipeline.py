@@ -4,6 +4,13 @@ A stage is a top-level function ``work(task) -> Record`` (picklable, so it runs 
 runner takes work items (see :mod:`privspeech.inputs`), decides each one's output path, skips work an
 identical earlier run already finished (resume), maps the function over a process pool, streams the
 resulting records to stdout in input order, and reports failures without stopping the batch.
+
+Crash consistency: with --out-dir every output is claimed in the folder's journal before its work starts and
+journaled when finished (:mod:`privspeech.journal`), so after kill -9 at any point a rerun resumes what was
+finished, replaces what a dead run published but never journaled, and prints one record per input. Worker
+processes die with the runner (``PR_SET_PDEATHSIG``). A stage that consumes its input (encrypt
+--remove-source) has the input removed by the runner, in order, only after the output's journal line is
+fsynced (:mod:`privspeech.removal`); a rerun resumes records whose inputs are already gone.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,10 +35,11 @@ from .audio import STDIO, sha256_file
 from .console import Env
 from .dataset import mark, state_dir
 from .errors import ExitStatus, PrivspeechError
+from .fsutil import remove_stale, temp_path
 from .inputs import Item, stdout_folder
+from .journal import Journal
 from .manifest import Record
-
-JOURNAL = "journal.jsonl"
+from .removal import FileIdentity, SourceRemover
 
 
 @dataclass
@@ -41,23 +50,41 @@ class Task:
     dest: str | None
     force: bool = False
     warnings: list[str] = field(default_factory=list)
+    consumed: FileIdentity | None = None  # set by a stage that read its input whole and may have it removed
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
 
 
+@dataclass
+class Outcome:
+    """What became of one record: 'ok' (a new record), 'resumed' (an earlier run's) or 'error'."""
+
+    kind: str
+    value: Record | PrivspeechError
+    warnings: list[str] = field(default_factory=list)
+    consumed: FileIdentity | None = None
+
+
 @dataclass(frozen=True)
 class Stage:
     """A pipeline stage: its op name, the per-record function, the settings that identify its output, the
-    suffix its output files get (None: the stage writes no files, e.g. scan), and whether its work is I/O
+    suffix its output files get (None: the stage writes no files, e.g. scan), whether its work is I/O
     bound (hashing, encryption: run in threads, which these libraries release the GIL for) rather than
-    CPU bound in Python (DSP: run in worker processes)."""
+    CPU bound in Python (DSP: run in worker processes), and the remover of inputs it consumes, if any."""
 
     name: str
     work: Callable[[Task], Record]
     params: dict[str, Any] = field(default_factory=dict)
     suffix: str | None = None
     io_bound: bool = False
+    remover: SourceRemover | None = None
+
+    @property
+    def identity(self) -> str:
+        """Names the stage and its settings (not its input) in the journal."""
+        blob = json.dumps({"stage": self.name, "params": self.params}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -82,11 +109,15 @@ class Summary:
     done: int = 0
     resumed: int = 0
     failed: int = 0
+    kept: int = 0  # sources that were to be removed and stay
     error_status: ExitStatus | None = None  # the first failure's own status
+    broken_pipe: bool = False  # stdout closed before every record was delivered
 
     @property
     def status(self) -> ExitStatus:
-        return ExitStatus.FAILED if self.failed else ExitStatus.OK
+        if self.broken_pipe:
+            return ExitStatus.BROKEN_PIPE
+        return ExitStatus.FAILED if self.failed or self.kept else ExitStatus.OK
 
 
 def default_jobs() -> int:
@@ -123,51 +154,6 @@ def fingerprint(stage: Stage, record: Record) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-class Journal:
-    """The out-dir's record of finished outputs (``.privspeech/journal.jsonl``), which makes reruns resume."""
-
-    def __init__(self, out_dir: Path):
-        self.out_dir = out_dir
-        self.path = state_dir(out_dir) / JOURNAL
-        self.entries: dict[str, dict[str, Any]] = {}
-        with contextlib.suppress(FileNotFoundError):
-            with open(self.path, encoding="utf-8") as fh:
-                for line in fh:
-                    with contextlib.suppress(ValueError, KeyError, TypeError):
-                        entry = json.loads(line)
-                        self.entries[entry["dest"]] = entry
-
-    def lookup(self, dest: str, fp: str) -> Record | None:
-        """The record of a finished identical output at `dest`, if the file is still the one written."""
-        entry = self.entries.get(self._key(dest))
-        if not entry or entry.get("fp") != fp:
-            return None
-        try:
-            st = os.stat(dest)
-        except OSError:
-            return None
-        if st.st_size != entry.get("size") or st.st_mtime_ns != entry.get("mtime_ns"):
-            return None
-        try:
-            return Record.from_dict(entry["record"], self.out_dir)
-        except ValueError:
-            return None
-
-    def add(self, dest: str, fp: str, record: Record) -> None:
-        st = os.stat(dest)
-        entry = {"dest": self._key(dest), "fp": fp, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-                 "record": record.to_dict(self.out_dir)}
-        self.entries[entry["dest"]] = entry
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, (json.dumps(entry, ensure_ascii=False) + "\n").encode())
-        finally:
-            os.close(fd)
-
-    def _key(self, dest: str) -> str:
-        return os.path.relpath(os.path.abspath(dest), os.path.abspath(self.out_dir))
-
-
 # A thread-pool task takes up to THREAD_BATCH records, and stops adding records once they hold THREAD_BATCH_BYTES
 # of input, so large files still spread over the threads.
 THREAD_BATCH = 8
@@ -176,29 +162,34 @@ THREAD_BATCH_BYTES = 8 << 20
 _worker_state: dict[str, Any] = {"busy": False, "interrupted": False, "cancel": None}
 
 
-def _execute(work: Callable[[Task], Record], task: Task, cancel=None):
-    """Worker side: run one task, returning ('ok', record, warnings) or ('error', error, warnings). `cancel`
-    (threads) or the worker process's cancel event, once set, turns tasks not yet started into interruptions."""
+def _execute(work: Callable[[Task], Record], task: Task, cancel=None) -> Outcome:
+    """Worker side: run one task. `cancel` (threads) or the worker process's cancel event, once set, turns tasks
+    not yet started into interruptions. A closed stdout (BrokenPipeError) is not a record's failure: it stops
+    the run, so it is raised."""
     _worker_state["busy"] = True
     try:
         cancel = cancel if cancel is not None else _worker_state["cancel"]
         if _worker_state["interrupted"] or (cancel is not None and cancel.is_set()):
-            return "error", PrivspeechError("interrupted", status=ExitStatus.INTERRUPTED), []  # queued before Ctrl-C
-        return "ok", work(task), task.warnings
+            return Outcome("error", PrivspeechError("interrupted", status=ExitStatus.INTERRUPTED))  # queued before Ctrl-C
+        record = work(task)
+        return Outcome("ok", record, task.warnings, task.consumed)
     except PrivspeechError as exc:
-        return "error", exc, task.warnings
+        return Outcome("error", exc, task.warnings)
+    except BrokenPipeError:
+        raise
     except MemoryError:
-        return "error", PrivspeechError("out of memory", hint="lower --jobs", status=ExitStatus.IOERR), task.warnings
+        return Outcome("error", PrivspeechError("out of memory", hint="lower --jobs", status=ExitStatus.IOERR),
+                       task.warnings)
     except Exception as exc:  # a bug: report it with the record, keep the batch going
         detail = traceback.format_exc()
-        return "error", PrivspeechError(f"internal error: {type(exc).__name__}: {exc}", hint="rerun with "
-                                        "--debug for the traceback, and report it",
-                                        status=ExitStatus.FAILED), task.warnings + [detail]
+        return Outcome("error", PrivspeechError(f"internal error: {type(exc).__name__}: {exc}", hint="rerun with "
+                                                "--debug for the traceback, and report it",
+                                                status=ExitStatus.FAILED), task.warnings + [detail])
     finally:
         _worker_state["busy"] = False
 
 
-def _execute_batch(work: Callable[[Task], Record], tasks: list[Task], cancel=None) -> list[tuple]:
+def _execute_batch(work: Callable[[Task], Record], tasks: list[Task], cancel=None) -> list[Outcome]:
     return [_execute(work, task, cancel) for task in tasks]
 
 
@@ -217,7 +208,7 @@ class _Slot:
     future: cf.Future
     index: int
 
-    def result(self) -> tuple:
+    def result(self) -> Outcome:
         return self.future.result()[self.index]
 
 
@@ -230,9 +221,10 @@ def _worker_sigint(signum, frame):
         raise KeyboardInterrupt
 
 
-def _worker_init(cancel) -> None:
-    """Install the worker's Ctrl-C handling, then accept signals (blocked since the fork; any that arrived
-    meanwhile are delivered now), and pin numeric libraries to one thread."""
+def _worker_init(cancel, parent: int) -> None:
+    """Die with the runner; install the worker's Ctrl-C handling, then accept signals (blocked since the fork;
+    any that arrived meanwhile are delivered now), and pin numeric libraries to one thread."""
+    _die_with(parent)
     _worker_state["cancel"] = cancel
     signal.signal(signal.SIGINT, _worker_sigint)
     signal.signal(signal.SIGTERM, _worker_sigint)
@@ -241,6 +233,26 @@ def _worker_init(cancel) -> None:
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(1)
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this worker when the process that forked it dies (Linux ``PR_SET_PDEATHSIG``), so a
+    runner killed with SIGKILL leaves no worker behind; elsewhere a thread watches the parent."""
+    import ctypes
+
+    try:
+        armed = ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0) == 0  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        armed = False
+    if not armed:
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(0.5)
+            os._exit(1)
+
+        threading.Thread(target=watch, name="privspeech-parent-watch", daemon=True).start()
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
 
 
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
@@ -267,6 +279,7 @@ class Runner:
         self.base_dir = stdout_folder()
         self._dests: set[str] = set()
         self._fps: dict[int, str] = {}
+        self._claimed: dict[int, str] = {}  # item index -> dest claimed in the journal and not yet settled
 
     # -- output placement -------------------------------------------------------------------------------
     def _dest(self, item: Item) -> str | None:
@@ -278,29 +291,66 @@ class Runner:
         assert place.out_dir is not None
         return str(place.out_dir / (item.rel + self.stage.suffix))
 
-    def _prepare(self, item: Item) -> Task | Record:
-        """A task to run, or the finished record when an identical earlier run already wrote the output."""
+    def _prepare(self, item: Item) -> Task | Outcome:
+        """A task to run, or the outcome when an identical earlier run already finished the output."""
         dest = self._dest(item)
-        if dest is not None and dest != STDIO:
-            key = os.path.abspath(dest)
-            if key in self._dests:
-                raise PrivspeechError(f"{item.record.audio_filepath}: output {dest} would be written twice",
-                                      hint="two inputs share a name; give them distinct ids", status=ExitStatus.USAGE)
-            self._dests.add(key)
-            if os.path.abspath(item.record.audio_filepath) == key:
-                raise PrivspeechError(f"{dest}: output would replace its input", hint="choose another --out-dir",
-                                      status=ExitStatus.USAGE)
-            if self.journal is not None:
-                fp = fingerprint(self.stage, item.record)
-                self._fps[item.index] = fp
-                done = self.journal.lookup(dest, fp)
-                if done is not None and not self.placement.force:
-                    return done
-            if self.placement.out_dir is not None:
-                from .fsutil import make_dirs
+        src = item.record.audio_filepath
+        if self.stage.remover is not None and src != STDIO:
+            self.stage.remover.check(src, item.root)
+        task = Task(item.record, dest, force=self.placement.force)
+        if dest is None or dest == STDIO:
+            return task
+        key = os.path.abspath(dest)
+        if key in self._dests:
+            raise PrivspeechError(f"{src}: output {dest} would be written twice",
+                                  hint="two inputs share a name; give them distinct ids", status=ExitStatus.USAGE)
+        self._dests.add(key)
+        if os.path.abspath(src) == key:
+            raise PrivspeechError(f"{dest}: output would replace its input", hint="choose another --out-dir",
+                                  status=ExitStatus.USAGE)
+        if self.journal is not None:
+            done = self._resumable(item, dest)
+            if done is not None:
+                with contextlib.suppress(OSError):
+                    remove_stale(temp_path(Path(dest)))
+                return done
+            if not task.force and self.journal.orphan(dest):
+                task.warn(f"{dest}: published by an earlier run that was killed before journaling it; replacing it")
+                task.force = True
+            self.journal.plan(dest, self._fps[item.index])
+            self._claimed[item.index] = dest
+        if self.placement.out_dir is not None:
+            from .fsutil import make_dirs
 
-                make_dirs(Path(dest).parent)
-        return Task(item.record, dest, force=self.placement.force)
+            make_dirs(Path(dest).parent)
+        return task
+
+    def _resumable(self, item: Item, dest: str) -> Outcome | None:
+        """The finished outcome of an identical earlier run at `dest` (also for an input it consumed), if any."""
+        assert self.journal is not None
+        src = item.record.audio_filepath
+        entry = None
+        if not item.record.privspeech.sha256 and not os.path.lexists(src):
+            entry = self.journal.consumed(src)  # an input an earlier run removed
+            if entry is not None and (entry.get("dest") != self.journal.key(dest)
+                                      or entry.get("stage") != self.stage.identity):
+                raise PrivspeechError(f"{src}: removed by an earlier run into {self.placement.out_dir} with other "
+                                      f"settings", hint="rerun with the settings of that run", status=ExitStatus.NOINPUT)
+            if entry is not None:
+                self._fps[item.index] = entry["fp"]
+                entry = self.journal.finished(dest, entry["fp"])
+        if item.index not in self._fps:
+            self._fps[item.index] = fingerprint(self.stage, item.record)
+        if entry is None:
+            entry = self.journal.finished(dest, self._fps[item.index])
+        if entry is None or self.placement.force:
+            return None
+        try:
+            record = Record.from_dict(entry["record"], self.journal.out_dir)
+        except (ValueError, KeyError):
+            return None
+        source = entry.get("source")
+        return Outcome("resumed", record, [], FileIdentity.from_dict(source) if source else None)
 
     # -- running ----------------------------------------------------------------------------------------
     def run(self, items: Iterable[Item]) -> Summary:
@@ -315,6 +365,9 @@ class Runner:
                     advance()
         except BrokenPipeError:
             _silence_stdout()
+            self.summary.broken_pipe = True
+        finally:
+            self._release_unfinished()
         return self.summary
 
     def _shard(self, items: Iterable[Item]) -> Iterator[Item]:
@@ -326,8 +379,8 @@ class Runner:
             if item.index % n == i - 1:
                 yield item
 
-    def _results(self, items: Iterable[Item]) -> Iterator[tuple[Item, tuple]]:
-        """(item, outcome) in input order; outcome is ('ok'|'resumed'|'error', value, warnings)."""
+    def _results(self, items: Iterable[Item]) -> Iterator[tuple[Item, Outcome]]:
+        """(item, outcome) in input order."""
         if self.options.jobs <= 1:
             for item in items:
                 yield item, self._local(item)
@@ -338,16 +391,16 @@ class Runner:
 
     _stop = False
 
-    def _local(self, item: Item):
+    def _local(self, item: Item) -> Outcome:
         try:
             prepared = self._prepare(item)
         except PrivspeechError as exc:
-            return "error", exc, []
-        if isinstance(prepared, Record):
-            return "resumed", prepared, []
+            return Outcome("error", exc)
+        if isinstance(prepared, Outcome):
+            return prepared
         return _execute(self.stage.work, prepared)
 
-    def _pooled(self, items: Iterable[Item]) -> Iterator[tuple[Item, tuple]]:
+    def _pooled(self, items: Iterable[Item]) -> Iterator[tuple[Item, Outcome]]:
         # Threads take records in batches: for light per-record work (scan hashes ~1 GB/s from the page cache)
         # a future and a GIL hand-off per record cost more than a second thread gains.
         threads = self.stage.io_bound
@@ -364,7 +417,7 @@ class Runner:
 
             cancel = multiprocessing.get_context().Event()
             pool = cf.ProcessPoolExecutor(max_workers=self.options.jobs, initializer=_worker_init,
-                                          initargs=(cancel,))
+                                          initargs=(cancel, os.getpid()))
 
         def submit() -> None:
             nonlocal batch_bytes
@@ -390,10 +443,10 @@ class Runner:
                         try:
                             prepared = self._prepare(item)
                         except PrivspeechError as exc:
-                            pending.append([item, ("error", exc, [])])
+                            pending.append([item, Outcome("error", exc)])
                             continue
-                        if isinstance(prepared, Record):
-                            pending.append([item, ("resumed", prepared, [])])
+                        if isinstance(prepared, Outcome):
+                            pending.append([item, prepared])
                             continue
                         entry = [item, None]
                         pending.append(entry)
@@ -421,40 +474,90 @@ class Runner:
             pool.shutdown(wait=True, cancel_futures=True)
 
     def _journal_finished(self, pending) -> None:
-        """After an interrupt, remember outputs that workers completed anyway, so a rerun resumes them."""
+        """After an interrupt, remember outputs that workers completed anyway, so a rerun resumes them (their
+        sources, if consumed, are removed by that rerun)."""
         for item, outcome in pending:
             if not isinstance(outcome, _Slot) or outcome.future.cancelled() or outcome.future.exception() is not None:
                 continue
-            kind, value, _ = outcome.result()
-            fp = self._fps.get(item.index)
-            if kind == "ok" and self.journal is not None and fp is not None:
-                with contextlib.suppress(OSError):
-                    self.journal.add(value.audio_filepath, fp, value)
+            outcome = outcome.result()
+            if outcome.kind == "ok":
+                with contextlib.suppress(OSError, PrivspeechError):
+                    self._journal(item, outcome)
 
-    def _finish(self, item: Item, outcome: tuple) -> None:
-        kind, value, warnings = outcome
-        for message in warnings:
-            if kind == "error" and message.startswith("Traceback") and not self.env.debug:
+    def _journal(self, item: Item, outcome: Outcome) -> None:
+        """Journal a finished output; the line is fsynced when it names a source to remove next."""
+        record = outcome.value
+        fp = self._fps.get(item.index)
+        if self.journal is None or fp is None or record.audio_filepath == STDIO:
+            return
+        source = None
+        if outcome.consumed is not None and self.stage.remover is not None:
+            source = {"path": os.path.abspath(item.record.audio_filepath), **outcome.consumed.to_dict()}
+        self.journal.finish(record.audio_filepath, fp, self.stage.identity, record.to_dict(self.journal.out_dir),
+                            source)
+        self._claimed.pop(item.index, None)
+
+    def _finish(self, item: Item, outcome: Outcome) -> None:
+        for message in outcome.warnings:
+            if outcome.kind == "error" and message.startswith("Traceback") and not self.env.debug:
                 continue
             self.env.warn(message)
-        if kind == "error":
+        if outcome.kind == "error":
             self.summary.failed += 1
             if self.summary.error_status is None:
-                self.summary.error_status = value.status
-            self.env.error(_with_path(value, item))
+                self.summary.error_status = outcome.value.status
+            self.env.error(_with_path(outcome.value, item))
+            self._release(item.index, failed=True)
             if self.options.fail_fast:
                 self._stop = True
             return
-        if kind == "resumed":
+        if outcome.kind == "resumed":
             self.summary.resumed += 1
         else:
             self.summary.done += 1
-            fp = self._fps.get(item.index)
-            if self.journal is not None and fp is not None and value.audio_filepath != STDIO:
-                self.journal.add(value.audio_filepath, fp, value)
+            self._journal(item, outcome)
+        if outcome.consumed is not None and self.stage.remover is not None:
+            self._consume(item, outcome.consumed)
         if self.placement.emit_manifest:
-            self.env.stdout.write(manifest.dumps(value, self.base_dir))
+            self.env.stdout.write(manifest.dumps(outcome.value, self.base_dir))
             self.env.stdout.flush()
+
+    def _consume(self, item: Item, identity: FileIdentity) -> None:
+        """Remove the input of a finished output (journaled and fsynced first, with --out-dir), and journal the
+        outcome."""
+        src = os.path.abspath(item.record.audio_filepath)
+        if self.journal is not None:
+            if src in self.journal.removed:
+                return
+            if not os.path.lexists(src) and self.journal.consumed(src):
+                self.journal.outcome(src, removed=True)  # removed by a run killed before it could say so
+                return
+        try:
+            self.stage.remover.remove(item.record.audio_filepath, item.root, identity)
+        except PrivspeechError as exc:
+            self.summary.kept += 1
+            self.env.error(exc)
+            if self.journal is not None:
+                self.journal.outcome(src, removed=False, why=exc.message)
+            return
+        if self.journal is not None:
+            self.journal.outcome(src, removed=True)
+
+    def _release(self, index: int, *, failed: bool = False) -> None:
+        """Drop the journal's claim on a record's output: the record failed (what is at its output, if anything,
+        is not this run's), or it never ran and nothing was published there."""
+        dest = self._claimed.pop(index, None)
+        if dest is not None and self.journal is not None and (failed or not os.path.lexists(dest)):
+            with contextlib.suppress(PrivspeechError):
+                self.journal.release(dest)
+
+    def _release_unfinished(self) -> None:
+        """At the end of a run, drop the claims of records that never ran; an output a worker published meanwhile
+        keeps its claim, so the next run knows it for an orphan."""
+        for index in list(self._claimed):
+            self._release(index)
+        if self.journal is not None:
+            self.journal.close()
 
     @contextlib.contextmanager
     def _progress(self):
@@ -502,5 +605,9 @@ def run_stage(stage: Stage, items: Iterable[Item], placement: Placement, options
         parts.append(f"{summary.resumed} already done (resumed)")
     if summary.failed:
         parts.append(f"{summary.failed} failed")
+    if summary.kept:
+        parts.append(f"{summary.kept} source(s) kept")
+    if summary.broken_pipe:
+        parts.append("stopped: stdout was closed")
     env.info(f"{stage.name}: " + ", ".join(parts))
     return summary

@@ -16,7 +16,8 @@ app = typer.Typer(
     rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog="Exit status: 0 done, 1 some records failed, 2 usage, 65 bad data, 66 no input, 73 cannot create "
-           "output, 74 I/O error, 75 locked, 77 permission or wrong key, 130 interrupted.",
+           "output, 74 I/O error, 75 locked, 77 permission or wrong key, 130 interrupted, 141 stdout closed before all "
+           "output was delivered.",
 )
 
 

@@ -44,7 +44,8 @@ DEBUG_ENV = "PRIVSPEECH_DEBUG"
 
 
 def handles_errors(command):
-    """Turn PrivspeechError, Ctrl-C, SIGTERM and broken pipes into one line on stderr and the exit status."""
+    """Turn PrivspeechError, Ctrl-C and SIGTERM into one line on stderr and the exit status, and a closed stdout
+    into a quiet exit 141."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -62,11 +63,11 @@ def handles_errors(command):
         except KeyboardInterrupt:
             env.error(PrivspeechError("interrupted", status=ExitStatus.INTERRUPTED))
             raise typer.Exit(int(ExitStatus.INTERRUPTED)) from None
-        except BrokenPipeError:
+        except BrokenPipeError:  # stdout closed before all output was delivered: a quiet stop, as SIGPIPE would
             from ..pipeline import _silence_stdout
 
             _silence_stdout()
-            raise typer.Exit(0) from None
+            raise typer.Exit(int(ExitStatus.BROKEN_PIPE)) from None
         finally:
             signal.signal(signal.SIGTERM, previous)
         raise typer.Exit(int(status or 0))

@@ -50,9 +50,16 @@ def encrypt(
     passphrase_fd: PassphraseFd = None,
     passphrase_file: PassphraseFile = None,
     remove_source: Annotated[bool, typer.Option(
-        "--remove-source", help="Delete each plaintext input once its ciphertext is complete (and verified).")] = False,
+        "--remove-source", help="Delete each plaintext input after its ciphertext is complete, fsynced, decrypted "
+        "back to the same bytes (needs -i, or -p) and journaled; only regular audio files inside the folders "
+        "given, the files named or the manifest's own folder, never with -o -.")] = False,
+    source_root: Annotated[Optional[list[Path]], typer.Option(
+        "--source-root", metavar="DIR", file_okay=False,
+        help="With --remove-source, also allow removing sources inside DIR (repeatable; needed for a manifest "
+             "piped into stdin).")] = None,
     verify: Annotated[bool, typer.Option(
-        "--verify", help="Decrypt each output once with -i before trusting it (and before --remove-source).")] = False,
+        "--verify", help="Decrypt each ciphertext once (with -i, or -p) and compare it with the source before "
+                         "publishing it.")] = False,
     identity: Identities = None,
     out_dir: common.OutDir = None,
     output: common.Output = None,
@@ -69,6 +76,11 @@ def encrypt(
     Outputs stream through rage in 64 KiB chunks (flat memory for any size) and appear atomically. Each record
     gains the ciphertext's sha256 and an ops entry with the format and the number of recipients (never who).
 
+    With --remove-source each source is deleted only after its ciphertext has been decrypted back to the same
+    bytes, published, fsynced and (with --out-dir) journaled, and only if it is still the file that was read:
+    a rerun after a crash prints the records of sources already removed and finishes removals left undone.
+    A manifest's word is taken only when nobody but you or root can write the manifest.
+
     Example: privspeech scan calls/ | privspeech encrypt -R team.recipients --out-dir vault/ > vault/manifest.jsonl
     """
     import functools
@@ -77,12 +89,20 @@ def encrypt(
     from ..crypto import identities, recipients
     from ..crypto.stage import EncryptSettings, encrypt_record, keep_names
     from ..inputs import collect
+    from ..journal import consumed_sources
     from ..pipeline import Stage
+    from ..removal import SourceRemover
 
     env = Env(quiet=quiet)
-    if verify and not identity:
-        raise common.PrivspeechError("--verify needs the identity to decrypt with", hint="add -i FILE",
-                                     status=common.ExitStatus.USAGE)
+    if (verify or remove_source) and not (identity or passphrase):
+        option = "--remove-source" if remove_source else "--verify"
+        raise common.PrivspeechError(f"{option} decrypts each ciphertext back before trusting it: give the identity "
+                                     "to decrypt with", hint="add -i FILE", status=common.ExitStatus.USAGE)
+    if remove_source and output == "-":
+        raise common.PrivspeechError("--remove-source with -o -: a ciphertext on stdout is not kept, so the source "
+                                     "must stay", hint="write the ciphertext to a file", status=common.ExitStatus.USAGE)
+    if source_root and not remove_source:
+        raise common.PrivspeechError("--source-root applies with --remove-source only", status=common.ExitStatus.USAGE)
     secret = None
     found = []
     if passphrase:
@@ -93,18 +113,48 @@ def encrypt(
     else:
         found = recipients.collect(recipient or [], recipients_file or [])
     verify_with = []
-    if verify:
+    if identity and (verify or remove_source) and not passphrase:
         verify_with, warnings = identities.load_identities(
-            identity, passphrase=read_passphrase(env, passphrase_fd if not passphrase else None, passphrase_file
-                                                 if not passphrase else None))
+            identity, passphrase=read_passphrase(env, passphrase_fd, passphrase_file))
         for message in warnings:
             env.warn(message)
-    settings = EncryptSettings(recipients=found, passphrase=secret, armor=armor, verify_with=verify_with,
-                               remove_source=remove_source)
+    remover = None
+    if remove_source:
+        remover = SourceRemover(source_root or [])
+        _check_manifests_trusted(paths or [], source_root)
+    settings = EncryptSettings(recipients=found, passphrase=secret, armor=armor, verify=verify,
+                               verify_with=verify_with, remove_source=remove_source)
     params = {"recipients": sorted(recipient or []), "recipients_files": sorted(map(str, recipients_file or [])),
               "armor": armor, "passphrase": passphrase}
-    items = keep_names(collect(paths or [], env, skip_invalid=skip_invalid), strip_age=False)
+    consumed = consumed_sources(out_dir) if remove_source and out_dir is not None else set()
+    items = keep_names(collect(paths or [], env, skip_invalid=skip_invalid, consumed=consumed), strip_age=False)
     stage = Stage("encrypt", functools.partial(encrypt_record, settings=settings), params=params, suffix=".age",
-                  io_bound=True)
+                  io_bound=True, remover=remover)
     return common.run(stage, paths, out_dir=out_dir, output=output, force=force, jobs=jobs, fail_fast=fail_fast,
                       quiet=quiet, shard=shard, emit_manifest=emit_manifest, items=items)
+
+
+def _check_manifests_trusted(paths: list[str], source_root) -> None:
+    """--remove-source deletes on a manifest's word only when nobody but this user or root could have written it;
+    a manifest on a pipe has no folder of its own, so its sources need --source-root."""
+    import os
+    import sys
+
+    from ..inputs import MANIFEST_SUFFIXES, stdin_folder
+    from ..trust import distrust
+
+    manifests = [p for p in paths if p != "-" and os.path.isfile(p) and Path(p).suffix.lower() in MANIFEST_SUFFIXES]
+    if not paths or "-" in paths:
+        folder = stdin_folder()
+        if folder is not None:
+            manifests.append(os.readlink(f"/proc/self/fd/{sys.stdin.fileno()}"))
+        elif not source_root and not sys.stdin.isatty():
+            raise common.PrivspeechError(
+                "--remove-source with a manifest (or audio) on a pipe: the input has no folder its sources may be "
+                "removed from", hint="name the folder with --source-root DIR", status=common.ExitStatus.USAGE)
+    for manifest in manifests:
+        why = distrust(manifest)
+        if why is not None:
+            raise common.PrivspeechError(f"refusing to remove sources on the word of {manifest}: {why}",
+                                         hint="only a manifest that nobody but you or root can write may name files "
+                                              "to delete", status=common.ExitStatus.NOPERM)

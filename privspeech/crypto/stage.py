@@ -11,18 +11,20 @@ import contextlib
 import dataclasses
 import hashlib
 import os
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Iterable, Iterator, Sequence
 
-from ..audio import STDIO, sha256_file
+from ..audio import STDIO, probe
 from ..errors import ExitStatus, PrivspeechError, from_os_error
 from ..fsutil import atomic_write, binary_stdout
 from ..console import Env
 from ..inputs import Item, collect
 from ..manifest import Record
 from ..pipeline import Task
+from ..removal import FileIdentity
 from . import header
 from .identities import Identity
 from .passphrase import Passphrase
@@ -34,11 +36,19 @@ SUFFIX = ".age"
 
 @dataclass(frozen=True)
 class EncryptSettings:
+    """How to encrypt. With `verify` each ciphertext is decrypted once (with `verify_with`, or the passphrase)
+    and compared with the plaintext read, before it is published; `remove_source` implies it."""
+
     recipients: Sequence[Recipient] = ()
     passphrase: Passphrase | None = None
     armor: bool = False
-    verify_with: Sequence[Identity] = ()  # decrypt each output once with these before trusting it
+    verify: bool = False
+    verify_with: Sequence[Identity] = ()
     remove_source: bool = False
+
+    @property
+    def verifies(self) -> bool:
+        return self.verify or self.remove_source
 
 
 @dataclass(frozen=True)
@@ -96,23 +106,53 @@ def _sink(dest: str, *, force: bool, private: bool) -> Iterator[BinaryIO]:
 
 
 def encrypt_record(task: Task, *, settings: EncryptSettings) -> Record:
-    """Encrypt the task's file to `task.dest` ('-': stdout) and return the record of the ciphertext."""
+    """Encrypt the task's file to `task.dest` ('-': stdout) and return the record of the ciphertext.
+
+    With `settings.remove_source` the source must be a regular file holding audio; the ciphertext is verified
+    before it is published, and `task.consumed` names the source as it was read, for the runner to remove it
+    once the record is journaled. A source that changed while it was read fails the record.
+    """
     src, dest = task.record.audio_filepath, task.dest
+    if settings.verifies and STDIO in (src, dest):
+        raise PrivspeechError("verifying a ciphertext needs the source and the ciphertext as files, not stdin or "
+                              "stdout", status=ExitStatus.USAGE)
+    if settings.remove_source:
+        _check_audio(src)
     expected = task.record.privspeech.sha256 if src != STDIO else None
     with _source(src) as reader, _sink(dest, force=task.force, private=False) as writer:
+        before = FileIdentity.of(os.fstat(reader.fileno())) if settings.remove_source else None
         written = encrypt_stream(reader, writer, recipients=settings.recipients, passphrase=settings.passphrase,
-                                 armor=settings.armor, name=src, out_name=dest, input_sha256=expected)
-    if settings.verify_with:
-        _verify(task, written, settings)
-    if settings.remove_source and src != STDIO:
-        try:
-            os.unlink(src)
-        except OSError as exc:
-            task.warn(f"{src}: encrypted, but the source could not be removed: {exc.strerror}")
+                                 armor=settings.armor, name=src, out_name=dest, input_sha256=expected,
+                                 hash_input=settings.verifies)
+        if settings.verifies:
+            _verify(writer, written, settings, src, dest)
+        if before is not None:
+            if FileIdentity.of(os.fstat(reader.fileno())) != before:
+                raise PrivspeechError(f"{src}: changed while it was being encrypted", hint="nothing was written "
+                                      "and the source was kept; run again", status=ExitStatus.DATAERR)
+            task.consumed = before
     record = task.record.with_op("encrypt", **op_fields(recipients=len(settings.recipients), armor=settings.armor,
                                                         passphrase=settings.passphrase is not None))
     record.privspeech.sha256 = written.sha256
     return dataclasses.replace(record, audio_filepath=dest)
+
+
+def _check_audio(src: str) -> None:
+    """Refuse (DATAERR) a source that --remove-source must not delete: not a regular file, or not audio."""
+    try:
+        st = os.lstat(src)
+    except OSError as exc:
+        raise from_os_error(exc, src) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise PrivspeechError(f"{src}: not a regular file (a symlink?); --remove-source deletes only regular files",
+                              hint="nothing was written", status=ExitStatus.DATAERR)
+    try:
+        probe(src)
+    except PrivspeechError as exc:
+        if exc.status != ExitStatus.DATAERR:
+            raise
+        raise PrivspeechError(f"{src}: not a recognised audio file; --remove-source deletes only audio",
+                              hint="nothing was written", status=ExitStatus.DATAERR) from None
 
 
 class _HashSink:
@@ -124,18 +164,23 @@ class _HashSink:
         return len(data)
 
 
-def _verify(task: Task, written: Written, settings: EncryptSettings) -> None:
-    """Decrypt the new ciphertext once and compare it with the source, before the source may be removed."""
-    src, dest = task.record.audio_filepath, task.dest
-    if dest == STDIO or src == STDIO:
-        raise PrivspeechError("--verify needs the ciphertext and the source as files", status=ExitStatus.USAGE)
-    expected = sha256_file(src)
+def _verify(ciphertext: BinaryIO, written: Written, settings: EncryptSettings, src: str, dest: str) -> None:
+    """Decrypt the unpublished ciphertext once and compare it with the plaintext that was encrypted."""
+    ciphertext.flush()
+    ciphertext.seek(0)
     sink = _HashSink()
-    with open(dest, "rb") as reader:
-        decrypt_stream(reader, sink, identities=settings.verify_with, name=dest)  # type: ignore[arg-type]
-    if sink.hash.hexdigest() != expected:
-        raise PrivspeechError(f"{dest}: does not decrypt to {src}", hint="the source was kept; check the disk",
-                              status=ExitStatus.IOERR)
+    try:
+        decrypt_stream(ciphertext, sink, identities=settings.verify_with,  # type: ignore[arg-type]
+                       passphrase=settings.passphrase, name=dest)
+    except PrivspeechError as exc:
+        if exc.status != ExitStatus.NOPERM:
+            raise
+        raise PrivspeechError(f"{dest}: the identity given with -i does not open the new ciphertext",
+                              hint="give the identity of one of the recipients; nothing was written and the "
+                                   "source was kept", status=ExitStatus.NOPERM) from None
+    if sink.hash.hexdigest() != written.input_sha256:
+        raise PrivspeechError(f"{dest}: does not decrypt to {src}", hint="nothing was written and the source was "
+                              "kept; check the disk and memory", status=ExitStatus.IOERR)
 
 
 def decrypt_record(task: Task, *, settings: DecryptSettings) -> Record:

@@ -1,0 +1,46 @@
+"""A reader that stops early (`| head`): privspeech stops quietly, and says with its exit status whether all its
+output was delivered (0) or not (141, as a process killed by SIGPIPE would report)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import SAMPLES, run_cli
+
+
+def _into_head(args, head_args) -> tuple[int, bytes, bytes]:
+    """Run privspeech with stdout piped into `head`; returns (privspeech's status, its stderr, head's output)."""
+    proc = subprocess.Popen([sys.executable, "-m", "privspeech", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    head = subprocess.Popen(["head", *head_args], stdin=proc.stdout, stdout=subprocess.PIPE)
+    proc.stdout.close()
+    shown, _ = head.communicate(timeout=120)
+    err = proc.stderr.read()
+    return proc.wait(timeout=120), err, shown
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_batch_cut_short_by_head_exits_141_quietly(tmp_path, jobs):
+    status, err, shown = _into_head(["noise", "--epsilon", "100", "--seed", "t", "-j", jobs, "-q", "--out-dir",
+                                     tmp_path / "dp", SAMPLES], ["-n", "1"])
+    assert shown.count(b"\n") == 1
+    assert status == 141, err.decode()
+    assert b"Traceback" not in err and b"error" not in err
+
+
+def test_audio_on_stdout_cut_short_exits_141_without_a_misleading_hint(tmp_path):
+    made = run_cli(["keygen", "-o", tmp_path / "k"])
+    sealed = tmp_path / "x.age"
+    assert run_cli(["encrypt", "-r", made.stdout.decode().strip(), "-o", sealed,
+                    SAMPLES / "p225" / "p225_003.wav"]).returncode == 0
+    status, err, shown = _into_head(["decrypt", "-i", tmp_path / "k", "-o", "-", sealed], ["-c", "100"])
+    assert len(shown) == 100 and status == 141, err.decode()
+    assert b"cannot write" not in err and b"hint" not in err and b"Traceback" not in err
+
+
+def test_a_reader_that_takes_everything_sees_exit_0(tmp_path):
+    status, err, shown = _into_head(["scan", "-q", SAMPLES], ["-n", "100"])
+    assert status == 0 and shown.count(b"\n") == 5, err.decode()
