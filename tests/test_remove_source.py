@@ -202,3 +202,17 @@ def test_a_swapped_folder_on_the_way_is_never_followed(tmp_path):
     with pytest.raises(PrivspeechError, match="symlink or not a folder"):
         SourceRemover().remove(str(root / "spk" / "x.wav"), str(root), seen)
     assert (elsewhere / "x.wav").exists()
+
+
+def test_rerunning_on_files_already_removed_prints_their_records(tmp_path, keys):
+    """Files named on the command line that an earlier run encrypted and removed are not 'missing' to a rerun."""
+    key, recipient = keys
+    data, _ = _dataset(tmp_path)
+    args = ["encrypt", "-r", recipient, "-i", key, "--remove-source", "--out-dir", tmp_path / "vault",
+            data / "a.wav", data / "b.wav"]
+    first = run_cli(args)
+    assert first.returncode == 0 and not (data / "a.wav").exists() and not (data / "b.wav").exists()
+    again = run_cli(args)
+    assert again.returncode == 0, again.stderr.decode()
+    assert records(again.stdout.decode()) == records(first.stdout.decode())
+    assert b"2 already done (resumed)" in again.stderr
