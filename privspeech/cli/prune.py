@@ -81,7 +81,9 @@ def prune(
 
     summary = run_prune(root, policy, dry_run=dry_run, wait=wait, max_runtime=runtime, audit_log=audit_log,
                         emit=emit)
+    for warning in summary.warnings:
+        env.warn(warning)
     env.info(summary.text(dry_run))
-    if summary.status == common.ExitStatus.FAILED:
+    if any(action == "error" and kind in ("file", "record") for action, kind in summary.counts):
         env.warn("some files could not be deleted; their records stay (see the error lines)")
     return summary.status
