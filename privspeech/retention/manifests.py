@@ -72,7 +72,7 @@ def load(fs: Remover, parts: Parts, *, dry_run: bool = False) -> Manifest:
 
     Raises Refused when the manifest or a folder above it is not trusted, or it cannot be read.
     """
-    why = trust.folders_problem(fs.tree, parts[:-1])
+    why = trust.problem(fs.tree.files[parts]) or trust.folders_problem(fs.tree, parts[:-1])
     if why:
         raise Refused("untrusted-manifest", why)
     try:
@@ -86,7 +86,7 @@ def load(fs: Remover, parts: Parts, *, dry_run: bool = False) -> Manifest:
         st = stat_at(fd)
         if not stat.S_ISREG(st.mode):
             raise Refused("unreadable-manifest", "not a regular file")
-        why = trust.problem(st)
+        why = trust.problem(st)  # again, on what was opened
         if why:
             raise Refused("untrusted-manifest", why)
         data = fh.read()

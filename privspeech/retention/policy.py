@@ -147,8 +147,10 @@ def make_plan(root: Root, policy: Policy, *, deadline: float | None = None, dry_
     """
     tree = walk(root, deadline=deadline)
     enforced = _explicit(root, tree, policy)
-    found = sorted({p for p in tree.files if p[-1].endswith(SUFFIX)} | enforced)
-    planner = _Planner(root, tree, policy, set(found), reserved or {})
+    reserved = reserved or {}
+    found = sorted({p for p, st in tree.files.items() if p[-1].endswith(SUFFIX) and (st.dev, st.ino) not in reserved}
+                   | enforced)
+    planner = _Planner(root, tree, policy, set(found), reserved)
     planner.not_entered()
     manifests = {}
     with Remover(root, tree) as fs:
