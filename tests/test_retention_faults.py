@@ -20,7 +20,7 @@ import pytest
 from privspeech.errors import ExitStatus
 from privspeech.manifest import dumps
 from privspeech.retention import Policy, execute, make_plan, open_root
-from privspeech.retention.rewrite import _Redo, redo_name
+from privspeech.retention.rewrite import Redo, redo_name
 from privspeech.timeutil import parse_duration
 
 from conftest import records, run_cli
@@ -375,7 +375,7 @@ def test_a_rewrite_killed_in_any_state_is_finished_by_the_next_run(tmp_path, sta
     later = dumps(record("e.wav", FUTURE)).encode() if appended else b""  # appended after the kill
     manifest.write_bytes(interrupted(old, new, state) + later)
     manifest.chmod(0o640)
-    (root / redo_name("m.jsonl")).write_bytes(_Redo.dump(manifest.stat().st_ino, old, new, 0))
+    (root / redo_name("m.jsonl")).write_bytes(Redo.dump(manifest.stat().st_ino, old, new, 0))
     (root / redo_name("m.jsonl")).chmod(0o600)
     dry = run_cli(["prune", root, "--dry-run"])
     assert dry.returncode == 0 and (root / redo_name("m.jsonl")).exists()  # a dry run only reads

@@ -255,8 +255,8 @@ class _Planner:
                 problem = problem or f"{text}: {show(parts)} is not a regular file ({kind})"
             elif parts in self.manifests:
                 problem = problem or f"{text}: {show(parts)} is a manifest"
-            elif self._reserved(parts):
-                problem = problem or f"{text}: {show(parts)} is {self._reserved(parts)}"
+            elif what := self._reserved(parts):
+                problem = problem or f"{text}: {show(parts)} is {what}"
             files.append(parts)
         self.named.update(files)
         expired = enforce and prov.expires_at is not None and parse_ts(prov.expires_at) <= self.policy.at

@@ -73,7 +73,7 @@ def finish(folder: int, folder_path: str, name: str, identity: tuple[int, int], 
     Returns None when there is no redo file. With `dry_run` nothing is written: the text is the one the
     manifest will have. Raises Left, or OSError.
     """
-    redo = _Redo.load(folder, redo_name(name))
+    redo = Redo.load(folder, redo_name(name))
     if redo is None:
         return None
     with _Open(folder, folder_path, name, identity, write=not dry_run) as manifest:
@@ -88,9 +88,9 @@ def finish(folder: int, folder_path: str, name: str, identity: tuple[int, int], 
     return current if done is None else done
 
 
-class _Redo:
-    """The content of a redo file: the manifest's inode (device numbers can change at boot), old and new text, and
-    the marker byte."""
+class Redo:
+    """A redo file: one JSON line (the manifest's inode, the lengths of the old and new text, the marker byte), then
+    the old and the new text. The inode, not the device: device numbers can change at boot."""
 
     def __init__(self, ino: int, old: bytes, new: bytes, marker: int):
         self.ino, self.old, self.new, self.marker = ino, old, new, marker
@@ -101,7 +101,7 @@ class _Redo:
         return json.dumps(head).encode() + b"\n" + old + new
 
     @classmethod
-    def load(cls, folder: int, name: str) -> "_Redo | None":
+    def load(cls, folder: int, name: str) -> "Redo | None":
         try:
             fd = os.open(name, os.O_RDONLY | _FLAGS, dir_fd=folder)
         except FileNotFoundError:
@@ -178,7 +178,7 @@ class _Open:
         cut = len(new)
         marker = 0 if current[cut] else 0xFF  # differs from what stands there now
         redo = f"{os.path.dirname(self.path)}/{redo_name(self.name)}"
-        write_bytes(redo, _Redo.dump(os.fstat(self.fd).st_ino, current, new, marker), force=True, private=True)
+        write_bytes(redo, Redo.dump(os.fstat(self.fd).st_ino, current, new, marker), force=True, private=True)
         _pwrite(self.fd, bytes([marker]), cut)
         os.fsync(self.fd)
         _pwrite(self.fd, new, 0)
@@ -203,6 +203,8 @@ class _Open:
 
 def _lease(fd: int) -> bool:
     """Take a write lease on `fd`: True, or False where leases are not available. Raises Left when in use."""
+    if not hasattr(fcntl, "F_SETLEASE"):  # not Linux
+        return False
     try:
         fcntl.fcntl(fd, fcntl.F_SETSIG, signal.SIGURG)
         fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_WRLCK)
