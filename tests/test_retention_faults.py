@@ -441,3 +441,26 @@ def test_an_in_place_rewrite_keeps_inode_owner_group_and_mode(tmp_path):
     assert [a["action"] for a in actions] == ["deleted", "deleted"] and summary.status == ExitStatus.OK
     assert (after.st_ino, after.st_uid, after.st_gid, after.st_mode) == \
         (before.st_ino, before.st_uid, before.st_gid, before.st_mode)
+
+
+def test_folders_an_unprivileged_prune_cannot_read_or_search_are_errors_not_tracebacks(public_tmp):
+    """prune run by nobody on nobody's dataset with a folder it may list but not search, and one it may not list."""
+    needs_root_and("setpriv")
+    root = make_root(public_tmp)
+    touch(root, "old.wav", age_days=60)
+    touch(root, "listable/x.wav", age_days=60)
+    touch(root, "closed/y.wav", age_days=60)
+    subprocess.run(["chown", "-R", f"{NOBODY}:{NOBODY}", str(root)], check=True)
+    (root / "listable").chmod(0o444)
+    (root / "closed").chmod(0o311)
+    result = subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", sys.executable,
+                             "-m", "privspeech", "prune", str(root), "--older-than", "30d"],
+                            capture_output=True, timeout=60, env=dict(os.environ, HOME="/nonexistent"))
+    actions = cli_actions(result)
+    assert result.returncode == ExitStatus.FAILED
+    assert [(a["action"], a["kind"], a["path"]) for a in actions] == [
+        ("error", "dir", "closed"), ("error", "dir", "listable"), ("deleted", "file", "old.wav")]
+    assert "Permission denied" in actions[0]["detail"] and "Permission denied" in actions[1]["detail"]
+    for folder in ("listable", "closed"):
+        (root / folder).chmod(0o755)
+    assert (root / "listable/x.wav").exists() and (root / "closed/y.wav").exists()

@@ -253,6 +253,8 @@ def _list(root: Root, fd: int, parts: Parts, tree: Tree, deadline: float | None)
                     tree.other.add(child)
             except FileNotFoundError:  # vanished while walking
                 count -= 1
+            except OSError as exc:  # a folder we may list but not search (mode r--): its files are not known
+                tree.unreadable.setdefault(parts, exc.strerror or str(exc))
     tree.entries[parts] = count
     if deadline is not None and time.monotonic() > deadline:
         raise PrivspeechError("--max-runtime reached while looking through ROOT; nothing was deleted",
