@@ -3,8 +3,9 @@
     python benchmarks/prune.py [--files 100000] [--per-dir 1000] [--tmp DIR]
 
 Builds identical trees of small files, half of them with a modification time 100 days ago, then deletes the
-old half with find and with privspeech's prune (by age, every safety check on: descriptor walk, re-check of
-folder and file identity before each unlinkat, JSONL actions to a file, fsynced audit log, lock). A third
+old half with find and with privspeech's prune (by age, every safety check on: descriptor walk, statx re-check
+of folder and file identity and mount before each unlinkat, JSONL actions to a file, audit log with intent lines
+fsynced before each batch of 64 deletions, lock). A third
 tree has no old files but a manifest with one record per file, half expired, pruned by expiry. Each
 deletion run happens in its own process (so peak memory is its own) after a sync; times are wall-clock
 seconds.

@@ -204,7 +204,13 @@ def test_audit_log_appends_every_action_of_every_run(tmp_path):
         assert mine[0]["event"] == "begin" and mine[0]["dry_run"] is dry
         assert mine[0]["root"] == str(root) and mine[0]["policy"]["protect"] == []
         assert mine[-1]["event"] == "end" and mine[-1]["status"] == 0
-        assert [{k: v for k, v in line.items() if k not in ("run", "at")} for line in mine[1:-1]] == emitted
+        body = [{k: v for k, v in line.items() if k not in ("run", "at")} for line in mine[1:-1]]
+        assert [line for line in body if line.get("event") != "intent"] == emitted
+        intents = [line for line in body if line.get("event") == "intent"]  # each before what it announces
+        assert intents == ([] if dry else [{"event": "intent", "kind": "file", "path": "a.wav"},
+                                           {"event": "intent", "kind": "manifest", "path": "m.jsonl", "drop": [1]}])
+        if not dry:
+            assert body.index(intents[0]) < body.index(emitted[0]) and emitted[0]["path"] == "a.wav"
         for line in mine:
             assert abs(dt.datetime.fromisoformat(line["at"].replace("Z", "+00:00")) - now()) < dt.timedelta(minutes=5)
     assert lines[-1]["counts"] == {"deleted file": 1, "deleted record": 1, "kept file": 1}
@@ -216,7 +222,8 @@ def test_custom_audit_log_path(tmp_path):
     log = tmp_path / "logs" / "prune.jsonl"
     log.parent.mkdir()
     run(root, Policy(older_than=parse_duration("1d")), audit_log=log)
-    assert [json.loads(line).get("action") for line in log.read_text().splitlines()] == [None, "deleted", None]
+    assert [(e.get("event"), e.get("action")) for e in map(json.loads, log.read_text().splitlines())] == [
+        ("begin", None), ("intent", None), (None, "deleted"), ("end", None)]
     assert not (root / ".privspeech" / "audit.jsonl").exists()
 
 
@@ -246,26 +253,49 @@ def test_bad_explicit_manifest(tmp_path, given, status):
     assert info.value.status == status and given.split("/")[-1] in info.value.message
 
 
-@pytest.mark.parametrize("content, message", [
-    (b'{"audio_filepath": "a.wav"}\nnot json\n', "bad.jsonl:2: bad manifest line"),
-    (b'{"audio_filepath": "a.wav", "privspeech": {"sidecars": "a.txt"}}\n', "sidecars"),
-    (b'{"audio_filepath": "a.wav", "privspeech": {"expires_at": "yesterday"}}\n', "RFC 3339"),
-    (b"\xff\xfe binary\n", "not UTF-8"),
+@pytest.mark.parametrize("content, line, message", [
+    (b'{"audio_filepath": "a.wav"}\nnot json\n', 2, "not JSON (Expecting value)"),
+    (b'{"audio_filepath": "a.wav", "privspeech": {"sidecars": "a.txt"}}\n', 1, "sidecars"),
+    (b'{"audio_filepath": "a.wav", "privspeech": {"expires_at": "yesterday"}}\n', 1, "RFC 3339"),
+    (b"\xff\xfe binary\n", 1, "not UTF-8"),
+    (b"[" * 100_000 + b"\n", 1, "nested too deeply"),
 ])
-def test_a_bad_manifest_anywhere_stops_the_run_before_anything_is_deleted(tmp_path, content, message):
+def test_a_bad_manifest_line_is_an_error_of_its_own_and_the_rest_of_root_is_pruned(tmp_path, content, line,
+                                                                                     message):
+    """Behaviour changed (issue 21): one bad line no longer stops all retention of ROOT (it was exit 65)."""
     root = make_root(tmp_path)
     put(root, "a.wav")
     put(root, "old.wav", age_days=90)
+    put(root, "sub/old.wav", age_days=90)
     write_manifest(root / "good.jsonl", [record("a.wav", PAST)])
-    (root / "sub").mkdir()
     (root / "sub/bad.jsonl").write_bytes(content)
-    before = listing(root)
-    with pytest.raises(PrivspeechError) as info:
-        prune(root, Policy(older_than=parse_duration("30d")))
-    assert info.value.status == ExitStatus.DATAERR and message in info.value.message
-    assert listing(root) == before
+    actions, summary = run(root, Policy(older_than=parse_duration("30d")))
+    (error,) = [a for a in actions if a["action"] == "error"]
+    assert error["kind"] == "line" and error["path"] == "sub/bad.jsonl"
+    assert error["reason"] == {"rule": "bad-line", "line": line} and message in error["detail"]
+    assert [(a["action"], a["path"]) for a in actions if a["action"] != "error"] == [
+        ("deleted", "a.wav"), ("deleted", "old.wav"), ("skipped", "sub/old.wav"), ("deleted", "good.jsonl")]
+    held = actions[3]
+    assert held["reason"] == {"rule": "unreadable-manifest", "manifest": "sub/bad.jsonl"}  # the bad line might name it
+    assert summary.status == ExitStatus.FAILED and (root / "sub/bad.jsonl").read_bytes() == content
     last = json.loads((root / ".privspeech/audit.jsonl").read_text().splitlines()[-1])
-    assert last["event"] == "abort" and last["status"] == 65
+    assert last["event"] == "end" and last["status"] == 1
+
+
+def test_good_lines_of_a_manifest_with_bad_lines_are_enforced_and_bad_lines_kept(tmp_path):
+    root = make_root(tmp_path)
+    put(root, "a.wav")
+    put(root, "b.wav")
+    manifest = root / "m.jsonl"
+    lines = [dumps(record("a.wav", PAST)).encode(), b"{oops\n", dumps(record("b.wav", FUTURE)).encode(),
+             b"\xff\n" * 30]
+    manifest.write_bytes(b"".join(lines))
+    actions, summary = run(root)
+    errors = [a for a in actions if a["action"] == "error"]
+    assert [a["reason"]["line"] for a in errors] == [2, *range(4, 13)] and "21 more bad lines" in errors[-1]["detail"]
+    assert [(a["action"], a["path"]) for a in actions if a["action"] != "error"] == [
+        ("deleted", "a.wav"), ("deleted", "m.jsonl")]
+    assert manifest.read_bytes() == b"".join(lines[1:]) and summary.status == ExitStatus.FAILED
 
 
 def test_a_record_whose_file_is_already_gone_leaves_its_manifest(tmp_path):
@@ -291,21 +321,38 @@ def test_prune_empty_dirs_removes_only_folders_the_run_emptied(tmp_path):
     assert listing(root) == {"d/keep.wav": listing(root)["d/keep.wav"]}
 
 
-def test_a_manifest_changed_after_planning_is_not_rewritten(tmp_path):
+def test_lines_appended_after_planning_are_kept_by_the_rewrite(tmp_path):
+    """Behaviour changed (issue 21): an append no longer stops the rewrite (it was an error, exit 1)."""
     root = make_root(tmp_path)
     put(root, "a.wav")
-    manifest = write_manifest(root / "m.jsonl", [record("a.wav", PAST)])
+    manifest = write_manifest(root / "m.jsonl", [record("a.wav", PAST), record("b.wav", FUTURE)])
+    inode = manifest.stat().st_ino
     with open_root(root) as handle:
         plan = make_plan(handle, Policy())
         with manifest.open("a") as fh:  # another tool appends a record meanwhile
             fh.write(dumps(record("new.wav", FUTURE)))
         summary = execute(handle, plan)
+    assert [a.action for a in plan.actions] == ["deleted", "deleted"] and summary.status == ExitStatus.OK
+    assert [json.loads(t)["audio_filepath"] for t in manifest.read_text().splitlines()] == ["b.wav", "new.wav"]
+    assert manifest.stat().st_ino == inode  # rewritten in place
+    assert not [p for p in root.iterdir() if p.name.endswith((".privspeech-rewrite", ".privspeech-tmp"))]
+
+
+def test_a_manifest_replaced_after_planning_is_read_again_not_overwritten(tmp_path):
+    root = make_root(tmp_path)
+    put(root, "a.wav")
+    manifest = write_manifest(root / "m.jsonl", [record("a.wav", PAST)])
+    with open_root(root) as handle:
+        plan = make_plan(handle, Policy())
+        # rewritten in place by another program: the text read when planning is no longer its start
+        manifest.write_text(dumps(record("other.wav", FUTURE)) + dumps(record("a.wav", PAST)))
+        summary = execute(handle, plan)
     (rec,) = [a for a in plan.actions if a.kind == "record"]
-    assert rec.action == "error" and "changed since it was read" in rec.detail
-    assert len(manifest.read_text().splitlines()) == 2 and summary.status == ExitStatus.FAILED
-    assert not (root / "a.wav").exists()  # the next run drops the record as already absent
-    assert [a["action"] for a in run(root)[0]] == ["skipped", "deleted"]
-    assert json.loads(manifest.read_text())["audio_filepath"] == "new.wav"
+    assert rec.action == "skipped" and "changed since it was read" in rec.detail and summary.status == ExitStatus.OK
+    assert any("a later run removes the pruned lines" in w for w in summary.warnings)
+    assert len(manifest.read_text().splitlines()) == 2 and not (root / "a.wav").exists()
+    assert [a["action"] for a in run(root)[0]] == ["skipped", "deleted"]  # the next run: already absent, line dropped
+    assert json.loads(manifest.read_text())["audio_filepath"] == "other.wav"
 
 
 def test_a_nested_datasets_state_folder_is_never_read_or_touched(tmp_path):

@@ -38,15 +38,21 @@ def prune(
     """Delete recordings whose retention period has ended, and say why for every file.
 
     A record whose privspeech.expires_at has passed loses every file it names (audio, ciphertext, the sidecars
-    in privspeech.sidecars) and its manifest line; manifests are rewritten atomically. Records with hold: true and
-    paths matching --protect are always kept. With --older-than, files that no record names go by modification
-    time (never access time).
+    in privspeech.sidecars) and its manifest line. Records with hold: true and paths matching --protect are always
+    kept. With --older-than, files that no record names go by modification time (never access time).
 
-    prune acts only inside a folder marked by `privspeech init`, never follows a symlink, never enters another
-    filesystem and re-checks each file just before deleting it. Every action (deleted, would-delete, kept,
-    skipped, error) is printed as a JSONL line with its rule and dates, and appended to the audit log
-    ROOT/.privspeech/audit.jsonl; stderr gets a summary. A second run on the same ROOT exits 75 at once, or
-    waits with --wait.
+    prune acts only inside a folder marked by `privspeech init`, never follows a symlink, never enters a mount
+    point (another filesystem or a bind mount) and re-checks each file just before deleting it. It reads a
+    manifest only when the manifest and every folder from ROOT down to it are owned by you or root and not
+    writable by group or others (others are skipped with a warning); a record may not name the audit log or
+    lock file. A bad manifest line, or a folder it cannot read or more than 200 levels deep, is an error line
+    (exit 1) and the rest of ROOT is still pruned.
+
+    Manifests are rewritten in place under a write lease, keeping lines that pipelines append meanwhile; one that
+    another process holds open is left until a later run (its files are deleted). Every action (deleted,
+    would-delete, kept, skipped, error) is printed as a JSONL line with its rule and dates, and appended to the
+    audit log ROOT/.privspeech/audit.jsonl, where each deletion's intent is fsynced before it happens; stderr gets
+    warnings and a summary. A second run on the same ROOT exits 75 at once, or waits with --wait.
 
     Deleting a file is not erasing it: SSDs, snapshots and backups can keep the bytes. Store recordings
     encrypted (privspeech encrypt) and delete the key to destroy every copy.
@@ -81,7 +87,9 @@ def prune(
 
     summary = run_prune(root, policy, dry_run=dry_run, wait=wait, max_runtime=runtime, audit_log=audit_log,
                         emit=emit)
+    for warning in summary.warnings:
+        env.warn(warning)
     env.info(summary.text(dry_run))
-    if summary.status == common.ExitStatus.FAILED:
+    if any(action == "error" and kind in ("file", "record") for action, kind in summary.counts):
         env.warn("some files could not be deleted; their records stay (see the error lines)")
     return summary.status

@@ -19,8 +19,9 @@ _FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 class AuditLog:
     """JSONL lines appended (O_APPEND, 0600, never through a symlink) and fsynced in batches.
 
-    Every line carries the run id and the time. Lines are written and fsynced every `batch` lines and when
-    the log is closed, so a crash loses at most the last batch of lines, never earlier ones.
+    Every line carries the run id and the time. Lines are written and fsynced by :meth:`flush` (prune calls it
+    with each batch of intents, before deleting), every `batch` lines, and when the log is closed. `identity`
+    is the log file's (device, inode).
     """
 
     def __init__(self, root: Root, run: str, path: str | os.PathLike | None = None, *, batch: int = 1000):
@@ -31,9 +32,11 @@ class AuditLog:
                 self.fd = os.open(path, _FLAGS, 0o600)
         except OSError as exc:
             raise from_os_error(exc, f"audit log {path or AUDIT_NAME}", writing=True) from None
-        if not stat.S_ISREG(os.fstat(self.fd).st_mode):
+        st = os.fstat(self.fd)
+        if not stat.S_ISREG(st.st_mode):
             os.close(self.fd)
             raise PrivspeechError(f"audit log {path}: not a regular file", status=ExitStatus.CANTCREAT)
+        self.identity = (st.st_dev, st.st_ino)
         self.run, self.batch, self._lines = run, batch, []
         self._second, self._prefix = -1, ""
 
@@ -51,6 +54,7 @@ class AuditLog:
             self.flush()
 
     def flush(self) -> None:
+        """Write the buffered lines and fsync."""
         data = memoryview("".join(self._lines).encode())
         self._lines = []
         try:

@@ -15,8 +15,9 @@ LOCK_NAME = "prune.lock"
 
 
 @contextlib.contextmanager
-def hold_lock(root: Root, *, wait: float = 0.0) -> Iterator[None]:
-    """Hold ROOT's prune lock for the block; TEMPFAIL when another run holds it longer than `wait` seconds.
+def hold_lock(root: Root, *, wait: float = 0.0) -> Iterator[tuple[int, int]]:
+    """Hold ROOT's prune lock for the block, which gets the lock file's (device, inode); TEMPFAIL when another run
+    holds it longer than `wait` seconds.
 
     The lock file (0600, opened without following links) records the holder's pid for the error message.
     The kernel drops the lock when the process ends, so a killed run never leaves a stale lock.
@@ -38,6 +39,7 @@ def hold_lock(root: Root, *, wait: float = 0.0) -> Iterator[None]:
                 time.sleep(min(0.05, left))
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield
+        st = os.fstat(fd)
+        yield st.st_dev, st.st_ino
     finally:
         os.close(fd)

@@ -12,10 +12,18 @@ Rules, in order of authority:
    modification time (never its access time) is older than the cutoff, unless a protect glob matches it.
 4. With ``prune_empty_dirs``, folders emptied by the plan are removed too (never ROOT or ``.privspeech/``).
 
+Whose word counts: a manifest is read only when it and every folder from ROOT down to it are owned by the user
+running prune or root and not writable by group or others (:mod:`.trust`); another is skipped (an error when
+named with ``--manifest``) and names nothing. A line that is no valid record is an error on its own; the
+manifest's other lines count, and files under its folder are not deleted by age (the bad line might name them).
+A folder prune cannot read, or deeper than ``walk.MAX_DEPTH``, is an error and not entered.
+
 A protect glob matches the path relative to ROOT (``fnmatch``, so ``*`` crosses ``/``); a glob without ``/``
 also matches the file's name alone (``*.keep``). A record naming a path that leaves ROOT (``..``, an absolute
 path elsewhere), passes through a symlink or another filesystem, or names something other than a regular file
-is an error: none of its files are touched and it stays in its manifest.
+is an error: none of its files are touched and it stays in its manifest. So is a record naming a manifest,
+prune's audit log or lock file (by device and inode, wherever they are), or a manifest's redo file; these and
+privspeech's temporary files are never deleted by age either.
 """
 
 from __future__ import annotations
@@ -29,12 +37,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ExitStatus, PrivspeechError
+from ..fsutil import TMP_SUFFIX
 from ..timeutil import format_ts, now, parse_ts
-from .manifests import SUFFIX, Line, Manifest, load
+from .manifests import SUFFIX, Line, Manifest, Refused, load
+from .rewrite import REDO_SUFFIX
 from .walk import Parts, Remover, Root, Tree, Unsafe, show, split_path, walk
 
 
 _RFC3339 = "%Y-%m-%dT%H:%M:%SZ"
+BAD_LINES_SHOWN = 10  # per manifest; the last one shown counts the rest
 
 
 @dataclass(frozen=True)
@@ -84,7 +95,7 @@ class Action:
     """
 
     action: str
-    kind: str  # "file", "dir" or "record"
+    kind: str  # "file", "dir", "record", "manifest" or "line" (of a manifest)
     path: str  # relative to ROOT
     reason: dict[str, Any]
     detail: str | None = None
@@ -106,9 +117,11 @@ class Action:
 
 @dataclass
 class Plan:
-    """Actions in the order they are carried out: files (by path), folders (deepest first), records."""
+    """Actions in the order they are reported: notes (manifests, lines and folders that were not read), then the
+    order they are carried out: files (by path), folders (deepest first), records."""
 
     tree: Tree
+    notes: list[Action]
     files: list[Action]
     dirs: list[Action]
     records: list[Action]
@@ -116,28 +129,41 @@ class Plan:
 
     @property
     def actions(self) -> list[Action]:
-        return self.files + self.dirs + self.records
+        return self.notes + self.files + self.dirs + self.records
 
 
-def make_plan(root: Root, policy: Policy, *, deadline: float | None = None) -> Plan:
-    """Walk ROOT once, read its manifests and decide every action. Deletes nothing.
+def make_plan(root: Root, policy: Policy, *, deadline: float | None = None, dry_run: bool = False,
+              reserved: dict[tuple[int, int], str] | None = None) -> Plan:
+    """Walk ROOT once, read its trusted manifests and decide every action. Deletes nothing.
+
+    Manifest rewrites that a killed run left are finished first (with `dry_run`, only read as they will be).
+    `reserved` maps (device, inode) of files no action may touch (prune's audit log and lock) to their names.
+    A manifest, line or folder that cannot be read is reported in ``Plan.notes``, never stops the plan.
 
     Raises
     ------
     PrivspeechError
-        NOINPUT for a missing explicit manifest, USAGE for one outside ROOT, DATAERR for a bad manifest line
-        (prune never guesses around a manifest it cannot read), TEMPFAIL when `deadline` passes.
+        NOINPUT for a missing explicit manifest, USAGE for one outside ROOT, TEMPFAIL when `deadline` passes.
     """
     tree = walk(root, deadline=deadline)
+    enforced = _explicit(root, tree, policy)
+    reserved = reserved or {}
+    found = sorted({p for p, st in tree.files.items() if p[-1].endswith(SUFFIX) and (st.dev, st.ino) not in reserved}
+                   | enforced)
+    planner = _Planner(root, tree, policy, set(found), reserved)
+    planner.not_entered()
+    manifests = {}
     with Remover(root, tree) as fs:
-        enforced = _explicit(root, tree, policy)
-        found = {p for p in tree.files if p[-1].endswith(SUFFIX)} | enforced
-        manifests = {parts: load(fs, parts) for parts in sorted(found)}
-    planner = _Planner(root, tree, policy, set(manifests))
+        for parts in found:
+            try:
+                manifests[parts] = load(fs, parts, dry_run=dry_run)
+            except Refused as exc:
+                planner.refused(parts, exc, explicit=parts in enforced)
     for parts in sorted(p for p in tree.symlinks if p[-1].endswith(SUFFIX)):
         planner.files.append(Action("skipped", "file", show(parts), {"rule": "manifest"}, parts=parts,
                                     detail="a symlinked manifest is never read"))
     for parts, manifest in manifests.items():
+        planner.bad_lines(manifest)
         for line in manifest.lines:
             planner.record(manifest, line, enforce=not policy.manifests or parts in enforced)
     planner.plan_records()
@@ -148,7 +174,7 @@ def make_plan(root: Root, policy: Policy, *, deadline: float | None = None) -> P
                               hint="give a longer --max-runtime", status=ExitStatus.TEMPFAIL)
     planner.files.sort(key=lambda a: a.parts)
     dirs = planner.empty_dirs() if policy.prune_empty_dirs else []
-    return Plan(tree, planner.files, dirs, planner.records, manifests)
+    return Plan(tree, planner.notes, planner.files, dirs, planner.records, manifests)
 
 
 def _explicit(root: Root, tree: Tree, policy: Policy) -> set[Parts]:
@@ -176,13 +202,40 @@ class _Expired:
 
 
 class _Planner:
-    def __init__(self, root: Root, tree: Tree, policy: Policy, manifests: set[Parts]):
-        self.root, self.tree, self.policy, self.manifests = root, tree, policy, manifests
+    def __init__(self, root: Root, tree: Tree, policy: Policy, manifests: set[Parts],
+                 reserved: dict[tuple[int, int], str]):
+        self.root, self.tree, self.policy, self.manifests, self.reserved = root, tree, policy, manifests, reserved
+        self.notes: list[Action] = []
+        self.held_back: dict[Parts, str] = {}  # folder -> a manifest in it with lines prune could not read
         self.files: list[Action] = []
         self.records: list[Action] = []
         self.named: set[Parts] = set()  # files with a record
         self.live: dict[Parts, dict[str, Any]] = {}  # files a kept record names -> that record
         self.expired: list[_Expired] = []
+
+    def not_entered(self) -> None:
+        """An error for each folder the walk could not read or did not enter."""
+        for parts, why in sorted(self.tree.unreadable.items()):
+            self.notes.append(Action("error", "dir", show(parts), {"rule": "unreadable-folder"}, detail=why,
+                                     parts=parts))
+
+    def refused(self, parts: Parts, exc: Refused, *, explicit: bool) -> None:
+        """Report a manifest that is not read: skipped when untrusted (an error if named), else an error."""
+        action = "skipped" if exc.rule == "untrusted-manifest" and not explicit else "error"
+        self.notes.append(Action(action, "manifest", show(parts), {"rule": exc.rule}, detail=exc.detail, parts=parts))
+        if exc.rule == "unreadable-manifest":
+            self.held_back.setdefault(parts[:-1], show(parts))
+
+    def bad_lines(self, manifest: Manifest) -> None:
+        """An error for each line that is no valid record; files by age under its folder are held back."""
+        shown = manifest.bad[:BAD_LINES_SHOWN]
+        for i, (number, why) in enumerate(shown, 1):
+            rest = len(manifest.bad) - len(shown) if i == len(shown) else 0
+            detail = f"not a valid record: {why}; the line is kept" + (f" ({rest} more bad lines)" if rest else "")
+            self.notes.append(Action("error", "line", manifest.name, {"rule": "bad-line", "line": number},
+                                     detail=detail, parts=manifest.parts))
+        if manifest.bad:
+            self.held_back.setdefault(manifest.parts[:-1], manifest.name)
 
     def record(self, manifest: Manifest, line: Line, *, enforce: bool) -> None:
         """Sort one manifest line into live, kept, expired or error."""
@@ -202,6 +255,8 @@ class _Planner:
                 problem = problem or f"{text}: {show(parts)} is not a regular file ({kind})"
             elif parts in self.manifests:
                 problem = problem or f"{text}: {show(parts)} is a manifest"
+            elif what := self._reserved(parts):
+                problem = problem or f"{text}: {show(parts)} is {what}"
             files.append(parts)
         self.named.update(files)
         expired = enforce and prov.expires_at is not None and parse_ts(prov.expires_at) <= self.policy.at
@@ -250,11 +305,17 @@ class _Planner:
         cutoff = self.policy.at - self.policy.older_than
         limit, stamp = cutoff.timestamp(), format_ts(cutoff)
         for parts, st in self.tree.files.items():
-            if st.mtime >= limit or parts in self.named or parts in self.manifests:
+            if st.mtime >= limit or parts in self.named or parts in self.manifests or self._reserved(parts) \
+                    or parts[-1].endswith(TMP_SUFFIX):
                 continue
             mtime = time.strftime(_RFC3339, time.gmtime(st.mtime))
             glob = self.policy.protecting(show(parts))
-            if glob:
+            held = next((self.held_back[parts[:n]] for n in range(len(parts)) if parts[:n] in self.held_back), None)
+            if held:
+                self.files.append(self._file("skipped", parts, {"rule": "unreadable-manifest", "manifest": held},
+                                             detail=f"not deleted by age: lines of {held} that prune cannot read "
+                                             "might name it"))
+            elif glob:
                 self.files.append(self._file("kept", parts, {"rule": "protect", "glob": glob, "mtime": mtime}))
             else:
                 self.files.append(self._file("would-delete", parts, {"rule": "older-than", "mtime": mtime,
@@ -271,6 +332,13 @@ class _Planner:
                 dirs.append(Action("would-delete", "dir", show(parts), {"rule": "empty-dir"}, parts=parts))
                 gone[parts[:-1]] = gone.get(parts[:-1], 0) + 1
         return dirs
+
+    def _reserved(self, parts: Parts) -> str | None:
+        """What `parts` is when no action may touch it (prune's own files, a manifest's redo file), else None."""
+        if parts[-1].endswith(REDO_SUFFIX):
+            return "a manifest's redo file"
+        st = self.tree.files.get(parts)
+        return self.reserved.get((st.dev, st.ino)) if st else None
 
     def _file(self, action: str, parts: Parts, reason: dict[str, Any], detail: str | None = None) -> Action:
         st = self.tree.files.get(parts)

@@ -1,4 +1,9 @@
-"""A prune run: lock ROOT, plan, carry out the plan (or only report it), log every action, rewrite manifests."""
+"""A prune run: lock ROOT, plan, carry out the plan (or only report it), log every action, rewrite manifests.
+
+The audit log is written ahead of the deletions: before each batch of up to ``BATCH`` deletions (and before each
+manifest rewrite) an ``intent`` line per file is appended and fsynced; each outcome follows. After a crash at any
+moment, every file that may be gone is named by an intent line.
+"""
 
 from __future__ import annotations
 
@@ -13,19 +18,23 @@ from typing import Callable
 from ..errors import ExitStatus, PrivspeechError
 from .audit import AuditLog
 from .lock import hold_lock
-from .manifests import rewrite
 from .policy import Action, Plan, Policy, make_plan
-from .walk import Remover, Root, Unsafe, open_root
+from .rewrite import Left
+from .walk import Remover, Root, Unsafe, open_root, show
 
 Sink = Callable[[Action], None]
+Intend = Callable[[list[dict]], None]
 STOPPED = "--max-runtime reached"
+BATCH = 64  # deletions per fsynced batch of intent lines
 
 
 @dataclass
 class Summary:
-    """Counts of actions by (action, kind), bytes freed, whether --max-runtime stopped the run."""
+    """Counts of actions by (action, kind), bytes freed, whether --max-runtime stopped the run, and warnings
+    (manifests, lines and folders that were not read; manifests left as they were)."""
 
     counts: Counter = field(default_factory=Counter)
+    warnings: list[str] = field(default_factory=list)
     freed: int = 0
     stopped: bool = False
     seconds: float = 0.0
@@ -78,13 +87,14 @@ def prune(root: str | os.PathLike, policy: Policy, *, dry_run: bool = False, wai
     """
     started = time.monotonic()
     deadline = started + max_runtime if max_runtime is not None else None
-    with open_root(root) as handle, hold_lock(handle, wait=wait):
+    with open_root(root) as handle, hold_lock(handle, wait=wait) as lock:
         audit = AuditLog(handle, uuid.uuid4().hex, audit_log)
         try:
             audit.write({"event": "begin", "root": os.path.abspath(handle.path), "dry_run": dry_run,
                          "pid": os.getpid(), "policy": policy.describe()})
             try:
-                plan = make_plan(handle, policy, deadline=deadline)
+                plan = make_plan(handle, policy, deadline=deadline, dry_run=dry_run,
+                                 reserved={audit.identity: "prune's audit log", lock: "prune's lock file"})
             except PrivspeechError as exc:
                 audit.write({"event": "abort", "error": exc.message, "status": int(exc.status)})
                 raise
@@ -95,7 +105,12 @@ def prune(root: str | os.PathLike, policy: Policy, *, dry_run: bool = False, wai
                 if emit is not None:
                     emit(line)
 
-            summary = execute(handle, plan, dry_run=dry_run, deadline=deadline, sink=sink)
+            def intend(entries: list[dict]) -> None:
+                for entry in entries:
+                    audit.write({"event": "intent", **entry})
+                audit.flush()
+
+            summary = execute(handle, plan, dry_run=dry_run, deadline=deadline, sink=sink, intend=intend)
             summary.seconds = time.monotonic() - started
             audit.write({"event": "end", "status": int(summary.status), "seconds": round(summary.seconds, 3),
                          "counts": {f"{a} {k}": n for (a, k), n in sorted(summary.counts.items())}})
@@ -105,14 +120,17 @@ def prune(root: str | os.PathLike, policy: Policy, *, dry_run: bool = False, wai
 
 
 def execute(root: Root, plan: Plan, *, dry_run: bool = False, deadline: float | None = None,
-            sink: Sink | None = None) -> Summary:
+            sink: Sink | None = None, intend: Intend | None = None) -> Summary:
     """Carry out `plan` (or, with `dry_run`, only report it), handing each settled action to `sink`.
 
-    Each deletion re-opens its folders from ROOT without following links and re-checks device and inode
+    Each deletion re-opens its folders from ROOT without following links and re-checks device, inode and mount
     (see :class:`~privspeech.retention.walk.Remover`); anything changed since planning becomes an error and is
-    left alone. A record leaves its manifest only when all its planned deletions happened.
+    left alone. Before each batch of up to ``BATCH`` deletions, `intend` gets what the batch deletes
+    (``{"kind", "path"}``), and before each manifest rewrite the manifest and the lines it drops; it must make
+    them durable before it returns. A record leaves its manifest only when all its planned deletions happened.
     """
     summary = Summary()
+    intend = intend or (lambda entries: None)
 
     def settle(action: Action) -> None:
         summary.counts[action.action, action.kind] += 1
@@ -121,10 +139,20 @@ def execute(root: Root, plan: Plan, *, dry_run: bool = False, deadline: float | 
         if sink is not None:
             sink(action)
 
+    for note in plan.notes:
+        summary.warnings.append(_warning(note))
+        settle(note)
+    steps = plan.files + plan.dirs
+    deletions = [] if dry_run else [a for a in steps if a.action == "would-delete"]
+    done = announced = 0
     with Remover(root, plan.tree) as fs:
-        for action in plan.files + plan.dirs:
+        for action in steps:
             if action.action == "would-delete" and not dry_run:
                 summary.stopped = summary.stopped or (deadline is not None and time.monotonic() > deadline)
+                if done == announced and not summary.stopped:
+                    announced = min(done + BATCH, len(deletions))
+                    intend([{"kind": a.kind, "path": a.path} for a in deletions[done:announced]])
+                done += 1
                 _carry_out(fs, action, summary.stopped)
             settle(action)
         by_manifest: dict = {}
@@ -135,17 +163,36 @@ def execute(root: Root, plan: Plan, *, dry_run: bool = False, deadline: float | 
                 for record in records:
                     if record.action == "would-delete":
                         _judge(record)
-            drop = {r.reason["line"] for r in records if r.action == "deleted"}
-            if drop:
-                try:
-                    rewrite(fs, plan.manifests[parts], drop)
-                except (Unsafe, OSError, PrivspeechError) as exc:
-                    for record in records:
-                        if record.action == "deleted":
-                            record.action, record.detail = "error", f"manifest not rewritten: {exc}"
+            deleted = [r for r in records if r.action == "deleted"]
+            if deleted:
+                _rewrite(fs, plan, parts, deleted, intend, summary)
             for record in records:
                 settle(record)
     return summary
+
+
+def _rewrite(fs: Remover, plan: Plan, parts, deleted: list[Action], intend: Intend, summary: Summary) -> None:
+    """Drop the deleted records' lines from their manifest; when it cannot be done now, say why on each record."""
+    drop = {r.reason["line"] for r in deleted}
+    intend([{"kind": "manifest", "path": show(parts), "drop": sorted(drop)}])
+    try:
+        plan.manifests[parts].rewrite(fs, drop)
+    except Left as exc:
+        summary.warnings.append(f"{show(parts)}: not rewritten now, {exc}; a later run removes the pruned lines")
+        for record in deleted:
+            record.action = "skipped"
+            record.detail = f"its files are deleted but the line stays until a later run: {show(parts)}: {exc}"
+    except (Unsafe, OSError, PrivspeechError) as exc:
+        for record in deleted:
+            record.action, record.detail = "error", f"manifest not rewritten: {exc}"
+
+
+def _warning(note: Action) -> str:
+    """The stderr line for an action about something prune did not read."""
+    if note.kind == "line":
+        return f"{note.path}:{note.reason['line']}: {note.detail}"
+    what = {"manifest": "manifest", "dir": "folder"}[note.kind]
+    return f"{note.path}: {what} {'skipped' if note.action == 'skipped' else 'not read'}: {note.detail}"
 
 
 def _carry_out(fs: Remover, action: Action, stopped: bool) -> None:
