@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 import enum
+import re
+
+# Key material that may reach a message by mistake (a secret key given as a recipient or a path, a library's
+# error text): age identities and plugin identities, privspeech keys, PEM private keys and OpenSSH key bodies.
+_SECRET = re.compile(r"AGE-SECRET-KEY-[0-9A-Z-]*|AGE-PLUGIN-[0-9A-Z-]*|privspeech-key-v1:[0-9a-f]*"
+                     r"|-----BEGIN[A-Z ]*PRIVATE KEY-----.*?(?:-----END[A-Z ]*PRIVATE KEY-----|$)"
+                     r"|b3BlbnNzaC1rZXktdjE[0-9A-Za-z+/=]*", re.IGNORECASE | re.DOTALL)
+REDACTED = "[secret key redacted]"
 
 
 class ExitStatus(enum.IntEnum):
@@ -34,9 +42,10 @@ class PrivspeechError(Exception):
     """
 
     def __init__(self, message: str, *, hint: str | None = None, status: ExitStatus = ExitStatus.DATAERR):
+        message = redact(message)
         super().__init__(message)
         self.message = message
-        self.hint = hint
+        self.hint = redact(hint) if hint else hint
         self.status = ExitStatus(status)
 
     def __str__(self) -> str:
@@ -44,6 +53,12 @@ class PrivspeechError(Exception):
 
     def __reduce__(self):  # keep message, hint and status across process boundaries
         return (_rebuild, (self.message, self.hint, int(self.status)))
+
+
+def redact(text: str) -> str:
+    """`text` with anything that looks like key material replaced by :data:`REDACTED` (a safety net: messages
+    are written never to quote a key in the first place)."""
+    return _SECRET.sub(REDACTED, text)
 
 
 def _rebuild(message: str, hint: str | None, status: int) -> PrivspeechError:

@@ -469,8 +469,8 @@ def test_recipient_kinds(tmp_path):
     ("age1pq1" + "q" * 80, "post-quantum"),
     ("ssh-ed25519 AAAAnotbase64", "not a valid ssh-ed25519 recipient"),
     ("ssh-dss AAAAB3NzaC1kc3MAAACBA", "unsupported recipient type 'ssh-dss'"),
-    ("AGE-SECRET-KEY-1QQQQ", "unsupported recipient type"),
-    ("", "unsupported recipient type"),
+    ("AGE-SECRET-KEY-1QQQQ", "this is a secret key (an age identity), not a recipient"),
+    ("", "empty recipient"),
 ])
 def test_bad_recipients(text, words):
     with pytest.raises(PrivspeechError) as caught:
