@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import io
 import os
@@ -249,11 +250,28 @@ def open_output(dest: str | os.PathLike, *, sample_rate: int, channels: int, sub
         return
     with atomic_write(dest, force=force, private=private) as fh:
         # libsndfile writes through the descriptor itself: no Python I/O callbacks for Ctrl-C to land in
-        with sf.SoundFile(fh.fileno(), "w", samplerate=sample_rate, channels=channels, format=fmt, subtype=subtype,
-                          closefd=False) as snd:
-            yield snd, result
+        try:
+            with sf.SoundFile(fh.fileno(), "w", samplerate=sample_rate, channels=channels, format=fmt,
+                              subtype=subtype, closefd=False) as snd:
+                yield snd, result
+        except sf.LibsndfileError as exc:
+            raise _write_error(dest, fh.fileno(), exc) from None
         fh.seek(0)
         result.sha256 = sha256_stream(fh)
+
+
+def _write_error(dest: str | os.PathLike, fd: int, exc: sf.LibsndfileError) -> PrivspeechError:
+    """A failed libsndfile write as one line. libsndfile says only 'System error' (no errno), so a full
+    filesystem is recognised by its free space."""
+    try:
+        full = os.fstatvfs(fd).f_bavail == 0
+    except OSError:
+        full = False
+    if full:
+        return from_os_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), str(dest), writing=True)
+    reason = str(exc).split(": ")[-1].strip() or "write failed"
+    return PrivspeechError(f"cannot write {dest}: {reason}", hint="check the free space and quota of its filesystem",
+                           status=ExitStatus.IOERR)
 
 
 def write(dest: str | os.PathLike, data: np.ndarray, *, sample_rate: int, subtype: str | None = None,

@@ -75,6 +75,9 @@ def from_os_error(exc: OSError, what: str, *, writing: bool = False) -> Privspee
     if exc.errno in (errno.EACCES, errno.EPERM):
         status = ExitStatus.CANTCREAT if writing else ExitStatus.NOPERM
         return PrivspeechError(f"{what}: permission denied", hint="check the file's owner and mode", status=status)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return PrivspeechError(f"cannot write {what}: {reason}", hint="free space on that filesystem (or raise the "
+                               "quota), or write somewhere else, and run again", status=ExitStatus.IOERR)
     if exc.errno == errno.EISDIR and not writing:
         return PrivspeechError(f"{what}: is a folder, not a file", status=ExitStatus.DATAERR)
     if writing:
