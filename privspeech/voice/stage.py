@@ -14,6 +14,7 @@ from ..errors import ExitStatus, PrivspeechError
 from ..keys import SecretKey
 from ..manifest import Record
 from ..pipeline import Task
+from ..scan import source_speaker
 from ..transform import output_record, verify_input
 from . import describe
 from .dp import DPSettings, dp_stream
@@ -52,7 +53,11 @@ class AnonymizeSettings:
 
 
 def anonymize_record(task: Task, *, settings: AnonymizeSettings) -> Record:
-    """Convert the task's audio to its keyed pseudo-speaker and write it to ``task.dest``."""
+    """Convert the task's audio to its keyed pseudo-speaker and write it to ``task.dest``.
+
+    The record's speaker becomes a keyed pseudonym (unless kept); with a persistent key, a source that names
+    no speaker yet gets the keyed source speaker (:func:`privspeech.scan.source_speaker`) the ledger is kept by.
+    """
     verify_input(task.record)
     record = task.record
     path = record.audio_filepath
@@ -85,5 +90,8 @@ def anonymize_record(task: Task, *, settings: AnonymizeSettings) -> Record:
     if budget is not None:
         out = out.with_op("dp-intonation", **budget.entry())
     if not keep and out.speaker:
+        source = out.privspeech.source or {}
+        if not settings.key.ephemeral and not source.get("speaker"):
+            out.privspeech.source = {**source, "speaker": source_speaker(settings.key, out.speaker)}
         out = dataclasses.replace(out, speaker=settings.key.pseudonym("speaker", out.speaker))
     return out
