@@ -214,3 +214,9 @@ def test_corrupt_ledger_is_a_data_error(tmp_path):
     with pytest.raises(PrivspeechError) as err:
         ledger.read(tmp_path)
     assert err.value.status == ExitStatus.DATAERR and ":2:" in err.value.message
+
+
+def test_hostile_source_fields_are_ignored_not_a_traceback():
+    record = rec("a", "p", entry(1.0))
+    record.privspeech.source = {"id": ["x"], "hmac": {"not": "text"}, "key": [1], "speaker": 7}
+    assert rows([record, rec("a", "p", entry(2.0))])[("p", "utterance")]["epsilon"] == 3.0  # known by record id

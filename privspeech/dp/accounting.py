@@ -185,19 +185,23 @@ class _Union:
         self._parent[self.find(a)] = self.find(b)
 
 
+def _source(record: Record, name: str) -> str | None:
+    """A text field of the record's ``privspeech.source`` (anything else, as a hostile line may hold, is absent)."""
+    value = (record.privspeech.source or {}).get(name)
+    return value if isinstance(value, str) and value else None
+
+
 def _source_id(record: Record) -> str:
-    source = record.privspeech.source or {}
-    return str(source.get("id") or record.id or record.audio_filepath)
+    return _source(record, "id") or record.id or record.audio_filepath
 
 
 def _hmac_node(record: Record) -> tuple | None:
-    source = record.privspeech.source or {}
-    return ("hmac", source.get("key"), source["hmac"]) if source.get("hmac") else None
+    mac = _source(record, "hmac")
+    return ("hmac", _source(record, "key"), mac) if mac else None
 
 
 def _speaker_label(record: Record) -> str | None:
-    source = record.privspeech.source or {}
-    return source.get("speaker") or record.speaker or None
+    return _source(record, "speaker") or record.speaker or None
 
 
 class Ledger:
