@@ -6,6 +6,8 @@ Signals are numpy arrays of shape ``(frames, channels)``; DSP code takes and ret
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import errno
 import hashlib
 import io
 import os
@@ -27,6 +29,7 @@ _WAV_KEEP = set(sf.available_subtypes("WAV"))
 _FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".aiff": "AIFF", ".aif": "AIFF", ".w64": "W64",
             ".rf64": "RF64", ".caf": "CAF"}
 HASH_CHUNK = 1 << 20
+FLOAT_SUBTYPES = ("FLOAT", "DOUBLE", "VORBIS", "OPUS")  # decoded values may be NaN or infinite
 
 
 @dataclass(frozen=True)
@@ -103,31 +106,85 @@ def _info(snd: sf.SoundFile) -> AudioInfo:
     return AudioInfo(snd.samplerate, snd.channels, snd.frames, snd.format, snd.subtype)
 
 
+class Reader:
+    """An open input, decoded whole or block by block; every failure is one DATAERR line naming the file.
+
+    `info` is what the header says until reading ends, then what was read (frames counted); `warnings`
+    collects what the caller should pass on (e.g. a header that promises more data than the file holds).
+    Empty and zero-length recordings and non-finite samples are refused.
+    """
+
+    def __init__(self, snd: sf.SoundFile, name: str, source: str | BinaryIO, head: bytes):
+        self.info = _info(snd)
+        self.name = name
+        self.warnings: list[str] = []
+        self._snd, self._source, self._head = snd, source, head
+        self._frames = 0
+        if self.info.frames == 0:
+            self._zero_length()
+
+    def read(self, *, dtype: str = "float64") -> np.ndarray:
+        """All of the recording, shape (frames, channels)."""
+        data = self._read(-1, dtype)
+        self._finish()
+        return data
+
+    def blocks(self, frames: int, *, dtype: str = "float64") -> Iterator[np.ndarray]:
+        """Consecutive blocks of `frames` frames (the last may be shorter), shape (n, channels).
+
+        `dtype` 'int16' or 'int32' gives PCM audio on its integer grid (libsndfile scales other formats).
+        """
+        while True:
+            block = self._read(frames, dtype)
+            if not block.shape[0]:
+                break
+            yield block
+        self._finish()
+
+    def _read(self, frames: int, dtype: str) -> np.ndarray:
+        try:
+            data = self._snd.read(frames, dtype=dtype, always_2d=True)
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            reason = str(exc).removeprefix("Error : ").strip() or "unreadable"
+            raise PrivspeechError(f"{self.name}: corrupt audio data ({reason})",
+                                  hint="the file is damaged; get an intact copy", status=ExitStatus.DATAERR) from None
+        if self.info.subtype in FLOAT_SUBTYPES and not np.isfinite(data).all():
+            raise PrivspeechError(f"{self.name}: contains NaN or infinite samples",
+                                  hint="repair the file; privspeech will not guess values", status=ExitStatus.DATAERR)
+        self._frames += data.shape[0]
+        return data
+
+    def _finish(self) -> None:
+        declared = _declared_wav_frames(self._source, self._head, self.info)
+        if declared is not None and declared > self._frames:
+            self.warnings.append(f"{self.name}: header declares {declared} frames but the file holds {self._frames}; "
+                                 f"processing what is there")
+        if self._frames == 0:
+            self._zero_length()
+        self.info = dataclasses.replace(self.info, frames=self._frames)
+
+    def _zero_length(self) -> None:
+        raise PrivspeechError(f"{self.name}: zero-length recording", hint="the file holds no samples",
+                              status=ExitStatus.DATAERR)
+
+
+@contextlib.contextmanager
+def open_input(path: str | os.PathLike) -> Iterator[Reader]:
+    """A :class:`Reader` of `path` ('-': stdin, buffered in memory as it comes)."""
+    source, name, head = _load_source(path)
+    with _open(source, name) as snd:
+        yield Reader(snd, name, source, head)
+
+
 def read(path: str | os.PathLike, *, dtype: str = "float64") -> Audio:
     """Decode a whole file (or '-' for stdin) into shape (frames, channels).
 
     Refuses empty and zero-length recordings and non-finite samples (DATAERR). A WAV whose header promises more
     data than the file holds is decoded as far as it goes, with a warning.
     """
-    source, name, head = _load_source(path)
-    with _open(source, name) as snd:
-        info = _info(snd)
-        try:
-            data = snd.read(dtype=dtype, always_2d=True)
-        except (sf.LibsndfileError, RuntimeError) as exc:
-            raise PrivspeechError(f"{name}: corrupt audio data ({exc})", status=ExitStatus.DATAERR) from None
-    warnings = []
-    declared = _declared_wav_frames(source, head, info)
-    if declared is not None and declared > data.shape[0]:
-        warnings.append(f"{name}: header declares {declared} frames but the file holds {data.shape[0]}; "
-                        f"processing what is there")
-    if data.shape[0] == 0:
-        raise PrivspeechError(f"{name}: zero-length recording", hint="the file holds no samples",
-                              status=ExitStatus.DATAERR)
-    if info.subtype in ("FLOAT", "DOUBLE", "VORBIS", "OPUS") and not np.isfinite(data).all():
-        raise PrivspeechError(f"{name}: contains NaN or infinite samples",
-                              hint="repair the file; privspeech will not guess values", status=ExitStatus.DATAERR)
-    return Audio(data, AudioInfo(info.sample_rate, info.channels, data.shape[0], info.format, info.subtype), warnings)
+    with open_input(path) as reader:
+        data = reader.read(dtype=dtype)
+    return Audio(data, reader.info, reader.warnings)
 
 
 def _declared_wav_frames(source: str | BinaryIO, head: bytes, info: AudioInfo) -> int | None:
@@ -193,11 +250,28 @@ def open_output(dest: str | os.PathLike, *, sample_rate: int, channels: int, sub
         return
     with atomic_write(dest, force=force, private=private) as fh:
         # libsndfile writes through the descriptor itself: no Python I/O callbacks for Ctrl-C to land in
-        with sf.SoundFile(fh.fileno(), "w", samplerate=sample_rate, channels=channels, format=fmt, subtype=subtype,
-                          closefd=False) as snd:
-            yield snd, result
+        try:
+            with sf.SoundFile(fh.fileno(), "w", samplerate=sample_rate, channels=channels, format=fmt,
+                              subtype=subtype, closefd=False) as snd:
+                yield snd, result
+        except sf.LibsndfileError as exc:
+            raise _write_error(dest, fh.fileno(), exc) from None
         fh.seek(0)
         result.sha256 = sha256_stream(fh)
+
+
+def _write_error(dest: str | os.PathLike, fd: int, exc: sf.LibsndfileError) -> PrivspeechError:
+    """A failed libsndfile write as one line. libsndfile says only 'System error' (no errno), so a full
+    filesystem is recognised by its free space."""
+    try:
+        full = os.fstatvfs(fd).f_bavail == 0
+    except OSError:
+        full = False
+    if full:
+        return from_os_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), str(dest), writing=True)
+    reason = str(exc).split(": ")[-1].strip() or "write failed"
+    return PrivspeechError(f"cannot write {dest}: {reason}", hint="check the free space and quota of its filesystem",
+                           status=ExitStatus.IOERR)
 
 
 def write(dest: str | os.PathLike, data: np.ndarray, *, sample_rate: int, subtype: str | None = None,

@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from .errors import PrivspeechError
+from .errors import PrivspeechError, redact
 
 
 @dataclass
@@ -59,7 +59,7 @@ class Env:
 
     def _line(self, text: str) -> None:
         try:
-            self.stderr.write(text.replace("\n", " ") + "\n")
+            self.stderr.write(redact(text).replace("\n", " ") + "\n")
             self.stderr.flush()
         except (BrokenPipeError, ValueError):
             pass

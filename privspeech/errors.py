@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 import enum
+import re
+
+# Key material that may reach a message by mistake (a secret key given as a recipient or a path, a library's
+# error text): age identities and plugin identities, privspeech keys, PEM private keys and OpenSSH key bodies.
+_SECRET = re.compile(r"AGE-SECRET-KEY-[0-9A-Z-]*|AGE-PLUGIN-[0-9A-Z-]*|privspeech-key-v1:[0-9a-f]*"
+                     r"|-----BEGIN[A-Z ]*PRIVATE KEY-----.*?(?:-----END[A-Z ]*PRIVATE KEY-----|$)"
+                     r"|b3BlbnNzaC1rZXktdjE[0-9A-Za-z+/=]*", re.IGNORECASE | re.DOTALL)
+REDACTED = "[secret key redacted]"
 
 
 class ExitStatus(enum.IntEnum):
@@ -35,9 +43,10 @@ class PrivspeechError(Exception):
     """
 
     def __init__(self, message: str, *, hint: str | None = None, status: ExitStatus = ExitStatus.DATAERR):
+        message = redact(message)
         super().__init__(message)
         self.message = message
-        self.hint = hint
+        self.hint = redact(hint) if hint else hint
         self.status = ExitStatus(status)
 
     def __str__(self) -> str:
@@ -45,6 +54,12 @@ class PrivspeechError(Exception):
 
     def __reduce__(self):  # keep message, hint and status across process boundaries
         return (_rebuild, (self.message, self.hint, int(self.status)))
+
+
+def redact(text: str) -> str:
+    """`text` with anything that looks like key material replaced by :data:`REDACTED` (a safety net: messages
+    are written never to quote a key in the first place)."""
+    return _SECRET.sub(REDACTED, text)
 
 
 def _rebuild(message: str, hint: str | None, status: int) -> PrivspeechError:
@@ -61,6 +76,9 @@ def from_os_error(exc: OSError, what: str, *, writing: bool = False) -> Privspee
     if exc.errno in (errno.EACCES, errno.EPERM):
         status = ExitStatus.CANTCREAT if writing else ExitStatus.NOPERM
         return PrivspeechError(f"{what}: permission denied", hint="check the file's owner and mode", status=status)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return PrivspeechError(f"cannot write {what}: {reason}", hint="free space on that filesystem (or raise the "
+                               "quota), or write somewhere else, and run again", status=ExitStatus.IOERR)
     if exc.errno == errno.EISDIR and not writing:
         return PrivspeechError(f"{what}: is a folder, not a file", status=ExitStatus.DATAERR)
     if writing:

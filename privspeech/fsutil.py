@@ -63,9 +63,11 @@ def atomic_write(dest: str | os.PathLike, *, force: bool = False, private: bool 
             os.fchmod(fh.fileno(), 0o666 & ~_umask())
         _publish(tmp, dest, force)
         _fsync_dir(dest.parent)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):  # still ours: nobody removes a temporary file whose lock is held
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):  # writing, flushing, fsync
+            raise from_os_error(exc, str(dest), writing=True) from None
         raise
     finally:
         fh.close()

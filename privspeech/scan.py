@@ -17,6 +17,7 @@ from .pipeline import Task
 from .timeutil import format_ts, now
 
 SOURCE_LABEL = "source-hmac"
+SPEAKER_LABEL = "source-speaker"
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,12 @@ def digest_file(path: str, key: SecretKey | None) -> tuple[str, str | None, os.s
     return sha.hexdigest(), mac.hexdigest() if mac is not None else None, st
 
 
+def source_speaker(key: SecretKey, speaker: str) -> str:
+    """The keyed pseudonym of a source speaker that the DP ledger is kept by (``privspeech.source.speaker``):
+    the same person under the same key whatever run or pseudonym a record went through."""
+    return key.pseudonym(SPEAKER_LABEL, speaker, prefix="src-")
+
+
 def scan_record(task: Task, settings: ScanSettings) -> Record:
     """The stage function: a record describing the file at `task.record.audio_filepath`."""
     record = task.record
@@ -91,13 +98,15 @@ def scan_record(task: Task, settings: ScanSettings) -> Record:
                               status=ExitStatus.DATAERR)
     created = now()
     prov = replace(record.privspeech, sha256=sha, created_at=record.privspeech.created_at or format_ts(created))
-    if mac is not None:
-        prov.source = {"id": record.id, "hmac": mac, "key": settings.key.fingerprint}
-    if settings.retain is not None:
-        start = dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc) if settings.retain_from_mtime else created
-        prov.expires_at = format_ts(start + settings.retain)
     speaker = record.speaker
     if settings.speaker_from is not None:
         speaker = settings.speaker_from.speaker(path) or speaker
+    if mac is not None and prov.source is None:  # a record that names its source already (a derived file) keeps it
+        prov.source = {"id": record.id, "hmac": mac, "key": settings.key.fingerprint}
+        if speaker:
+            prov.source["speaker"] = source_speaker(settings.key, speaker)
+    if settings.retain is not None:
+        start = dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc) if settings.retain_from_mtime else created
+        prov.expires_at = format_ts(start + settings.retain)
     return replace(record, duration=round(info.duration, 6), sample_rate=info.sample_rate,
                    num_channels=info.channels, speaker=speaker, privspeech=prov)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import VCTK, run_cli
+from conftest import SAMPLES, VCTK, run_cli
 
 SPEAKER = VCTK / "p226"
 
@@ -153,3 +153,18 @@ def test_input_changed_since_its_manifest_is_refused_in_the_same_pass(tmp_path, 
     result = run_cli(["encrypt", "-r", recipient, "--out-dir", tmp_path / "vault", tmp_path / "m.jsonl"])
     assert result.returncode == 1 and b"sha256 mismatch" in result.stderr
     assert not list((tmp_path / "vault").glob("*.age")) and not list((tmp_path / "vault").glob(".*tmp"))
+
+
+def test_truncated_file_to_stdout_keeps_the_authenticated_prefix_and_fails(tmp_path, keyed):
+    """What the README says of `decrypt -o -`: the chunks before the damage were already written (each
+    authenticated), the exit status is non-zero; to a file, nothing is left."""
+    key, recipient = keyed
+    wav = SAMPLES / "p225" / "p225_003.wav"  # 192 KiB: three 64 KiB chunks
+    sealed = tmp_path / "x.wav.age"
+    assert run_cli(["encrypt", "-r", recipient, "-o", sealed, wav]).returncode == 0
+    sealed.write_bytes(sealed.read_bytes()[:-1000])
+    piped = run_cli(["decrypt", "-i", key, "-o", "-", sealed])
+    assert piped.returncode == 65 and b"truncated" in piped.stderr
+    assert piped.stdout == wav.read_bytes()[:2 * 64 * 1024]
+    to_file = run_cli(["decrypt", "-i", key, "-o", tmp_path / "x.wav", sealed])
+    assert to_file.returncode == 65 and sorted(p.name for p in tmp_path.iterdir()) == ["me.key", "x.wav.age"]

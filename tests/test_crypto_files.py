@@ -193,7 +193,7 @@ def test_existing_output_needs_force(tmp_path, identity, sealed):
 def test_disk_full_is_reported_against_the_output(identity, sealed):
     with open("/dev/full", "wb", buffering=0) as full, pytest.raises(PrivspeechError) as caught:
         crypto.decrypt_stream(sealed.open("rb"), full, identities=[identity], out_name="/dev/full")
-    assert caught.value.status == ExitStatus.CANTCREAT and "/dev/full" in str(caught.value)
+    assert caught.value.status == ExitStatus.IOERR and "/dev/full" in str(caught.value)
 
 
 def test_passphrase_mode_refuses_large_files(tmp_path):
@@ -337,7 +337,7 @@ def test_disk_full_mid_stream_stops_the_cipher_early(tmp_path, identity, long_sp
         with pytest.raises(PrivspeechError) as caught:
             _quiet_after(lambda: run(reader, full, out_name="/dev/full", **keys))
         assert reader.tell() <= (crypto_stream._IN_FLIGHT + 3) * crypto_stream._BLOCK < src.stat().st_size // 4
-    assert caught.value.status == ExitStatus.CANTCREAT and "No space left" in str(caught.value)
+    assert caught.value.status == ExitStatus.IOERR and "No space left" in str(caught.value)
 
 
 def test_input_changed_in_a_later_block_is_refused_unpublished(tmp_path, identity, long_speech):
@@ -469,8 +469,8 @@ def test_recipient_kinds(tmp_path):
     ("age1pq1" + "q" * 80, "post-quantum"),
     ("ssh-ed25519 AAAAnotbase64", "not a valid ssh-ed25519 recipient"),
     ("ssh-dss AAAAB3NzaC1kc3MAAACBA", "unsupported recipient type 'ssh-dss'"),
-    ("AGE-SECRET-KEY-1QQQQ", "unsupported recipient type"),
-    ("", "unsupported recipient type"),
+    ("AGE-SECRET-KEY-1QQQQ", "this is a secret key (an age identity), not a recipient"),
+    ("", "empty recipient"),
 ])
 def test_bad_recipients(text, words):
     with pytest.raises(PrivspeechError) as caught:

@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import pytest
 
-from privspeech.dp.accounting import Cost, compose
+from privspeech.dp.accounting import Cost, compose, releases
 from privspeech.dp.calibration import gaussian_sigma2, laplace_scale, zcdp_epsilon, zcdp_rho
 from privspeech.dp.mechanisms import calibrate
 from privspeech.dp.rng import SecureRandom
@@ -60,17 +60,17 @@ def test_rho_for_epsilon_delta_inverts_the_conversion(epsilon, delta):
 def test_pure_composition_matches_opendp():
     scales, d_in = [2.0, 5.0, 0.5], 1
     composed = dp.c.make_composition([opendp_laplace(s) for s in scales])
-    entries = [{"op": "noise", "mechanism": "discrete-laplace", "epsilon": opendp_laplace(s).map(d_in), "delta": 0.0}
-               for s in scales]
-    assert compose(entries).epsilon == pytest.approx(composed.map(d_in), rel=1e-12)
+    entries = [{"op": "noise", "mechanism": "discrete-laplace", "epsilon": opendp_laplace(s).map(d_in), "delta": 0.0,
+                "unit": "sample"} for s in scales]
+    assert compose(releases(entries))["sample"].epsilon == pytest.approx(composed.map(d_in), rel=1e-12)
 
 
 def test_zcdp_composition_and_report_match_opendp():
     sigmas, d_in, delta = [3.0, 10.0, 4.5], 2, 1e-7
     composed = dp.c.make_composition([opendp_gaussian(s) for s in sigmas])
     entries = [{"op": "noise", "mechanism": "discrete-gaussian", "rho": opendp_gaussian(s).map(d_in),
-                "epsilon": 99.0, "delta": 1e-6} for s in sigmas]  # a rho entry's epsilon is only a report
-    total = compose(entries)
+                "epsilon": 99.0, "delta": 1e-6, "unit": "sample"} for s in sigmas]  # epsilon: only a report
+    total = compose(releases(entries))["sample"]
     assert total.rho == pytest.approx(composed.map(d_in), rel=1e-12)
     expected = dp.c.make_zCDP_to_approxDP(composed).map(d_in).epsilon(delta)
     assert total.approx(delta)[0] == pytest.approx(expected, rel=1e-6)

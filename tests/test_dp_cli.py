@@ -55,21 +55,30 @@ def test_ledger_round_trip_through_a_pipeline(calls, tmp_path):
 
     budget = run_cli(["budget", "--dataset", tmp_path / "dp2", "--delta", "1e-6"], input=second.stdout)
     assert budget.returncode == 0, budget.stderr
-    lines = {line["speaker"]: line for line in records(budget.stdout.decode())}
-    assert set(lines) == {"p225", "p226"}
-    for line in lines.values():  # two records: 2 x 3 + stats 1 pure; 2 x 0.5 rho
-        assert line["records"] == 2 and line["pure_epsilon"] == 7.0 and line["rho"] == 1.0
-        assert line["epsilon"] > 7.0 and line["delta"] == 1e-6 and line["not_private_ops"] == 0
+    lines = {(line["speaker"], line["unit"]): line for line in records(budget.stdout.decode())}
+    assert set(lines) == {(s, u) for s in ("p225", "p226") for u in ("window:160", "sample", "speaker")}
+    for speaker in ("p225", "p226"):  # one line per unit, never summed; each speaker's two recordings in parallel
+        window, sample, whole = (lines[speaker, u] for u in ("window:160", "sample", "speaker"))
+        assert window["epsilon"] == 3.0 and window["recordings"] == 2 and window["releases"] == 2
+        assert window["composition"] == "largest over 2 recording(s) of the sum within each"
+        assert sample["rho"] == 0.5 and sample["pure_epsilon"] == 0 and sample["delta"] == 1e-6
+        assert whole["epsilon"] == 1.0 and whole["records"] == 2 and "dataset ledger" in whole["composition"]
+        assert all(line["not_private_ops"] == 0 for line in (window, sample, whole))
 
-    refused = run_cli(["noise", "--epsilon", "2", "--max-epsilon", "10", "--out-dir", tmp_path / "dp3"],
-                      input=second.stdout)
+    refused = run_cli(["noise", "--epsilon", "2", "--unit", "window:160", "--max-epsilon", "4.5", "--out-dir",
+                       tmp_path / "dp3"], input=second.stdout)
     assert refused.returncode == 65 and b"budget exceeded" in refused.stderr
+    assert b"unit window:160: privacy budget exceeded: spent epsilon 3, this operation" in refused.stderr
     assert not (tmp_path / "dp3").exists()
+    other_unit = run_cli(["noise", "--epsilon", "2", "--unit", "window:320", "--max-epsilon", "4.5", "--out-dir",
+                          tmp_path / "dp4", "-q"], input=second.stdout)
+    assert other_unit.returncode == 0, other_unit.stderr  # window:320 starts at 0: units are held apart
     over = run_cli(["budget", "--dataset", tmp_path / "dp2", "--max-epsilon", "5"], input=second.stdout)
-    assert over.returncode == 65 and len(records(over.stdout.decode())) == 2
+    assert over.returncode == 65 and len(records(over.stdout.decode())) == 6
+    assert b"p225 in unit sample (5.222)" in over.stderr and b"window:160" not in over.stderr
     stats_refused = run_cli(["stats", "--dataset", tmp_path / "dp2", "--epsilon", "1", "--max-per-speaker", "2",
-                             "--max-epsilon", "8"], input=second.stdout)
-    assert stats_refused.returncode == 65
+                             "--max-epsilon", "1.5"], input=second.stdout)
+    assert stats_refused.returncode == 65 and b"unit speaker" in stats_refused.stderr
     assert len((tmp_path / "dp2" / ".privspeech" / "dp-ledger.jsonl").read_text().splitlines()) == 1
 
 

@@ -61,22 +61,26 @@ def test_ledger_entry_and_budget_refusal(calls, tmp_path, cli):
     budget = cli(["budget"], input=first.stdout)
     assert budget.exit_code == 0, budget.stderr
     spent = {line["speaker"]: line for line in records(budget.stdout)}
-    assert len(spent) == 2 and all(line["epsilon"] == 40.0 and line["records"] == 2 for line in spent.values())
+    # kept by the keyed source speaker; a speaker's two recordings are two utterances: the largest counts
+    assert {rec["privspeech"]["source"]["speaker"] for rec in out} == set(spent)
+    assert len(spent) == 2 and all(line["unit"] == "utterance" and line["epsilon"] == 20.0 and line["records"] == 2
+                                   and line["recordings"] == 2 for line in spent.values())
 
-    refused = cli(["anonymize", "-k", key_file, "--dp-epsilon", "20", "--max-epsilon", "50", "--out-dir",
+    refused = cli(["anonymize", "-k", key_file, "--dp-epsilon", "20", "--max-epsilon", "30", "--out-dir",
                    tmp_path / "a2"], input=first.stdout)
     assert refused.exit_code == 65
-    assert "spent epsilon 40" in refused.stderr and "bring it to 80" in refused.stderr
-    assert "--max-epsilon 50" in refused.stderr and "--dp-epsilon" in refused.stderr
+    assert "unit utterance" in refused.stderr and "spent epsilon 20" in refused.stderr
+    assert "bring it to 40" in refused.stderr
+    assert "--max-epsilon 30" in refused.stderr and "--dp-epsilon" in refused.stderr
     assert not (tmp_path / "a2").exists()
-    over = cli(["budget", "--max-epsilon", "30"], input=first.stdout)
+    over = cli(["budget", "--max-epsilon", "15"], input=first.stdout)
     assert over.exit_code == 65 and len(records(over.stdout)) == 2
 
-    fits = cli(["anonymize", "-k", key_file, "--dp-epsilon", "5", "--max-epsilon", "50", "--out-dir",
+    fits = cli(["anonymize", "-k", key_file, "--dp-epsilon", "5", "--max-epsilon", "30", "--out-dir",
                 tmp_path / "a3", "-q"], input=first.stdout)
     assert fits.exit_code == 0, fits.stderr
-    again = cli(["budget", "--max-epsilon", "50"], input=fits.stdout)
-    assert again.exit_code == 0 and {line["epsilon"] for line in records(again.stdout)} == {50.0}
+    again = cli(["budget", "--max-epsilon", "30"], input=fits.stdout)
+    assert again.exit_code == 0 and {line["epsilon"] for line in records(again.stdout)} == {25.0}
 
 
 def _correlations(tmp_path, cli, src, key_file, epsilon):

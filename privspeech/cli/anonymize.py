@@ -55,8 +55,12 @@ def anonymize(
 
     With --dp-epsilon the pitch contour of the output is a differentially private release of the source's
     (unit: one utterance; a long file processed in segments, and every channel, share that one epsilon).
-    Each record's ops also gain a DP ledger entry, which privspeech budget composes per speaker; with
-    --max-epsilon a run that would take any speaker past the budget is refused (exit 65) before any output.
+    Each record's ops also gain a DP ledger entry. privspeech budget adds up the releases on one source
+    recording (two runs on one recording cost twice, whatever pseudonyms they drew) and reports a speaker's
+    largest recording total: a guarantee for one utterance, not for all of a speaker's recordings together.
+    With --max-epsilon a run that would take any speaker's unit-utterance total past the budget is refused
+    (exit 65) before any output. With a persistent key, each record also keeps a keyed pseudonym of its
+    source speaker (privspeech.source.speaker) that the ledger is kept by.
 
     Example: privspeech scan calls/ --speaker-from dir | privspeech anonymize -k anon.key --out-dir anon/
     """
@@ -100,13 +104,9 @@ def anonymize(
         entry = dp.summary(private=seed is None)
         if max_epsilon is not None:
             items = list(items)
-            try:
-                accounting.check_plan([item.record for item in items], accounting.cost_of(entry),
-                                      max_epsilon=max_epsilon, delta=REPORT_DELTA)
-            except common.PrivspeechError as exc:
-                if exc.status == common.ExitStatus.DATAERR:
-                    exc.hint = "lower --dp-epsilon, or leave this speaker's records out"
-                raise
+            accounting.Ledger(item.record for item in items).check_run(
+                entry, max_epsilon=max_epsilon, delta=REPORT_DELTA,
+                hint="lower --dp-epsilon, or leave this speaker's records out")
         if seed is not None:
             env.warn("--seed makes the DP noise reproducible: the output is NOT PRIVATE (for tests only)")
         env.info(describe(entry))

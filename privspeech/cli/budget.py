@@ -1,4 +1,4 @@
-"""`privspeech budget`: the privacy ledger composed per speaker (or per record)."""
+"""`privspeech budget`: the privacy ledger composed per speaker and unit (or per record and unit)."""
 
 from pathlib import Path
 from typing import Annotated, Optional
@@ -6,7 +6,6 @@ from typing import Annotated, Optional
 import typer
 
 from . import common
-from .noise import MaxEpsilon
 
 
 @common.handles_errors
@@ -16,17 +15,28 @@ def budget(
     = 1e-6,
     dataset: Annotated[Optional[Path], typer.Option(
         "--dataset", metavar="DIR", file_okay=False,
-        help="Also charge every speaker the releases in DIR's DP ledger (privspeech stats).")] = None,
-    per_record: Annotated[bool, typer.Option("--per-record", help="One line per record instead of per speaker.")]
+        help="Also charge every speaker the releases in DIR's DP ledger (privspeech stats, unit speaker).")] = None,
+    per_record: Annotated[bool, typer.Option(
+        "--per-record", help="One line per record and unit (its own ops only) instead of per speaker and unit.")]
     = False,
-    max_epsilon: MaxEpsilon = None,
+    max_epsilon: Annotated[Optional[float], typer.Option(
+        "--max-epsilon", metavar="EPS", help="Exit 65 (after printing) when any line's epsilon is over EPS; "
+                                             "each unit is held to EPS on its own.")] = None,
     skip_invalid: common.SkipInvalid = False,
     quiet: common.Quiet = False,
 ):
-    """Compose the DP ledger of a manifest: one JSON line per speaker (or record) on stdout.
+    """Compose the DP ledger of a manifest: one JSON line per speaker and unit on stdout.
 
-    Pure epsilons add, zCDP rhos add and are converted at --delta (Canonne-Kamath-Steinke), approximate-DP
-    deltas add. With --max-epsilon, exits 65 (after printing) when any speaker is over budget.
+    A figure holds for one unit (what two neighbouring inputs differ in: sample, window:W, utterance, speaker)
+    and figures of different units are never added. Releases on one source recording add up (pure epsilons
+    add, zCDP rhos add and are converted at --delta by Canonne-Kamath-Steinke, deltas add), each release
+    counted once however many derived records carry it. Across a speaker's recordings, the record-level units
+    (sample, window:W, utterance) count by the largest recording total: they protect one unit of one
+    recording, not the speaker's recordings together. Unit speaker (stats) adds up over everything about the
+    speaker. A source recording is known by its keyed source HMAC or source id, a speaker by the keyed source
+    speaker (scan -k, anonymize -k), else the record's speaker; speakers sharing a recording are one.
+    Fields: speaker, unit, epsilon, delta, pure_epsilon, rho, composition (the rule applied), records,
+    recordings, releases, not_private_ops (seeded, test-only releases).
 
     Example: privspeech budget dp/manifest.jsonl --dataset dp/ --max-epsilon 10
     """
@@ -38,27 +48,16 @@ def budget(
 
     env = Env(quiet=quiet)
     records = [item.record for item in collect(paths or [], env, skip_invalid=skip_invalid)]
-    shared = ledger.read(dataset) if dataset is not None else []
-    if per_record:
-        rows = {r.id or r.audio_filepath: (accounting.record_cost(r), 1, r.privspeech.ops) for r in records}
-    else:
-        totals = accounting.per_speaker(records, shared)
-        rows = {who: (cost, 0, []) for who, cost in totals.items()}
-        for r in records:
-            who = accounting.speaker_of(r)
-            cost, count, ops = rows[who]
-            rows[who] = (cost, count + 1, ops + r.privspeech.ops)
+    book = accounting.Ledger(records, ledger.read(dataset) if dataset is not None else [])
     over = []
-    for name, (cost, count, ops) in rows.items():
-        eps, total_delta = cost.approx(delta)
-        seeded = sum(1 for op in [*ops, *shared] if "mechanism" in op and op.get("private") is False)
-        line = {"record" if per_record else "speaker": name, "records": count, "epsilon": eps, "delta": total_delta,
-                "pure_epsilon": cost.epsilon, "rho": cost.rho, "not_private_ops": seeded}
+    for row in book.record_rows() if per_record else book.rows():
+        line = row.to_dict(delta=delta, key="record" if per_record else "speaker")
         env.stdout.write(json.dumps(line) + "\n")
-        if max_epsilon is not None and eps > max_epsilon:
-            over.append(f"{name} ({eps:.4g})")
+        if max_epsilon is not None and line["epsilon"] > max_epsilon:
+            over.append(f"{row.who} in unit {row.unit} ({line['epsilon']:.4g})")
     env.stdout.flush()
     if over:
         raise common.PrivspeechError(f"over --max-epsilon {max_epsilon:g}: {', '.join(over)}",
+                                     hint="each unit's figure is held to the budget on its own",
                                      status=common.ExitStatus.DATAERR)
     return 0

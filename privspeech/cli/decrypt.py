@@ -23,8 +23,10 @@ def decrypt(
     """Decrypt age files (or folders of them, a manifest, or stdin); outputs drop `.age`.
 
     Plaintext files are created 0600 and appear only when every chunk has been authenticated: a wrong key
-    exits 77, a corrupt or tampered file exits 65, and neither leaves plaintext behind. Without -i the files
-    must be passphrase-encrypted (prompt, --passphrase-fd or --passphrase-file).
+    exits 77, a corrupt or tampered file exits 65, and neither leaves plaintext behind. With -o - the plaintext
+    streams to stdout chunk by chunk, each authenticated before it is written: when a later chunk is damaged or
+    the file is truncated, what came before it has already been written, and the exit status is non-zero.
+    Without -i the files must be passphrase-encrypted (prompt, --passphrase-fd or --passphrase-file).
 
     Example: privspeech decrypt -i me.key vault/ --out-dir plain/ > plain/manifest.jsonl
     """

@@ -11,7 +11,10 @@ Delta = Annotated[Optional[float], typer.Option(
     "--delta", help="delta in (0, 1): for the Gaussian mechanism with --epsilon; also the delta budgets are "
                     "reported at.")]
 MaxEpsilon = Annotated[Optional[float], typer.Option(
-    "--max-epsilon", help="Refuse (exit 65) if this would take any speaker's total epsilon past this budget.")]
+    "--max-epsilon", metavar="EPS",
+    help="Refuse (exit 65, before any output) a run that would take any speaker's total in this release's unit "
+         "past EPS, as privspeech budget composes it from the input's ledger: per unit, never summed across "
+         "units; releases on one recording add up, a speaker's recordings count by the largest.")]
 Seed = Annotated[Optional[str], typer.Option(
     "--seed", help="TESTS ONLY: reproducible noise, marked NOT PRIVATE in the ledger.", hidden=False)]
 
@@ -47,8 +50,9 @@ def noise(
 
     Noise comes from exact discrete Laplace or Gaussian samplers driven by a ChaCha20 generator keyed from
     the operating system. Each output record's ops gain an entry naming the mechanism, unit, epsilon, delta or
-    rho, sensitivity and lattice. Noise on samples protects short stretches of audio; it does not hide who is
-    speaking.
+    rho, sensitivity and lattice; privspeech budget adds up the releases on one source recording per unit and
+    reports a speaker's largest recording total. Noise on samples protects short stretches of audio; it does
+    not hide who is speaking.
 
     Example: privspeech noise calls/ --epsilon 8 --unit window:160 --out-dir dp/ > dp/manifest.jsonl
     """
@@ -75,8 +79,9 @@ def noise(
     items = collect(paths or [], env, skip_invalid=skip_invalid)
     if max_epsilon is not None:
         items = list(items)
-        accounting.check_plan([item.record for item in items], accounting.cost_of(entry), max_epsilon=max_epsilon,
-                              delta=delta or REPORT_DELTA)
+        accounting.Ledger(item.record for item in items).check_run(
+            entry, max_epsilon=max_epsilon, delta=delta or REPORT_DELTA,
+            hint="lower --epsilon (or --rho), or leave this speaker's records out")
     if seed is not None:
         env.warn("--seed makes the noise reproducible: the output is NOT PRIVATE (for tests only)")
         entry["private"] = False

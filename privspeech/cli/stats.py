@@ -38,7 +38,10 @@ def stats(
 
     The unit is one speaker's whole contribution: each speaker keeps at most --max-per-speaker records and
     the noise is calibrated to what they can change. The release is written to the dataset's DP ledger
-    before the figures are printed (JSON on stdout), so every speaker's budget accounts for it.
+    before the figures are printed (JSON on stdout), so every speaker's budget accounts for it. With
+    --max-epsilon the release is refused (exit 65) when it would take any speaker's unit-speaker total (this
+    dataset's ledger plus the input's unit-speaker releases) past the budget; releases in other units
+    (noise, anonymize --dp-epsilon) are not added to it.
 
     Example: privspeech stats data/manifest.jsonl --dataset data/ --epsilon 1 --max-per-speaker 20 --stat count
     --stat duration --group-by gender --groups F,M
@@ -60,9 +63,11 @@ def stats(
     if not records:
         raise common.PrivspeechError("no records to summarise", status=common.ExitStatus.NOINPUT)
     if max_epsilon is not None:
-        spent = accounting.per_speaker(records, ledger.read(dataset))
-        accounting.check_speakers(spent, accounting.Cost(epsilon=epsilon), max_epsilon=max_epsilon,
-                                  delta=delta or REPORT_DELTA)
+        planned = {"mechanism": "discrete-laplace", "epsilon": epsilon, "delta": 0.0,
+                   "unit": accounting.SPEAKER_UNIT}
+        accounting.Ledger(records, ledger.read(dataset)).check_run(
+            planned, max_epsilon=max_epsilon, delta=delta or REPORT_DELTA,
+            hint="lower --epsilon, or leave this speaker's records out")
     if seed is not None:
         env.warn("--seed makes the noise reproducible: the output is NOT PRIVATE (for tests only)")
     out = release(records, asked, epsilon=epsilon, max_per_speaker=max_per_speaker, group_by=group_by,

@@ -89,11 +89,14 @@ def load_identity_file(path: str | os.PathLike, *,
 def _ssh(data: bytes, name: str) -> pyrage.ssh.Identity:
     try:
         return pyrage.ssh.Identity.from_buffer(data)
-    except pyrage.IdentityError as exc:
-        hint = ("pyrage cannot open passphrase-protected ssh keys; use an age identity (privspeech keygen)"
-                if "decrypted" in str(exc) else "privspeech reads unencrypted OpenSSH ed25519 and rsa keys")
-        raise PrivspeechError(f"{name}: unusable ssh private key ({exc})", hint=hint,
-                              status=ExitStatus.DATAERR) from None
+    except pyrage.IdentityError as exc:  # its text is not passed on: errors never quote key material
+        if "decrypted" in str(exc):
+            problem, hint = ("passphrase-protected ssh private key", "pyrage cannot open passphrase-protected ssh "
+                             "keys; use an age identity (privspeech keygen)")
+        else:
+            problem, hint = ("unusable ssh private key (damaged, or not an OpenSSH ed25519 or rsa key)",
+                             "privspeech reads unencrypted OpenSSH ed25519 and rsa keys")
+        raise PrivspeechError(f"{name}: {problem}", hint=hint, status=ExitStatus.DATAERR) from None
 
 
 def _age_identities(data: bytes, name: str) -> list[Identity]:
@@ -107,19 +110,19 @@ def _age_identities(data: bytes, name: str) -> list[Identity]:
         if not line or line.startswith("#"):
             continue
         if not line.startswith(_X25519):  # never echo the line: it may be a secret
-            raise _bad(f"{name} line {number}", "not an X25519 identity (AGE-SECRET-KEY-1...); post-quantum and "
+            raise _bad(f"{name} line {number}", "not an X25519 identity (an age secret key line); post-quantum and "
                        "plugin identities are not supported by pyrage")
         try:
             found.append(pyrage.x25519.Identity.from_str(line))
-        except pyrage.IdentityError as exc:
-            raise _bad(f"{name} line {number}", f"malformed X25519 identity ({exc})") from None
+        except pyrage.IdentityError:
+            raise _bad(f"{name} line {number}", "malformed X25519 identity (bad encoding or checksum)") from None
     if not found:
         raise _bad(name, "no identities in the file")
     return found
 
 
 def _bad(where: str, what: str) -> PrivspeechError:
-    return PrivspeechError(f"{where}: {what}", hint="an identity file holds AGE-SECRET-KEY-1... lines, as "
+    return PrivspeechError(f"{where}: {what}", hint="an identity file holds age secret keys, one per line, as "
                            "privspeech keygen or age-keygen write them", status=ExitStatus.DATAERR)
 
 

@@ -1,8 +1,13 @@
-"""Recipients: X25519 (`age1...`), `ssh-ed25519` and `ssh-rsa` public keys, and recipients files."""
+"""Recipients: X25519 (`age1...`), `ssh-ed25519` and `ssh-rsa` public keys, and recipients files.
+
+Errors name where a recipient came from (``-r`` and its position, or the file and line) and what is wrong,
+never its text: a secret key given by mistake must not end up in a terminal scrollback or a cron log.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Iterable, Union
 
@@ -13,23 +18,43 @@ from ..errors import ExitStatus, PrivspeechError, from_os_error
 Recipient = Union[pyrage.x25519.Recipient, pyrage.ssh.Recipient]
 _SSH_TYPES = ("ssh-ed25519", "ssh-rsa")
 _SUPPORTED = "age1... (X25519), ssh-ed25519 or ssh-rsa public keys"
+_PUBLIC_TYPE = re.compile(r"(ssh-[a-z0-9]+|ecdsa-sha2-nistp[0-9]+|sk-[a-z0-9-]+@openssh\.com)")  # safe to name
+_PUBLIC_KEY_HINT = ("give the public key instead: the age1... line privspeech keygen prints (age-keygen -y FILE "
+                    "shows it again), or the .pub file of an ssh key")
 
 
-def parse(text: str, *, where: str | None = None) -> Recipient:
+def parse(text: str, *, where: str = "recipient") -> Recipient:
     """One recipient from its text form; `where` names it in errors (e.g. ``team.txt line 3``)."""
     text = text.strip()
-    where = where or f"recipient {text[:40]!r}"
     kind = text.split(" ", 1)[0]
     try:
         if kind in _SSH_TYPES:
             return pyrage.ssh.Recipient.from_str(text)
         if text.startswith("age1") and " " not in text:
             return pyrage.x25519.Recipient.from_str(text)
-    except pyrage.RecipientError as exc:
-        raise PrivspeechError(f"{where}: not a valid {kind if kind in _SSH_TYPES else 'age'} recipient ({exc})",
+    except pyrage.RecipientError:
+        what = kind if kind in _SSH_TYPES else "age"
+        raise PrivspeechError(f"{where}: not a valid {what} recipient (bad encoding, checksum or key data)",
                               hint=_hint(text), status=ExitStatus.USAGE) from None
-    raise PrivspeechError(f"{where}: unsupported recipient type {kind[:24]!r}", hint=f"use {_SUPPORTED}",
-                          status=ExitStatus.USAGE)
+    problem, hint = _unsupported(text, kind)
+    raise PrivspeechError(f"{where}: {problem}", hint=hint, status=ExitStatus.USAGE)
+
+
+def _unsupported(text: str, kind: str) -> tuple[str, str]:
+    """What is wrong with a recipient of no supported type, and a hint, in words that quote none of it."""
+    upper = text.upper()
+    if upper.startswith(("AGE-SECRET-KEY-", "AGE-PLUGIN-")):
+        return "this is a secret key (an age identity), not a recipient", _PUBLIC_KEY_HINT
+    if "PRIVATE KEY" in upper:
+        return "this is a private key, not a recipient", _PUBLIC_KEY_HINT
+    if text.startswith("privspeech-key-v1:"):
+        return ("this is a privspeech secret key (keygen --anon, for anonymization), not a recipient",
+                "encrypt to an age identity's public key: privspeech keygen -o FILE prints one")
+    if not text:
+        return "empty recipient", f"use {_SUPPORTED}"
+    if _PUBLIC_TYPE.fullmatch(kind):
+        return f"unsupported recipient type {kind!r}", f"use {_SUPPORTED}"
+    return "unsupported recipient type (not age1..., ssh-ed25519 or ssh-rsa)", f"use {_SUPPORTED}"
 
 
 def _hint(text: str) -> str:
@@ -58,7 +83,7 @@ def parse_file(path: str | os.PathLike) -> list[Recipient]:
 
 def collect(texts: Iterable[str] = (), files: Iterable[str | os.PathLike] = ()) -> list[Recipient]:
     """Recipients given one by one (`-r`) and in recipients files (`-R`), in that order; at least one."""
-    found = [parse(text) for text in texts]
+    found = [parse(text, where=f"recipient {number} given with -r") for number, text in enumerate(texts, 1)]
     for path in files:
         found.extend(parse_file(path))
     if not found:

@@ -1,14 +1,35 @@
-"""Privacy accounting over the ledger: the DP entries in records' ``ops``, composed per record and per speaker.
+"""Privacy accounting over the ledger: the DP entries in records' ``ops`` (and the dataset's ledger file),
+composed per unit, per source recording and per speaker.
 
-Composition is sequential and conservative: pure epsilons add, rhos add under zCDP, and deltas of
-approximate-DP entries add. A total is reported as ``(epsilon, delta)`` at a chosen delta:
-``epsilon_pure + zcdp_epsilon(rho, delta)`` at ``delta_approx + delta``. Per speaker, the costs of
-all the speaker's records add (whatever unit each entry names) and so do the dataset-level entries
-(``privspeech stats``), whose unit is every speaker's whole contribution.
+A DP figure means something only for its unit, what two neighbouring inputs differ in (``sample``,
+``window:W``, ``utterance``, ``speaker``), so figures of different units are never added: every total is
+one unit's.
+
+- **Within one source recording**, the releases of one unit compose sequentially: pure epsilons add, zCDP
+  rhos add, approximate-DP deltas add. Records derived from a common ancestor carry the ancestor's ops, so
+  a release counts once however many records carry it (an entry's ``release_id``; entries without one are
+  compared whole).
+- **Across a speaker's recordings**, record-level units (``sample``, ``window:W``, ``utterance``) compose in
+  parallel: neighbouring inputs differ within one recording, so the speaker's figure is the largest of
+  their recordings' totals (pure epsilon, rho and delta each at its largest). It protects one unit of one
+  recording; it says nothing of the speaker's recordings taken together.
+- **Unit ``speaker``** (``privspeech stats``, the dataset's ledger) is one speaker's whole contribution:
+  every such release about the speaker adds up. Dataset-ledger entries charge every speaker.
+
+Which records are one source recording: those with the same keyed source HMAC (``privspeech.source.hmac``
+under one key), and those with the same source id (``privspeech.source.id``, else the record's id, else its
+path), unless their HMACs under one key show they are different files. Which speaker: the keyed source
+speaker (``privspeech.source.speaker``, which ``scan -k`` and ``anonymize -k`` record), else the record's
+speaker; speakers found on one recording are one speaker (runs without a persistent key give each speaker
+a fresh pseudonym), and a recording without either is its own speaker.
+
+A total is reported as ``(epsilon, delta)`` at a chosen delta: ``epsilon_pure + zcdp_epsilon(rho, delta)``
+at ``delta_approx + delta``.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
@@ -16,6 +37,8 @@ from typing import Any, Iterable, Mapping
 from ..errors import ExitStatus, PrivspeechError
 from ..manifest import Record
 from .calibration import check_delta, zcdp_epsilon
+
+SPEAKER_UNIT = "speaker"
 
 
 @dataclass(frozen=True)
@@ -29,6 +52,13 @@ class Cost:
     def __add__(self, other: "Cost") -> "Cost":
         return Cost(self.epsilon + other.epsilon, self.rho + other.rho, self.delta + other.delta)
 
+    def __mul__(self, times: int) -> "Cost":
+        return Cost(self.epsilon * times, self.rho * times, self.delta * times)
+
+    def most(self, other: "Cost") -> "Cost":
+        """Each part at its larger value: a bound on the parallel composition of the two."""
+        return Cost(max(self.epsilon, other.epsilon), max(self.rho, other.rho), max(self.delta, other.delta))
+
     def approx(self, delta: float) -> tuple[float, float]:
         """``(epsilon, delta_total)``: the cost as approximate DP when the zCDP part is converted at `delta`."""
         check_delta(delta)
@@ -36,15 +66,18 @@ class Cost:
             return self.epsilon, self.delta
         return self.epsilon + zcdp_epsilon(self.rho, delta), self.delta + delta
 
-    def describe(self, delta: float) -> str:
-        eps, total_delta = self.approx(delta)
-        parts = [f"epsilon={eps:.4g}", f"delta={total_delta:.3g}"]
-        if self.rho:
-            parts.append(f"(pure epsilon {self.epsilon:.4g} + rho {self.rho:.4g} zCDP)")
-        return " ".join(parts)
-
 
 ZERO = Cost()
+
+
+@dataclass(frozen=True)
+class Release:
+    """One DP entry: its identity (for de-duplication), unit, cost, and whether its noise was private."""
+
+    key: str
+    unit: str
+    cost: Cost
+    private: bool
 
 
 def cost_of(entry: Mapping[str, Any], where: str = "ledger entry") -> Cost | None:
@@ -73,66 +106,214 @@ def cost_of(entry: Mapping[str, Any], where: str = "ledger entry") -> Cost | Non
     return Cost(epsilon=figures["epsilon"], delta=figures.get("delta", 0.0))
 
 
-def compose(entries: Iterable[Mapping[str, Any]], where: str = "ledger") -> Cost:
-    """The sequential composition of the DP entries among `entries`."""
-    total = ZERO
-    for i, entry in enumerate(entries):
-        cost = cost_of(entry, f"{where}: op {i + 1}")
-        if cost is not None:
-            total = total + cost
-    return total
+def release_of(entry: Mapping[str, Any], where: str = "ledger entry") -> Release | None:
+    """The release a ledger entry records (None when it is not a DP operation); one without a unit is refused."""
+    cost = cost_of(entry, where)
+    if cost is None:
+        return None
+    unit = entry.get("unit")
+    if not isinstance(unit, str) or not unit:
+        raise PrivspeechError(f"{where}: DP entry ({entry.get('mechanism')}) without a unit",
+                              hint="a DP figure means nothing without its unit; the record's privacy cost is unknown",
+                              status=ExitStatus.DATAERR)
+    key = entry.get("release_id") or json.dumps(entry, sort_keys=True, default=str)
+    return Release(str(key), unit, cost, entry.get("private") is not False)
 
 
-def speaker_of(record: Record) -> str:
-    """The accounting unit of a record: its speaker, or the record itself when the speaker is unknown."""
-    return record.speaker if record.speaker else f"(record {record.id or record.audio_filepath})"
+def releases(entries: Iterable[Mapping[str, Any]], where: str = "ledger") -> list[Release]:
+    """The DP releases among `entries` (ops or dataset-ledger lines), in order."""
+    found = (release_of(entry, f"{where}: op {i + 1}") for i, entry in enumerate(entries))
+    return [release for release in found if release is not None]
 
 
-def record_cost(record: Record) -> Cost:
-    return compose(record.privspeech.ops, record.id or record.audio_filepath)
+def record_releases(record: Record) -> list[Release]:
+    return releases(record.privspeech.ops, record.id or record.audio_filepath)
 
 
-def per_speaker(records: Iterable[Record], dataset_entries: Iterable[Mapping[str, Any]] = ()) -> dict[str, Cost]:
-    """Each speaker's composed cost: their records' ops plus the dataset ledger's entries."""
-    shared = compose(dataset_entries, "dataset ledger")
+def compose(found: Iterable[Release]) -> dict[str, Cost]:
+    """Sequential composition per unit of distinct releases (a release counted twice counts once)."""
     totals: dict[str, Cost] = {}
-    for record in records:
-        who = speaker_of(record)
-        totals[who] = totals.get(who, shared) + record_cost(record)
+    seen: set[str] = set()
+    for release in found:
+        if release.key not in seen:
+            seen.add(release.key)
+            totals[release.unit] = totals.get(release.unit, ZERO) + release.cost
     return totals
 
 
-def check_budget(spent: Cost, new: Cost, *, max_epsilon: float, delta: float, who: str) -> None:
-    """Refuse (DATAERR, with the figures) an operation that would take `who` past `max_epsilon` at `delta`."""
-    if isinstance(max_epsilon, bool) or not isinstance(max_epsilon, (int, float)) or not max_epsilon > 0:
-        raise PrivspeechError(f"--max-epsilon must be greater than 0, not {max_epsilon!r}", status=ExitStatus.USAGE)
-    after, after_delta = (spent + new).approx(delta)
-    if after > max_epsilon:
-        before, _ = spent.approx(delta)
-        raise PrivspeechError(
-            f"{who}: privacy budget exceeded: spent epsilon {before:.4g}, this operation would bring it to "
-            f"{after:.4g} (delta {after_delta:.3g}), over --max-epsilon {max_epsilon:g}",
-            hint="lower --epsilon (or --rho), or leave this speaker's records out", status=ExitStatus.DATAERR)
+def record_level(unit: str) -> bool:
+    """True for units within one recording (sample, window:W, utterance): they compose in parallel across
+    recordings. Any other unit is taken as the speaker's whole contribution (the cautious reading)."""
+    return unit in ("sample", "utterance") or unit.startswith("window:")
 
 
-def check_speakers(spent: Mapping[str, Cost], new: Cost, *, max_epsilon: float, delta: float) -> None:
-    """:func:`check_budget` for the speaker `new` would take highest (an operation that charges them all)."""
-    if spent:
-        who = max(spent, key=lambda name: (spent[name] + new).approx(delta)[0])
-        check_budget(spent[who], new, max_epsilon=max_epsilon, delta=delta, who=f"speaker {who}")
+@dataclass
+class Row:
+    """One line of the accounting: a speaker's (or record's) total in one unit (`unit` None: no DP release)."""
+
+    who: str
+    unit: str | None
+    cost: Cost
+    composition: str
+    records: int
+    recordings: int
+    releases: int
+    not_private: int
+
+    def to_dict(self, *, delta: float, key: str = "speaker") -> dict[str, Any]:
+        eps, total_delta = self.cost.approx(delta)
+        return {key: self.who, "unit": self.unit, "epsilon": eps, "delta": total_delta,
+                "pure_epsilon": self.cost.epsilon, "rho": self.cost.rho, "composition": self.composition,
+                "records": self.records, "recordings": self.recordings, "releases": self.releases,
+                "not_private_ops": self.not_private}
 
 
-def check_plan(records: Iterable[Record], new: Cost, *, max_epsilon: float, delta: float,
-               dataset_entries: Iterable[Mapping[str, Any]] = ()) -> None:
-    """Refuse a batch that charges `new` to each of `records` if it takes any speaker past `max_epsilon`."""
-    records = list(records)
-    after = per_speaker(records, dataset_entries)
-    count: dict[str, int] = {}
-    for record in records:
-        count[speaker_of(record)] = count.get(speaker_of(record), 0) + 1
-    for who, spent in after.items():
-        planned = ZERO
-        for _ in range(count[who]):
-            planned = planned + new
-        check_budget(spent, planned, max_epsilon=max_epsilon, delta=delta,
-                     who=f"speaker {who} ({count[who]} record(s) in this run)")
+class _Union:
+    """Union-find over hashable nodes."""
+
+    def __init__(self):
+        self._parent: dict[Any, Any] = {}
+
+    def find(self, node: Any) -> Any:
+        self._parent.setdefault(node, node)
+        while self._parent[node] != node:
+            self._parent[node] = self._parent[self._parent[node]]
+            node = self._parent[node]
+        return node
+
+    def join(self, a: Any, b: Any) -> None:
+        self._parent[self.find(a)] = self.find(b)
+
+
+def _source(record: Record, name: str) -> str | None:
+    """A text field of the record's ``privspeech.source`` (anything else, as a hostile line may hold, is absent)."""
+    value = (record.privspeech.source or {}).get(name)
+    return value if isinstance(value, str) and value else None
+
+
+def _source_id(record: Record) -> str:
+    return _source(record, "id") or record.id or record.audio_filepath
+
+
+def _hmac_node(record: Record) -> tuple | None:
+    mac = _source(record, "hmac")
+    return ("hmac", _source(record, "key"), mac) if mac else None
+
+
+def _speaker_label(record: Record) -> str | None:
+    return _source(record, "speaker") or record.speaker or None
+
+
+class Ledger:
+    """The DP releases of `records` and of the dataset's ledger (`dataset_entries`), grouped by source
+    recording and by speaker as the module describes."""
+
+    def __init__(self, records: Iterable[Record], dataset_entries: Iterable[Mapping[str, Any]] = ()):
+        self.records = list(records)
+        self.dataset = releases(dataset_entries, "dataset ledger")
+        self._releases = [record_releases(r) for r in self.records]
+        sources = _Union()
+        keys_by_id: dict[str, set] = {}
+        for record in self.records:
+            node = _hmac_node(record)
+            keys_by_id.setdefault(_source_id(record), set()).add(node[1] if node else None)
+        for i, record in enumerate(self.records):
+            sources.find(("record", i))
+            node = _hmac_node(record)
+            if node is not None:
+                sources.join(("record", i), node)
+            keys = keys_by_id[_source_id(record)]
+            if None in keys or len(keys) > 1:  # no HMACs under one key to tell these records apart
+                sources.join(("record", i), ("id", _source_id(record)))
+        source = [sources.find(("record", i)) for i in range(len(self.records))]
+        speakers = _Union()
+        for i, record in enumerate(self.records):
+            speakers.find(("source", source[i]))
+            if _speaker_label(record) is not None:
+                speakers.join(("source", source[i]), ("speaker", _speaker_label(record)))
+        self._groups: dict[Any, dict[Any, list[int]]] = {}  # speaker -> source recording -> record indices
+        labels: dict[Any, set[str]] = {}
+        for i, record in enumerate(self.records):
+            group = speakers.find(("source", source[i]))
+            self._groups.setdefault(group, {}).setdefault(source[i], []).append(i)
+            if _speaker_label(record) is not None:
+                labels.setdefault(group, set()).add(_speaker_label(record))
+        self._names = {group: " = ".join(sorted(labels[group])) if group in labels else
+                       f"(recording {_source_id(self.records[next(iter(members.values()))[0]])})"
+                       for group, members in self._groups.items()}
+        self._by_source = {s: compose(r for i in idx for r in self._releases[i])
+                           for members in self._groups.values() for s, idx in members.items()}
+        self._by_speaker = {group: compose(r for idx in members.values() for i in idx for r in self._releases[i])
+                            for group, members in self._groups.items()}
+        self._shared = compose(self.dataset)
+
+    def _total(self, group: Any, unit: str, added: Mapping[Any, Cost] | None = None) -> Cost:
+        """A speaker's total in `unit`, with `added` charged to some of their recordings (record-level units)."""
+        if record_level(unit):
+            total = ZERO
+            for source in self._groups[group]:
+                total = total.most(self._by_source[source].get(unit, ZERO) + (added or {}).get(source, ZERO))
+        else:
+            total = self._by_speaker[group].get(unit, ZERO)
+        return total + self._shared.get(unit, ZERO)
+
+    def rows(self) -> list[Row]:
+        """Each speaker's total per unit, in order of first appearance (a speaker without DP releases: one row
+        with unit None and cost zero)."""
+        rows = []
+        for group, members in self._groups.items():
+            indices = [i for idx in members.values() for i in idx]
+            found = {r.key: r for i in indices for r in self._releases[i]} | {r.key: r for r in self.dataset}
+            units = dict.fromkeys(r.unit for r in found.values())
+            for unit in units:
+                if record_level(unit):
+                    with_unit = [s for s, idx in members.items() if unit in self._by_source[s]]
+                    composition = f"largest over {len(with_unit)} recording(s) of the sum within each"
+                    counts = (sum(len(members[s]) for s in with_unit), len(with_unit))
+                else:
+                    composition = "sum over every release about the speaker"
+                    counts = (len(indices), len(members))
+                if unit in self._shared:
+                    composition += ", plus the dataset ledger's"
+                unit_releases = [r for r in found.values() if r.unit == unit]
+                rows.append(Row(self._names[group], unit, self._total(group, unit), composition, *counts,
+                                len(unit_releases), sum(not r.private for r in unit_releases)))
+            if not units:
+                rows.append(Row(self._names[group], None, ZERO, "no DP release", len(indices), len(members), 0, 0))
+        return rows
+
+    def record_rows(self) -> list[Row]:
+        """Each record's own total per unit (its ops composed sequentially)."""
+        rows = []
+        for record, found in zip(self.records, self._releases):
+            name = record.id or record.audio_filepath
+            rows += [Row(name, unit, cost, "sum over the record's own releases", 1, 1,
+                         sum(r.unit == unit for r in found), sum(r.unit == unit and not r.private for r in found))
+                     for unit, cost in compose(found).items()] or [Row(name, None, ZERO, "no DP release", 1, 1, 0, 0)]
+        return rows
+
+    def check_run(self, entry: Mapping[str, Any], *, max_epsilon: float, delta: float, hint: str) -> None:
+        """Refuse (DATAERR, with the figures) a run that adds the release `entry` describes to every record
+        (record-level unit: to each of its recordings once per record; unit speaker: to each speaker once)
+        if it takes any speaker's total in that unit past `max_epsilon`."""
+        if isinstance(max_epsilon, bool) or not isinstance(max_epsilon, (int, float)) or not max_epsilon > 0:
+            raise PrivspeechError(f"--max-epsilon must be greater than 0, not {max_epsilon!r}",
+                                  status=ExitStatus.USAGE)
+        new = release_of(entry, "this run's release")
+        worst = None
+        for group, members in self._groups.items():
+            count = sum(len(idx) for idx in members.values())
+            if record_level(new.unit):
+                after = self._total(group, new.unit, {s: new.cost * len(idx) for s, idx in members.items()})
+            else:
+                after = self._total(group, new.unit) + new.cost
+            spent = after.approx(delta)[0]
+            if worst is None or spent > worst[0]:
+                worst = (spent, after.approx(delta)[1], group, count)
+        if worst is not None and worst[0] > max_epsilon:
+            spent, after_delta, group, count = worst
+            before = self._total(group, new.unit).approx(delta)[0]
+            raise PrivspeechError(
+                f"speaker {self._names[group]}, unit {new.unit}: privacy budget exceeded: spent epsilon {before:.4g}, "
+                f"this operation ({count} record(s) in this run) would bring it to {spent:.4g} (delta "
+                f"{after_delta:.3g}), over --max-epsilon {max_epsilon:g}", hint=hint, status=ExitStatus.DATAERR)

@@ -86,27 +86,67 @@ def add_noise(y: np.ndarray, *, epsilon: float | None = None, delta: float | Non
     if not isinstance(y, np.ndarray) or y.ndim not in (1, 2) or y.size == 0:
         raise PrivspeechError("audio must be a non-empty array of shape (n,) or (n, channels)",
                               status=ExitStatus.DATAERR)
-    if y.dtype in FLOAT_TYPES and not np.isfinite(y).all():
-        raise PrivspeechError("audio holds NaN or infinite samples", status=ExitStatus.DATAERR)
-    mech, entry = noise_mechanism(y.dtype, 1 if y.ndim == 1 else y.shape[1], epsilon=epsilon, delta=delta, rho=rho,
-                                  mechanism=mechanism, unit=unit, grid_bits=grid_bits, rng=rng)
-    low, high = _range(y.dtype, grid_bits)
-    flat = y.reshape(-1)
-    out = np.empty_like(flat)
-    signal_power = error_power = 0.0
-    for start, noise in zip(range(0, flat.size, CHUNK), mech.sampler.chunks(flat.size)):
-        part = flat[start:start + CHUNK]
-        if y.dtype in FLOAT_TYPES:
-            clean = np.rint(np.clip(part.astype(np.float64), -1.0, 1.0) * 2.0 ** grid_bits).astype(np.int64)
-        else:
-            clean = part.astype(np.int64)
-        released = np.clip(clean + noise, low, high)
-        out[start:start + CHUNK] = released * 2.0 ** -grid_bits if y.dtype in FLOAT_TYPES else released
-        signal_power += float(np.square(clean, dtype=np.float64).sum())  # not np.dot: no BLAS threads
-        error_power += float(np.square(released - clean, dtype=np.float64).sum())
-    variance = mech.sampler.variance
-    return NoisedAudio(out.reshape(y.shape), entry, _db(signal_power, error_power),
-                       _db(signal_power / flat.size, variance))
+    stream = NoiseStream(y.dtype, 1 if y.ndim == 1 else y.shape[1], epsilon=epsilon, delta=delta, rho=rho,
+                         mechanism=mechanism, unit=unit, grid_bits=grid_bits, rng=rng)
+    out = stream.process(y)
+    return NoisedAudio(out, stream.entry, stream.snr_db, stream.expected_snr_db)
+
+
+class NoiseStream:
+    """:func:`add_noise` block by block, in memory bounded by the block size.
+
+    The noise is drawn in chunks of :data:`~privspeech.dp.samplers.CHUNK` samples of each block (flattened,
+    channels interleaved), so blocks that all hold a multiple of CHUNK samples, but the last, get exactly the
+    noise :func:`add_noise` gives the whole signal from the same generator. Other block sizes get noise as
+    strong, just not the same draws. Parameters are those of :func:`add_noise`, with the sample type and the
+    channel count instead of the signal.
+    """
+
+    def __init__(self, dtype: np.dtype, channels: int, *, epsilon: float | None = None, delta: float | None = None,
+                 rho: float | None = None, mechanism: str = "laplace", unit: str = "sample",
+                 grid_bits: int = GRID_BITS, rng: SecureRandom | None = None):
+        self.dtype = np.dtype(dtype)
+        self.channels = channels
+        self.mechanism, self.entry = noise_mechanism(self.dtype, channels, epsilon=epsilon, delta=delta, rho=rho,
+                                                     mechanism=mechanism, unit=unit, grid_bits=grid_bits, rng=rng)
+        self._low, self._high = _range(self.dtype, grid_bits)
+        self._float = self.dtype in FLOAT_TYPES
+        self._scale, self._step = 2.0 ** grid_bits, 2.0 ** -grid_bits
+        self.samples = 0
+        self._signal_power = self._error_power = 0.0
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        """The released block: same shape and dtype as `block`, shape (n,) or (n, channels)."""
+        width = 1 if block.ndim == 1 else block.shape[1]
+        if block.dtype != self.dtype or block.ndim not in (1, 2) or width != self.channels:
+            raise PrivspeechError(f"audio block of {block.dtype} with shape {block.shape} does not match the stream "
+                                  f"({self.dtype}, {self.channels} channel(s))", status=ExitStatus.DATAERR)
+        if self._float and not np.isfinite(block).all():
+            raise PrivspeechError("audio holds NaN or infinite samples", status=ExitStatus.DATAERR)
+        flat = block.reshape(-1)
+        out = np.empty_like(flat)
+        for start, noise in zip(range(0, flat.size, CHUNK), self.mechanism.sampler.chunks(flat.size)):
+            part = flat[start:start + CHUNK]
+            if self._float:
+                clean = np.rint(np.clip(part.astype(np.float64), -1.0, 1.0) * self._scale).astype(np.int64)
+            else:
+                clean = part.astype(np.int64)
+            released = np.clip(clean + noise, self._low, self._high)
+            out[start:start + CHUNK] = released * self._step if self._float else released
+            self._signal_power += float(np.square(clean, dtype=np.float64).sum())  # not np.dot: no BLAS threads
+            self._error_power += float(np.square(released - clean, dtype=np.float64).sum())
+        self.samples += flat.size
+        return out.reshape(block.shape)
+
+    @property
+    def snr_db(self) -> float:
+        """Measured so far (see :class:`NoisedAudio`): not covered by the guarantee, not for publication."""
+        return _db(self._signal_power, self._error_power)
+
+    @property
+    def expected_snr_db(self) -> float:
+        """Input power so far over the calibrated noise variance."""
+        return _db(self._signal_power / max(self.samples, 1), self.mechanism.sampler.variance)
 
 
 def noise_mechanism(dtype: np.dtype, channels: int, *, epsilon: float | None = None, delta: float | None = None,

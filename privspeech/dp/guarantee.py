@@ -13,8 +13,9 @@ _UNITS = {
                "speaking or what is said over longer stretches: voice and words span many windows."),
     "utterance": ("two utterances whose intonation contours (the released coefficients) differ arbitrarily",
                   "It covers only the released intonation coefficients of this one utterance (local DP). The "
-                  "voice conversion, the utterance's duration and its voiced/unvoiced pattern are not covered, "
-                  "and repeated utterances of one speaker add up in the ledger."),
+                  "voice conversion, the utterance's duration and its voiced/unvoiced pattern are not covered. "
+                  "Releases about this recording add up in the ledger; the speaker's other recordings are other "
+                  "units, so it says nothing of their intonation taken together."),
     "speaker": ("two datasets that differ by one speaker's whole contribution (at most {max_per_speaker} records)",
                 "It hides whether any one speaker is in the dataset, through these statistics only. It says "
                 "nothing about the recordings themselves, which are not released by this step."),

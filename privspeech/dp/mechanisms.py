@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import secrets
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -77,4 +78,5 @@ def calibrate(*, mechanism: str, l1: int | Fraction, l2_squared: int | Fraction,
                               status=ExitStatus.USAGE)
     fields["sampler"] = f"{sampler.name} exact lattice sampler ({rng.description})"
     fields["private"] = rng.private
+    fields["release_id"] = secrets.token_hex(8)  # one per release: the ledger counts a release once (accounting)
     return Mechanism(sampler, fields)

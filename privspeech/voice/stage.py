@@ -8,14 +8,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import soundfile as sf
-
 from .. import audio
 from ..dp.rng import SecureRandom
 from ..errors import ExitStatus, PrivspeechError
 from ..keys import SecretKey
 from ..manifest import Record
 from ..pipeline import Task
+from ..scan import source_speaker
 from ..transform import output_record, verify_input
 from . import describe
 from .dp import DPSettings, dp_stream
@@ -54,43 +53,45 @@ class AnonymizeSettings:
 
 
 def anonymize_record(task: Task, *, settings: AnonymizeSettings) -> Record:
-    """Convert the task's audio to its keyed pseudo-speaker and write it to ``task.dest``."""
+    """Convert the task's audio to its keyed pseudo-speaker and write it to ``task.dest``.
+
+    The record's speaker becomes a keyed pseudonym (unless kept); with a persistent key, a source that names
+    no speaker yet gets the keyed source speaker (:func:`privspeech.scan.source_speaker`) the ledger is kept by.
+    """
     verify_input(task.record)
     record = task.record
     path = record.audio_filepath
-    info = audio.probe(path) if path != audio.STDIO else None
-    loaded = audio.read(path) if info is None else None
-    if loaded is not None:
-        info = loaded.info
     speaker = record.speaker
     if not speaker and settings.level == "speaker":
         speaker = f"recording:{record.id or path}"
         task.warn(f"{path}: no speaker id, so it is its own speaker (name speakers with "
                   f"`privspeech scan --speaker-from`)")
     ids = dict(key=settings.key, speaker=speaker, utterance=record.id or path, level=settings.level)
-    budget = None
-    if settings.dp is None:
-        stream = VoiceStream(sr=info.sample_rate, channels=info.channels, method=settings.method, **ids,
-                             **dict(settings.options))
-    else:
-        rng = None if settings.seed is None else SecureRandom(f"{settings.seed}/{record.id or path}")
-        n_samples = loaded.data.shape[0] if loaded is not None else info.frames
-        stream, budget = dp_stream(settings=settings.dp, n_samples=n_samples, sr=info.sample_rate,
-                                   channels=info.channels, rng=rng, **ids, **dict(settings.options))
-    with audio.open_output(task.dest, sample_rate=info.sample_rate, channels=info.channels, subtype=info.subtype,
-                           force=task.force) as (snd, result):
-        if loaded is not None:
-            snd.write(stream.process(loaded.data))
+    with audio.open_input(path) as reader:
+        info = reader.info
+        budget = None
+        if settings.dp is None:
+            stream = VoiceStream(sr=info.sample_rate, channels=info.channels, method=settings.method, **ids,
+                                 **dict(settings.options))
         else:
-            with sf.SoundFile(path) as src:
-                for block in src.blocks(blocksize=BLOCK_FRAMES, dtype="float64", always_2d=True):
-                    snd.write(stream.process(block))
-        snd.write(stream.flush())
+            rng = None if settings.seed is None else SecureRandom(f"{settings.seed}/{record.id or path}")
+            stream, budget = dp_stream(settings=settings.dp, n_samples=info.frames, sr=info.sample_rate,
+                                       channels=info.channels, rng=rng, **ids, **dict(settings.options))
+        with audio.open_output(task.dest, sample_rate=info.sample_rate, channels=info.channels,
+                               subtype=info.subtype, force=task.force) as (snd, result):
+            for block in reader.blocks(BLOCK_FRAMES):
+                snd.write(stream.process(block))
+            snd.write(stream.flush())
+    for message in reader.warnings:
+        task.warn(message)
     params = settings.params()
     keep = params.pop("keep_speaker_ids")
-    out = output_record(task, sha256=result.sha256, info=info, op="anonymize", **params)
+    out = output_record(task, sha256=result.sha256, info=reader.info, op="anonymize", **params)
     if budget is not None:
         out = out.with_op("dp-intonation", **budget.entry())
     if not keep and out.speaker:
+        source = out.privspeech.source or {}
+        if not settings.key.ephemeral and not source.get("speaker"):
+            out.privspeech.source = {**source, "speaker": source_speaker(settings.key, out.speaker)}
         out = dataclasses.replace(out, speaker=settings.key.pseudonym("speaker", out.speaker))
     return out
