@@ -108,7 +108,7 @@ CASES = [
     ("encrypt -R secret among recipients", ["encrypt", "-R", "{mixed.txt}", "-o", "{out}", SPEECH], 2,
      "mixed.txt line 3: this is a secret key"),
     ("encrypt --verify with the wrong identity", ["encrypt", "-r", "{recipient}", "--verify", "-i", "{other.key}",
-                                                  "-o", "{out}", SPEECH], 77, "no identity"),
+                                                  "-o", "{out}", SPEECH], 77, "does not open the new ciphertext"),
     ("encrypt -p with a non-UTF-8 passphrase", ["encrypt", "-p", "--passphrase-file", "{pass-latin1.txt}", "-o",
                                                 "{out}", SPEECH], 65, "not valid UTF-8"),
     ("decrypt -i secret given as a path", ["decrypt", "-i", "{id.key.secret}", "-o", "{out}", "{sealed.age}"], 66,
