@@ -44,3 +44,26 @@ def test_audio_on_stdout_cut_short_exits_141_without_a_misleading_hint(tmp_path)
 def test_a_reader_that_takes_everything_sees_exit_0(tmp_path):
     status, err, shown = _into_head(["scan", "-q", SAMPLES], ["-n", "100"])
     assert status == 0 and shown.count(b"\n") == 5, err.decode()
+
+
+def test_prune_finishes_its_run_when_the_report_is_cut_short(tmp_path):
+    """prune's stdout is a report: a closed pipe does not stop the deletions (the audit log has every line), and
+    the exit status says the report was not all delivered."""
+    import os
+    import shutil
+    import time
+
+    from privspeech.dataset import mark
+
+    root = tmp_path / "ds"
+    mark(root)
+    old = time.time() - 90 * 86400
+    for i in range(300):
+        path = root / f"{i:03d}.wav"
+        shutil.copyfile(SAMPLES / "p225" / "p225_003.wav", path)
+        os.utime(path, (old, old))
+    status, err, shown = _into_head(["prune", root, "--older-than", "30d", "-q"], ["-n", "1"])
+    assert shown.count(b"\n") == 1 and status == 141, err.decode()
+    assert not list(root.glob("*.wav")) and b"Traceback" not in err
+    audit = (root / ".privspeech" / "audit.jsonl").read_text()
+    assert audit.count('"action": "deleted"') == 300

@@ -74,7 +74,7 @@ def prune(
     runtime = parse_duration(max_runtime).total_seconds() if max_runtime else None
     closed = False
 
-    def emit(line: str) -> None:  # stdout is a report: a closed pipe must not stop the deletions
+    def emit(line: str) -> None:  # stdout is a report: a closed pipe must not stop the run (the audit log has it)
         nonlocal closed
         if closed:
             return
@@ -92,4 +92,6 @@ def prune(
     env.info(summary.text(dry_run))
     if any(action == "error" and kind in ("file", "record") for action, kind in summary.counts):
         env.warn("some files could not be deleted; their records stay (see the error lines)")
+    if closed and summary.status == common.ExitStatus.OK:
+        return common.ExitStatus.BROKEN_PIPE  # the run finished, but not all of its report was delivered
     return summary.status
