@@ -8,8 +8,8 @@ the same way with the same drawn settings (one session, one channel):
 
 - ``telephone``: band-limited to 300-3400 Hz, resampled to 8 kHz and passed through G.711 mu-law (8 bits);
 - ``babble``: four other LibriSpeech speakers talking at once, 5-15 dB below the speech (SNR of the whole file);
-- ``reverb``: convolved with an exponentially decaying noise impulse response, RT60 0.3-0.8 s, after a direct
-  path;
+- ``reverb``: convolved with an impulse response of a direct path and an exponentially decaying noise tail,
+  RT60 0.3-0.8 s, direct-to-reverberant ratio 0-10 dB (a room a few metres from the microphone);
 - ``quiet``: at -35 dBFS RMS, written as 16-bit PCM (so the quantisation noise is the file's own);
 - ``clipped``: amplified until 1-5 % of the samples pass full scale, and clipped there;
 - ``fsdd``: the six FSDD speakers (8 kHz digits, ten files each) as they are.
@@ -120,6 +120,7 @@ class _Degradation:
         self.name, self.rng = name, rng
         self.snr_db = rng.uniform(5.0, 15.0)
         self.rt60 = rng.uniform(0.3, 0.8)
+        self.drr_db = rng.uniform(0.0, 10.0)
         self.clipped_share = rng.uniform(0.01, 0.05)
         picks = rng.choice(len(babble_pool), size=BABBLE_TALKERS, replace=False)
         self.talkers = [babble_pool[i] for i in picks]
@@ -144,7 +145,8 @@ class _Degradation:
 
     def _reverb(self, y: np.ndarray, sr: int) -> tuple[np.ndarray, int]:
         t = np.arange(int(self.rt60 * sr)) / sr
-        response = self.rng.standard_normal(t.size) * 10 ** (-3.0 * t / self.rt60) * 0.3
+        response = self.rng.standard_normal(t.size) * 10 ** (-3.0 * t / self.rt60)
+        response *= 10 ** (-self.drr_db / 20) / np.sqrt(np.sum(np.square(response[1:])))
         response[0] = 1.0  # the direct path
         wet = scipy.signal.fftconvolve(y, response)[:len(y)]
         return _fit(wet * _rms(y) / _rms(wet)), sr

@@ -279,6 +279,19 @@ class WorldVoice:
             shape = mean - scipy.ndimage.gaussian_filter1d(mean, sigma, mode="nearest")
         return shape - keyed_timbre(target, f, self.settings.timbre_db)
 
+    def _envelope(self, params: Analysis, first: int, last: int, target: Target, warp, gains) -> np.ndarray:
+        """The converted spectral envelope: the keyed timbre in place of the source's, warped, tilted."""
+        sp = np.exp(np.log(params.sp) - self._timbre_offset(params, first, last, target))
+        sp = apply_warp(sp, warp)
+        if gains is not None:
+            sp *= gains
+        return sp
+
+    def _aperiodicity(self, ap: np.ndarray, warp) -> np.ndarray:
+        """The source's own aperiodicity, warped with the envelope (a keyed change of breathiness did not hide the
+        speaker better: see docs/experiments.md)."""
+        return np.clip(apply_warp(ap, warp), 0.0, 1.0)
+
     def convert(self, x: np.ndarray, core: slice) -> np.ndarray:
         """Convert a mono segment, shape (n,); `core` is the part not shared with neighbouring segments.
 
@@ -293,13 +306,8 @@ class WorldVoice:
         mean, spread = self._update_stats(params.f0[first:last])
         target = self._choose(mean)
         warp, gains = self._spectral_maps(params.sp.shape[1], target)
-        sp = np.exp(np.log(params.sp) - self._timbre_offset(params, first, last, target))
-        sp = apply_warp(sp, warp)
-        if gains is not None:
-            sp *= gains
-        # the source's own aperiodicity, warped: a keyed change of breathiness (aperiodicity raised to a power in
-        # 1/1.5-1.5) left the halves set's EERs within 0.3 points (key pairs 1 and 2, world-7)
-        ap = np.clip(apply_warp(params.ap, warp), 0.0, 1.0)
+        sp = self._envelope(params, first, last, target, warp, gains)
+        ap = self._aperiodicity(params.ap, warp)
         if self.f0_hook is not None:
             f0 = self.f0_hook(params.f0, slice(first, last), target)
         else:
