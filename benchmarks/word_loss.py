@@ -1,7 +1,7 @@
 """Where `world` loses words: each part of the conversion switched off in turn, per slice of the hard set.
 
 Usage: python benchmarks/word_loss.py [CORPUS] [--per-slice N] [--key-pair N] [--variants full,resynth,...]
-                                      [--settings JSON] [--json FILE]
+                                      [--settings JSON] [--constant MODULE.NAME=JSON ...] [--json FILE]
 
 Every utterance of the hard set (benchmarks/hard_set.py; `--per-slice` speakers of each degraded slice, all
 FSDD files) is converted with the owner key of public key pair N (as benchmarks/privacy.py --key-pairs),
@@ -9,8 +9,13 @@ speaker level, by each variant:
 
 - ``full``: the conversion as it is; ``resynth``: WORLD analysis and synthesis alone, nothing converted;
 - ``no-f0``: the source's own F0 kept; ``no-warp``: formants not moved (envelope and aperiodicity unwarped);
-- ``no-timbre``: the source's long-term shape kept and no keyed shape; ``no-ap-warp``: aperiodicity unwarped;
+- ``no-timbre``: the source's long-term shape kept and no keyed shape; ``no-removal``: the source's shape kept,
+  the keyed shape added; ``no-keyed``: the source's shape removed, no keyed shape; ``no-ap-warp``: aperiodicity
+  unwarped;
 - ``no-tilt``: no spectral tilt change.
+
+`--settings` passes WorldSettings; `--constant` overrides a constant of privspeech.voice's modules for the run
+(e.g. ``world.TIMBRE_BAND_WEIGHTS=[1,0.4,1.6]``), for trying a change before making it.
 
 Tiny Whisper transcribes the original and every converted version; the word disagreement of an utterance is the
 WER of the converted transcript against the original's, capped at 100 %. Prints per variant and slice the mean,
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import importlib
 import json
 import math
 import sys
@@ -43,7 +49,7 @@ from privspeech.voice import anonymize, world  # noqa: E402
 from privspeech.voice.targets import BOUNDARY_HZ  # noqa: E402
 from privspeech.voice.worldlib import pyworld  # noqa: E402
 
-VARIANTS = ("full", "resynth", "no-f0", "no-warp", "no-timbre", "no-ap-warp", "no-tilt")
+VARIANTS = ("full", "resynth", "no-f0", "no-warp", "no-timbre", "no-removal", "no-keyed", "no-ap-warp", "no-tilt")
 CACHE = Path.home() / ".cache" / "privspeech-bench" / "transcripts.json"
 
 
@@ -63,6 +69,14 @@ def variant(name: str, settings: dict):
         patch(world, "vtln_warp", lambda n, *, sr, scale: vtln(n, sr=sr, scale=1.0))
     elif name == "no-timbre":
         patch(world.WorldVoice, "_timbre_offset", lambda self, *args: 0.0)
+    elif name == "no-removal":
+        def keyed_only(voice, params, first, last, target):
+            f = np.linspace(0.0, voice.sr / 2.0, params.sp.shape[1])
+            return -world.keyed_timbre(target, f, voice.settings.timbre_db)
+
+        patch(world.WorldVoice, "_timbre_offset", keyed_only)
+    elif name == "no-keyed":
+        settings = {**settings, "timbre_db": 0.0}
     elif name == "no-ap-warp":
         patch(world.WorldVoice, "_aperiodicity", lambda self, ap, warp: np.clip(ap, 0.0, 1.0))
     elif name == "no-tilt":
@@ -136,8 +150,18 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--settings", type=json.loads, default={}, help="WorldSettings as JSON, e.g. "
                         '\'{"f0_method": "harvest"}\'')
+    parser.add_argument("--constant", action="append", default=[], metavar="MODULE.NAME=JSON",
+                        help="override a constant of privspeech.voice.MODULE for this run (repeatable)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    for assignment in args.constant:
+        name, _, value = assignment.partition("=")
+        module, _, attribute = name.partition(".")
+        owner = importlib.import_module(f"privspeech.voice.{module}")
+        if not hasattr(owner, attribute):
+            parser.error(f"privspeech.voice.{module} has no {attribute}")
+        parsed = json.loads(value)
+        setattr(owner, attribute, tuple(parsed) if isinstance(parsed, list) else parsed)
     names = args.variants.split(",")
     unknown = set(names) - set(VARIANTS)
     if unknown:
@@ -173,7 +197,8 @@ def main() -> None:
             print(f"{name}: converted in {convert_s:.0f} CPU s", file=sys.stderr, flush=True)
     slices = list(hard_set.SLICES) + ["pooled"]
     print(f"word disagreement (tiny.en, per utterance capped at 100 %): mean median >50% — key pair {args.key_pair}, "
-          f"{args.per_slice} speakers per degraded slice, settings {args.settings or 'default'}")
+          f"{args.per_slice} speakers per degraded slice, settings {args.settings or 'default'}"
+          + (f", constants {' '.join(args.constant)}" if args.constant else ""))
     print(f"{'variant':<11}" + "".join(f"{s:>18}" for s in slices))
     for name in names:
         cells = []
@@ -183,7 +208,8 @@ def main() -> None:
         print(f"{name:<11}" + "".join(cells))
     if args.json:
         args.json.write_text(json.dumps({"key_pair": args.key_pair, "per_slice": args.per_slice,
-                                         "settings": args.settings, "rows": rows}, indent=1) + "\n")
+                                         "settings": args.settings, "constants": args.constant, "rows": rows},
+                                        indent=1) + "\n")
 
 
 if __name__ == "__main__":
