@@ -12,7 +12,9 @@ speaker level, by each variant:
 - ``no-timbre``: the source's long-term shape kept and no keyed shape; ``no-removal``: the source's shape kept,
   the keyed shape added; ``no-keyed``: the source's shape removed, no keyed shape; ``no-ap-warp``: aperiodicity
   unwarped;
-- ``no-tilt``: no spectral tilt change.
+- ``no-tilt``: no spectral tilt change;
+- ``timbre-soft``: the whole timbre offset (source shape out, keyed shape in) soft-limited (tanh) to
+  ``--soft-limit-db`` either way at every frequency (a candidate, not the library's behaviour).
 
 `--settings` passes WorldSettings; `--constant` overrides a constant of privspeech.voice's modules for the run
 (e.g. ``world.TIMBRE_BAND_WEIGHTS=[1,0.4,1.6]``), for trying a change before making it.
@@ -49,12 +51,13 @@ from privspeech.voice import anonymize, world  # noqa: E402
 from privspeech.voice.targets import BOUNDARY_HZ  # noqa: E402
 from privspeech.voice.worldlib import pyworld  # noqa: E402
 
-VARIANTS = ("full", "resynth", "no-f0", "no-warp", "no-timbre", "no-removal", "no-keyed", "no-ap-warp", "no-tilt")
+VARIANTS = ("full", "resynth", "no-f0", "no-warp", "no-timbre", "no-removal", "no-keyed", "no-ap-warp", "no-tilt",
+            "timbre-soft")
 CACHE = Path.home() / ".cache" / "privspeech-bench" / "transcripts.json"
 
 
 @contextlib.contextmanager
-def variant(name: str, settings: dict):
+def variant(name: str, settings: dict, soft_limit_db: float = 6.0):
     """Switch one part of WorldVoice off for the block (a benchmark's patch of the library, undone after)."""
     saved = {}
 
@@ -75,6 +78,14 @@ def variant(name: str, settings: dict):
             return -world.keyed_timbre(target, f, voice.settings.timbre_db)
 
         patch(world.WorldVoice, "_timbre_offset", keyed_only)
+    elif name == "timbre-soft":
+        offset = world.WorldVoice._timbre_offset
+        limit = soft_limit_db * math.log(10.0) / 10.0
+
+        def soft(voice, *args):
+            return limit * np.tanh(offset(voice, *args) / limit)
+
+        patch(world.WorldVoice, "_timbre_offset", soft)
     elif name == "no-keyed":
         settings = {**settings, "timbre_db": 0.0}
     elif name == "no-ap-warp":
@@ -152,6 +163,7 @@ def main() -> None:
                         '\'{"f0_method": "harvest"}\'')
     parser.add_argument("--constant", action="append", default=[], metavar="MODULE.NAME=JSON",
                         help="override a constant of privspeech.voice.MODULE for this run (repeatable)")
+    parser.add_argument("--soft-limit-db", type=float, default=6.0, help="the timbre-soft variant's limit")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     for assignment in args.constant:
@@ -180,7 +192,7 @@ def main() -> None:
         for name in names:
             start = time.process_time()
             converted, targets = [], []
-            with variant(name, args.settings) as settings:
+            with variant(name, args.settings, args.soft_limit_db) as settings:
                 for u, (y, sr) in zip(utterances, originals):
                     log.last = None
                     if name == "resynth":
