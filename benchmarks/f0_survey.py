@@ -9,15 +9,17 @@ slice, both halves, and the first N FSDD speakers' files) and every estimator:
   and d4c as in ``world.analyse``) and the synthesis, no conversion;
 - against a reference contour from the clean original (the same LibriSpeech half before degradation): frames where
   harvest and REAPER agree (both voiced within 10 %, or both unvoiced), the rest left out. Gross pitch error (GPE):
-  share of the reference's voiced frames that the estimator also voices with an F0 more than 20 % off; voicing
+  share of the frames voiced in both the reference and the estimate whose F0 is more than 20 % off; voicing
   decision error (VDE): share of the reference's frames whose voicing the estimator gets wrong. FSDD has no clean
   original and no pitch figures;
 - word disagreement of Whisper tiny.en between the degraded original and its resynthesis: per-utterance WER of the
   normalized transcripts, capped at 100 %, its mean, and the share of utterances above 50 % (utterances whose
   original transcript is empty are left out).
 
-Per-utterance rows are cached in WORKDIR/rows.jsonl (delete it after changing an estimator); the table per slice
-and pooled goes to stdout. Estimators marked * in the table are not in world.F0_METHODS (surveyed only).
+Per-utterance rows are cached in WORKDIR/rows.jsonl (delete it after changing an estimator), the references in
+WORKDIR/reference/; the table per slice and pooled goes to stdout. Estimators marked * in the table are not in
+world.F0_METHODS (surveyed only). Needs, besides privspeech's test and eval extras: pyreaper (for the reference and
+`reaper`), pysptk (`rapt`, `swipe`) and praat-parselmouth (`praat`); pyreaper and pysptk build from source.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import hard_set  # noqa: E402
 from privspeech.evaluate import pairs  # noqa: E402
 from privspeech.voice import world  # noqa: E402
+from privspeech.voice.pitch import AutocorrelationSettings, autocorrelation_f0  # noqa: E402
 from privspeech.voice.worldlib import pyworld  # noqa: E402
 
 FRAME_PERIOD = world.WorldSettings().frame_period
@@ -125,10 +128,35 @@ def _world(method: str):
     return track
 
 
+def _dio(**options):
+    """dio + stonemask as world runs it, with some of dio's options changed."""
+    def track(x: np.ndarray, sr: int) -> np.ndarray:
+        f0, t = pyworld.dio(x, sr, **{"frame_period": FRAME_PERIOD, "speed": max(1, sr // 4000),
+                                      "allowed_range": 0.1, **options})
+        return pyworld.stonemask(x, f0, t, sr)
+    return track
+
+
+def _ac(**options):
+    """`ac` with some of its settings changed."""
+    settings = AutocorrelationSettings(**options)
+
+    def track(x: np.ndarray, sr: int) -> np.ndarray:
+        return autocorrelation_f0(x, sr=sr, frame_period=FRAME_PERIOD, settings=settings)
+    return track
+
+
 ESTIMATORS = {name: _world(name) for name in world.F0_METHODS}
 SURVEYED = {"rapt": _sptk("rapt"), "swipe": _sptk("swipe"), "reaper": reaper, "praat": praat,
             "harvest-20ms": harvest_coarse}
 ESTIMATORS.update(SURVEYED)
+# other settings of dio and ac: only when named in --methods
+VARIANTS = {"dio-speed1": _dio(speed=1), "dio-4ch": _dio(channels_in_octave=4.0),
+            "dio-range0.2": _dio(allowed_range=0.2), "dio-75-600": _dio(f0_floor=75.0, f0_ceil=600.0),
+            "ac-octave0.02": _ac(octave_cost=0.02), "ac-octave0.04": _ac(octave_cost=0.04),
+            "ac-floor65": _ac(floor=65.0), "ac-voicing0.40": _ac(voicing_threshold=0.40),
+            "ac-voicing0.50": _ac(voicing_threshold=0.50), "ac-jump0.5": _ac(octave_jump_cost=0.5),
+            "ac-ceiling500": _ac(ceiling=500.0)}
 
 
 def reference(clean: np.ndarray, sr: int) -> np.ndarray:
@@ -154,7 +182,7 @@ def pitch_errors(f0: np.ndarray, ref: np.ndarray) -> dict[str, int]:
     both = voiced & (f0 > 0)
     gross = both & (np.abs(f0 / np.where(both, ref, 1.0) - 1.0) > GROSS)
     wrong_voicing = known & ((f0 > 0) != (np.nan_to_num(ref) > 0))
-    return {"ref_voiced": int(voiced.sum()), "gross": int(gross.sum()), "ref_known": int(known.sum()),
+    return {"both_voiced": int(both.sum()), "gross": int(gross.sum()), "ref_known": int(known.sum()),
             "voicing_errors": int(wrong_voicing.sum())}
 
 
@@ -199,14 +227,14 @@ def table(rows: list[dict], methods: list[str]) -> str:
             if not part:
                 continue
             cpu = sum(r["cpu"] for r in part) / sum(r["seconds"] for r in part)
-            voiced = sum(r.get("ref_voiced", 0) for r in part)
+            voiced = sum(r.get("both_voiced", 0) for r in part)
             known = sum(r.get("ref_known", 0) for r in part)
             gpe = f"{100 * sum(r.get('gross', 0) for r in part) / voiced:.1f}" if voiced else "—"
             vde = f"{100 * sum(r.get('voicing_errors', 0) for r in part) / known:.1f}" if known else "—"
             wers = [r["wer"] for r in part if r.get("wer") is not None]
             words = f"{100 * np.mean(wers):.1f}" if wers else "—"
             above = f"{sum(w > 0.5 for w in wers)} / {len(wers)}" if wers else "—"
-            star = "*" if m in SURVEYED else ""
+            star = "*" if m in SURVEYED or m in VARIANTS else ""
             lines.append(f"| {name} | {m}{star} | {cpu:.4f} | {gpe} | {vde} | {words} | {above} |")
     return "\n".join(lines)
 
@@ -216,13 +244,15 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=REPO.parent / "shared" / "corpus")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/privspeech-f0-survey"))
     parser.add_argument("--per-slice", type=int, help="speakers per slice (default: all)")
-    parser.add_argument("--methods", default=",".join(ESTIMATORS))
+    parser.add_argument("--methods", default=",".join(ESTIMATORS),
+                        help=f"estimators to run [default: all but the variants: {', '.join(VARIANTS)}]")
     parser.add_argument("--no-asr", action="store_true", help="speed and pitch figures only")
     args = parser.parse_args()
     methods = args.methods.split(",")
-    unknown = set(methods) - set(ESTIMATORS)
+    available = {**ESTIMATORS, **VARIANTS}
+    unknown = set(methods) - set(available)
     if unknown:
-        parser.error(f"unknown estimators: {', '.join(sorted(unknown))} (known: {', '.join(ESTIMATORS)})")
+        parser.error(f"unknown estimators: {', '.join(sorted(unknown))} (known: {', '.join(available)})")
     utterances = select(hard_set.build(args.corpus, args.workdir / "hard"), args.per_slice)
     clean_paths = clean_halves(args.corpus)
     cache_path = args.workdir / "rows.jsonl"
@@ -268,7 +298,7 @@ def main() -> None:
                 if m not in todo:
                     rows.append(cache[(m, u.id)])
                     continue
-                f0, y, cpu = resynthesize(x, sr, ESTIMATORS[m])
+                f0, y, cpu = resynthesize(x, sr, available[m])
                 row = {"method": m, "id": u.id, "slice": slice_name, "seconds": len(x) / sr, "cpu": cpu}
                 if ref is not None:
                     row.update(pitch_errors(f0, ref))

@@ -73,8 +73,8 @@ class WorldSettings:
     ----------
     f0_method : {"dio", "harvest", "ac"}
         F0 estimator: dio + stonemask (fast), harvest (more robust, about 10x slower), or ac, short-term
-        autocorrelation with a Viterbi path (:func:`~privspeech.voice.pitch.autocorrelation_f0`: nearly as fast as
-        dio, and far fewer octave and voicing errors than dio on telephone, babble and reverberant speech; the
+        autocorrelation with a Viterbi path (:func:`~privspeech.voice.pitch.autocorrelation_f0`): nearly as fast as
+        dio, far fewer octave errors on telephone speech and fewer voicing errors in babble and reverberation (the
         survey of the hard set is in docs/experiments.md).
         Resynthesis alone (no conversion) of the first 80 halves of the halves set cost tiny Whisper 4.1 % of
         the words with dio, 2.7 % with harvest (3.9 % with dio and D4C on every frame).
