@@ -66,6 +66,20 @@ def test_fewer_gross_errors_than_dio_on_telephone_speech(name):
     assert ac <= 0.15
 
 
+@pytest.mark.parametrize("name", ["211", "201", "p225", "p226"])
+def test_fewer_voiced_frames_lost_than_dio_in_babble(name):
+    # The other three recordings talking at once, 5 dB below the speech. Reference: harvest's voiced frames on the
+    # clean recording. Measured, share of them left unvoiced: ac 15-22 %, dio 18-45 %.
+    x, sr = load(name)
+    voiced = track(x, sr, "harvest") > 0
+    talkers = [load(other)[0] for other in ("211", "201", "p225", "p226") if other != name]
+    babble = sum(np.resize(t, len(x)) / np.std(t) for t in talkers)
+    y = x + babble * np.std(x) / np.std(babble) * 10 ** (-5 / 20)
+    lost = {m: float(np.mean(track(y, sr, m)[voiced] == 0)) for m in ("ac", "dio")}
+    assert lost["ac"] < lost["dio"]
+    assert lost["ac"] <= 0.25
+
+
 def test_same_output_twice():
     x, sr = load("201")
     first = world.analyse(x, sr=sr, settings=world.WorldSettings(f0_method="ac"))
