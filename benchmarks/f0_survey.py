@@ -156,7 +156,7 @@ VARIANTS = {"dio-speed1": _dio(speed=1), "dio-4ch": _dio(channels_in_octave=4.0)
             "ac-octave0.02": _ac(octave_cost=0.02), "ac-octave0.04": _ac(octave_cost=0.04),
             "ac-floor65": _ac(floor=65.0), "ac-voicing0.40": _ac(voicing_threshold=0.40),
             "ac-voicing0.50": _ac(voicing_threshold=0.50), "ac-jump0.5": _ac(octave_jump_cost=0.5),
-            "ac-ceiling500": _ac(ceiling=500.0)}
+            "ac-ceiling500": _ac(ceiling=500.0), "ac-8khz": _ac(max_rate=8000)}
 
 
 def reference(clean: np.ndarray, sr: int) -> np.ndarray:

@@ -118,6 +118,7 @@ def test_pulse_train_of_known_f0():
     lambda: AutocorrelationSettings(floor=300.0, ceiling=200.0),
     lambda: AutocorrelationSettings(candidates=1),
     lambda: AutocorrelationSettings(octave_cost=-1.0),
+    lambda: AutocorrelationSettings(max_rate=2000),
     lambda: autocorrelation_f0(np.zeros((100, 2)), sr=16000, frame_period=5.0),
     lambda: autocorrelation_f0(np.zeros(100), sr=0, frame_period=5.0),
     lambda: autocorrelation_f0(np.zeros(100), sr=2000, frame_period=5.0),

@@ -2,7 +2,7 @@
 analysis of the fundamental frequency and the harmonics-to-noise ratio of a sampled sound" (the method of Praat's
 "To Pitch (ac)", with its default settings).
 
-The signal is first resampled to 16 kHz when faster. Each frame (a Hann window of three periods of the floor,
+The signal is first resampled to 16 kHz (by default) when faster. Each frame (a Hann window of three periods of the floor,
 centred on the frame's time) gives voiced candidates at the local maxima of its normalized autocorrelation, divided
 by the window's own, that pass half the voicing threshold, with strength ``r - octave_cost * log2(ceiling * lag)``;
 and one unvoiced candidate whose strength grows as the frame gets quieter than the loudest sample of the signal.
@@ -21,13 +21,13 @@ import scipy.signal
 from ..errors import ExitStatus, PrivspeechError
 
 
-MAX_RATE = 16000  # faster signals are resampled to this rate first (the search needs no more bandwidth)
 BLOCK_FRAMES = 256  # frames analysed at once (bounds the memory of long segments)
 
 
 @dataclass(frozen=True)
 class AutocorrelationSettings:
-    """Search range (Hz), candidates per frame and the path costs (Praat's defaults for "To Pitch (ac)")."""
+    """Search range (Hz), candidates per frame and the path costs (Praat's defaults for "To Pitch (ac)"), and the
+    highest analysis rate (Hz): faster signals are resampled to it first (8000 halves the cost)."""
 
     floor: float = 75.0
     ceiling: float = 600.0
@@ -37,11 +37,14 @@ class AutocorrelationSettings:
     octave_cost: float = 0.01
     octave_jump_cost: float = 0.35
     voiced_unvoiced_cost: float = 0.14
+    max_rate: int = 16000
 
     def __post_init__(self):
         if not 20.0 <= self.floor < self.ceiling <= 2000.0:
             raise _usage(f"the F0 search range must satisfy 20 <= floor < ceiling <= 2000 Hz, got {self.floor} to "
                          f"{self.ceiling}")
+        if not 4 * self.ceiling <= self.max_rate <= 192000:
+            raise _usage(f"max_rate must be between 4 times the ceiling and 192000 Hz, got {self.max_rate}")
         if self.candidates < 2:
             raise _usage(f"candidates must be at least 2, got {self.candidates}")
         costs = (self.silence_threshold, self.voicing_threshold, self.octave_cost, self.octave_jump_cost,
@@ -66,10 +69,10 @@ def autocorrelation_f0(x: np.ndarray, *, sr: int, frame_period: float,
         raise _usage(f"a sample rate of {sr} Hz is too low for an F0 ceiling of {settings.ceiling} Hz "
                      f"(at least {4 * settings.ceiling:g} Hz)")
     n_frames = int(1000.0 * len(x) / sr / frame_period) + 1
-    if sr > MAX_RATE:
-        common = math.gcd(int(sr), MAX_RATE)
-        x = scipy.signal.resample_poly(x, MAX_RATE // common, int(sr) // common)
-        sr = MAX_RATE
+    if sr > settings.max_rate:
+        common = math.gcd(int(sr), settings.max_rate)
+        x = scipy.signal.resample_poly(x, settings.max_rate // common, int(sr) // common)
+        sr = settings.max_rate
     hop = frame_period * sr / 1000.0
     width = int(round(3.0 * sr / settings.floor)) | 1  # odd, so the window is centred on its frame's time
     half = width // 2
