@@ -195,13 +195,12 @@ def resynthesize(x: np.ndarray, sr: int, track) -> tuple[np.ndarray, np.ndarray,
     return f0, y, time.process_time() - start
 
 
-def clean_halves(corpus: Path) -> dict[str, tuple[np.ndarray, int]]:
-    """The hard set's LibriSpeech halves before degradation, by the id they have in the hard set (without slice)."""
+def clean_recordings(corpus: Path) -> dict[str, str]:
+    """Paths of the corpus's LibriSpeech recordings by id (a hard-set id without its slice and half), from which
+    hard_set.split cuts the clean halves."""
     genders = {r["speaker"]: r["gender"] for r in hard_set._rows(corpus)}
-    out = {}
-    for u in pairs.from_folder(corpus / "librispeech-train-clean-100", genders=genders, pattern="*.flac"):
-        out[u.id] = u.original
-    return out
+    recordings = pairs.from_folder(corpus / "librispeech-train-clean-100", genders=genders, pattern="*.flac")
+    return {u.id: u.original for u in recordings}
 
 
 def select(utterances: list[pairs.Utterance], per_slice: int | None) -> list[pairs.Utterance]:
@@ -254,7 +253,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown estimators: {', '.join(sorted(unknown))} (known: {', '.join(available)})")
     utterances = select(hard_set.build(args.corpus, args.workdir / "hard"), args.per_slice)
-    clean_paths = clean_halves(args.corpus)
+    clean_paths = clean_recordings(args.corpus)
     cache_path = args.workdir / "rows.jsonl"
     cache = {}
     if cache_path.exists():
