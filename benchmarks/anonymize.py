@@ -1,6 +1,7 @@
 """Anonymization speed on corpus speech next to `sox in.wav out.wav pitch -300`, and long-input memory.
 
 Usage: python benchmarks/anonymize.py [CORPUS_FOLDER] [--files N] [--long SECONDS] [--method world|mcadams]
+       [--f0-method dio|harvest|ac]
 
 Prints, per method, the real-time factor per core (CPU seconds of the process / seconds of audio, BLAS
 pinned to one thread) over the files, and the same for sox on the same files (the cheap reference).
@@ -41,16 +42,16 @@ def child_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def speed(files: list[Path], method: str) -> tuple[float, float]:
+def speed(files: list[Path], method: str, **settings) -> tuple[float, float]:
     """(CPU seconds, audio seconds) of in-process anonymization over `files`, after one warm-up call."""
     key = generate()
     y, sr = sf.read(files[0])
-    anonymize(y[: sr // 2], sr=sr, key=key, speaker="warm-up", method=method)  # imports, numba cache
+    anonymize(y[: sr // 2], sr=sr, key=key, speaker="warm-up", method=method, **settings)  # imports, numba cache
     cpu = audio = 0.0
     for path in files:
         y, sr = sf.read(path)
         start = time.process_time()
-        anonymize(y, sr=sr, key=key, speaker=path.parent.name, method=method)
+        anonymize(y, sr=sr, key=key, speaker=path.parent.name, method=method, **settings)
         cpu += time.process_time() - start
         audio += y.shape[0] / sr
     return cpu, audio
@@ -106,7 +107,11 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=40, help="how many files to time (default 40)")
     parser.add_argument("--long", type=float, metavar="SECONDS", help="also stream this much speech, e.g. 3600")
     parser.add_argument("--method", choices=["world", "mcadams"], help="only this method")
+    parser.add_argument("--f0-method", help="world's F0 estimator (default: WorldSettings')")
     args = parser.parse_args()
+    if args.f0_method and args.method == "mcadams":
+        parser.error("--f0-method applies to world only")
+    world_settings = {"f0_method": args.f0_method} if args.f0_method else {}
     files = sorted(p for p in args.corpus.rglob("*") if p.suffix in (".wav", ".flac"))[: args.files]
     if args.long:
         long_run(files, args.long, args.method or "world")
@@ -116,8 +121,9 @@ def main() -> None:
     print(f"  sox pitch -300   RTF {cpu / audio:.4f} per core")
     targets = {"world": 0.05, "mcadams": 0.03}
     for method in [args.method] if args.method else ["world", "mcadams"]:
-        cpu, audio = speed(files, method)
-        print(f"  {method:<16} RTF {cpu / audio:.4f} per core (target <= {targets[method]})")
+        cpu, audio = speed(files, method, **(world_settings if method == "world" else {}))
+        label = f"{method} ({args.f0_method})" if args.f0_method and method == "world" else method
+        print(f"  {label:<16} RTF {cpu / audio:.4f} per core (target <= {targets[method]})")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import soundfile as sf
 
-from conftest import VCTK, no_temp_files, records, run_cli
+from conftest import SAMPLES, VCTK, no_temp_files, records, run_cli
 from privspeech.keys import generate, load_key_file, write_key_file
 
 
@@ -100,6 +100,21 @@ def test_long_file_streams_through_blocks(tmp_path, cli):
     (rec,) = records(result.stdout)
     assert sf.info(tmp_path / "out.wav").frames == y.size
     assert rec["duration"] == round(y.size / 16000, 6)
+
+
+def test_f0_method_ac_is_accepted_and_recorded(tmp_path, cli):
+    key_file = tmp_path / "anon.key"
+    write_key_file(key_file, generate())
+    src = SAMPLES / "jackson" / "jackson_take00.wav"
+    result = cli(["anonymize", src, "-o", tmp_path / "out.wav", "-k", key_file, "--f0-method", "ac",
+                  "--emit-manifest", "-q"])
+    assert result.exit_code == 0, result.stderr
+    (rec,) = records(result.stdout)
+    op = rec["privspeech"]["ops"][-1]
+    assert op["method"] == "world" and op["settings"]["f0_method"] == "ac"
+    assert sf.info(tmp_path / "out.wav").frames == sf.info(src).frames
+    bad = cli(["anonymize", src, "-o", tmp_path / "x.wav", "--f0-method", "yin"])
+    assert bad.exit_code == 2 and "dio, harvest, ac" in bad.stderr
 
 
 def test_bad_options_exit_2_and_write_nothing(tmp_path, cli):

@@ -186,9 +186,10 @@ def test_map_f0_keeps_unvoiced_frames_and_flattens_intonation():
     assert np.allclose(flat[flat > 0], 200.0)
 
 
-def test_harvest_option_converts_too():
+@pytest.mark.parametrize("f0_method", ["harvest", "ac"])
+def test_other_f0_methods_convert_too(f0_method):
     x, sr = load("p226_003", seconds=2.5)
-    settings = world.WorldSettings(f0_method="harvest")
+    settings = world.WorldSettings(f0_method=f0_method)
     voice = world.WorldVoice(T.world_candidates(KEY, level="speaker", ident="p226"), sr=sr, settings=settings)
     y = voice.convert(x, slice(0, x.size))
     measured = f0_track(y, sr)

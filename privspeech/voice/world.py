@@ -1,7 +1,8 @@
 """Voice conversion to a keyed pseudo-speaker by WORLD analysis and synthesis (pyworld).
 
-Analysis: F0 by dio + stonemask (or harvest), spectral envelope by cheaptrick, aperiodicity by d4c on
-every second frame (it is smooth in time; this halves its cost) interpolated to all frames.
+Analysis: F0 by dio + stonemask (or harvest, or autocorrelation with a Viterbi path: :mod:`.pitch`), spectral
+envelope by cheaptrick, aperiodicity by d4c on every second frame (it is smooth in time; this halves its cost)
+interpolated to all frames.
 Conversion: F0 mapped in the log domain onto the target's mean and spread, unvoiced frames kept
 unvoiced; the source's long-term envelope shape (its mean log envelope minus a 3 kHz smoothing of it)
 replaced by a keyed smooth shape, weighted toward the bands below 700 Hz and above 3.6 kHz (its cuts above 2.8 kHz
@@ -20,13 +21,14 @@ from .worldlib import pyworld
 import scipy.ndimage
 
 from ..errors import ExitStatus, PrivspeechError
+from .pitch import autocorrelation_f0
 from .targets import Candidates, Target
 from .warp import apply_warp, tilt_gains, vtln_warp
 
 # Bump whenever the same key and input would give different output; never reuse a name: "world-5" was a candidate
 # (same-side formant moves of 15-25 %) committed at 0e40978 and withdrawn at a4fbaf6.
 VERSION = "world-7"
-F0_METHODS = ("dio", "harvest")
+F0_METHODS = ("dio", "harvest", "ac")
 MIN_VOICED_SECONDS = 0.3  # voiced speech needed before the source voice is judged and the target fixed
 DEFAULT_SPREAD = 3.0 * math.log(2.0) / 12.0  # log-F0 spread assumed while too few frames are voiced
 MIN_SPREAD = 0.5 * math.log(2.0) / 12.0
@@ -69,8 +71,11 @@ class WorldSettings:
 
     Attributes
     ----------
-    f0_method : {"dio", "harvest"}
-        F0 estimator: dio + stonemask (fast) or harvest (more robust, about 10x slower).
+    f0_method : {"dio", "harvest", "ac"}
+        F0 estimator: dio + stonemask (fast), harvest (more robust, about 10x slower), or ac, short-term
+        autocorrelation with a Viterbi path (:func:`~privspeech.voice.pitch.autocorrelation_f0`): nearly as fast as
+        dio, far fewer octave errors on telephone speech and fewer voicing errors in babble and reverberation (the
+        survey of the hard set is in docs/experiments.md).
         Resynthesis alone (no conversion) of the first 80 halves of the halves set cost tiny Whisper 4.1 % of
         the words with dio, 2.7 % with harvest (3.9 % with dio and D4C on every frame).
     frame_period : float
@@ -133,19 +138,29 @@ class Analysis:
     ap: np.ndarray
 
 
-def analyse(x: np.ndarray, *, sr: int, settings: WorldSettings) -> Analysis:
-    """WORLD analysis of a mono float64 signal, shape (n,)."""
+def track_f0(x: np.ndarray, *, sr: int, settings: WorldSettings) -> np.ndarray:
+    """F0 in Hz (0 where unvoiced) of a mono float64 signal, shape (n,), by `settings.f0_method`, one value per
+    frame of WORLD's hop: shape (int(1000 * n / sr / frame_period) + 1,)."""
     fp = settings.frame_period
     if settings.f0_method == "harvest":
-        f0, t = pyworld.harvest(x, sr, frame_period=fp)
-    else:
-        # allowed_range 0.1 (WORLD's default). A stricter 0.05 rejected more unstable candidates (dio's rank
-        # correlation with pYIN on VCTK rose from about 0.8 to 0.94) but left voiced frames unvoiced, synthesised
-        # as noise: on the 100-utterance privacy benchmark tiny Whisper's word disagreement was 9.8 % with 0.05
-        # and 7.8 % with 0.1 (keys 1 and 2), while the pitch-contour correlation on 120 LibriSpeech speakers
-        # moved from 0.94 to 0.93 (one key, with the band-weighted timbre of world-4).
-        f0, t = pyworld.dio(x, sr, frame_period=fp, speed=max(1, sr // 4000), allowed_range=0.1)
-        f0 = pyworld.stonemask(x, f0, t, sr)
+        return pyworld.harvest(x, sr, frame_period=fp)[0]
+    if settings.f0_method == "ac":
+        return autocorrelation_f0(x, sr=sr, frame_period=fp)
+    # allowed_range 0.1 (WORLD's default). A stricter 0.05 rejected more unstable candidates (dio's rank
+    # correlation with pYIN on VCTK rose from about 0.8 to 0.94) but left voiced frames unvoiced, synthesised
+    # as noise: on the 100-utterance privacy benchmark tiny Whisper's word disagreement was 9.8 % with 0.05
+    # and 7.8 % with 0.1 (keys 1 and 2), while the pitch-contour correlation on 120 LibriSpeech speakers
+    # moved from 0.94 to 0.93 (one key, with the band-weighted timbre of world-4).
+    f0, t = pyworld.dio(x, sr, frame_period=fp, speed=max(1, sr // 4000), allowed_range=0.1)
+    return pyworld.stonemask(x, f0, t, sr)
+
+
+def analyse(x: np.ndarray, *, sr: int, settings: WorldSettings, f0: np.ndarray | None = None) -> Analysis:
+    """WORLD analysis of a mono float64 signal, shape (n,); `f0` (as :func:`track_f0` returns it) replaces the
+    settings' F0 estimator."""
+    if f0 is None:
+        f0 = track_f0(x, sr=sr, settings=settings)
+    t = np.arange(len(f0)) * settings.frame_period / 1000.0
     sp = pyworld.cheaptrick(x, f0, t, sr)
     # D4C's own voicing check compares band powers up to 7.9 kHz. Below 15.8 kHz that band lies past Nyquist,
     # and WORLD reads it from uninitialised memory: the check's verdict then changed from run to run (about 1
