@@ -19,7 +19,7 @@ slice, both halves, and the first N FSDD speakers' files) and every estimator:
 Per-utterance rows are cached in WORKDIR/rows.jsonl (delete it after changing an estimator), the references in
 WORKDIR/reference/; the table per slice and pooled goes to stdout. Estimators marked * in the table are not in
 world.F0_METHODS (surveyed only). Needs, besides privspeech's test and eval extras: pyreaper (for the reference and
-`reaper`), pysptk (`rapt`, `swipe`) and praat-parselmouth (`praat`); pyreaper and pysptk build from source.
+`reaper`, builds from source) and praat-parselmouth (`praat`).
 """
 
 from __future__ import annotations
@@ -45,7 +45,6 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import hard_set  # noqa: E402
 from privspeech.evaluate import pairs  # noqa: E402
 from privspeech.voice import world  # noqa: E402
-from privspeech.voice.pitch import AutocorrelationSettings, autocorrelation_f0  # noqa: E402
 from privspeech.voice.worldlib import pyworld  # noqa: E402
 
 FRAME_PERIOD = world.WorldSettings().frame_period
@@ -93,17 +92,13 @@ def reaper(x: np.ndarray, sr: int) -> np.ndarray:
     return _on_grid(times, np.where(f0 > 0, f0, 0.0), _frames(x, sr))
 
 
-def _sptk(name: str):
-    def track(x: np.ndarray, sr: int) -> np.ndarray:
-        import pysptk
+def swipe(x: np.ndarray, sr: int) -> np.ndarray:
+    """SWIPE' through pysptk, on the WORLD hop."""
+    from privspeech.voice.worldlib import pysptk
 
-        hop = int(round(FRAME_PERIOD * sr / 1000))
-        if name == "rapt":
-            f0 = pysptk.rapt(x.astype(np.float32) * 32767, sr, hopsize=hop, min=F0_FLOOR, max=F0_CEIL)
-        else:
-            f0 = pysptk.swipe(x, sr, hopsize=hop, min=F0_FLOOR, max=F0_CEIL)
-        return _on_grid(np.arange(len(f0)) * hop / sr, f0, _frames(x, sr))
-    return track
+    hop = int(round(FRAME_PERIOD * sr / 1000))
+    f0 = pysptk.swipe(x, sr, hopsize=hop, min=F0_FLOOR, max=F0_CEIL)
+    return _on_grid(np.arange(len(f0)) * hop / sr, f0, _frames(x, sr))
 
 
 def praat(x: np.ndarray, sr: int) -> np.ndarray:
@@ -137,26 +132,12 @@ def _dio(**options):
     return track
 
 
-def _ac(**options):
-    """`ac` with some of its settings changed."""
-    settings = AutocorrelationSettings(**options)
-
-    def track(x: np.ndarray, sr: int) -> np.ndarray:
-        return autocorrelation_f0(x, sr=sr, frame_period=FRAME_PERIOD, settings=settings)
-    return track
-
-
 ESTIMATORS = {name: _world(name) for name in world.F0_METHODS}
-SURVEYED = {"rapt": _sptk("rapt"), "swipe": _sptk("swipe"), "reaper": reaper, "praat": praat,
-            "harvest-20ms": harvest_coarse}
+SURVEYED = {"swipe": swipe, "reaper": reaper, "praat": praat, "harvest-20ms": harvest_coarse}
 ESTIMATORS.update(SURVEYED)
-# other settings of dio and ac: only when named in --methods
+# other settings of dio: only when named in --methods
 VARIANTS = {"dio-speed1": _dio(speed=1), "dio-4ch": _dio(channels_in_octave=4.0),
-            "dio-range0.2": _dio(allowed_range=0.2), "dio-75-600": _dio(f0_floor=75.0, f0_ceil=600.0),
-            "ac-octave0.02": _ac(octave_cost=0.02), "ac-octave0.04": _ac(octave_cost=0.04),
-            "ac-floor65": _ac(floor=65.0), "ac-voicing0.40": _ac(voicing_threshold=0.40),
-            "ac-voicing0.50": _ac(voicing_threshold=0.50), "ac-jump0.5": _ac(octave_jump_cost=0.5),
-            "ac-ceiling500": _ac(ceiling=500.0), "ac-8khz": _ac(max_rate=8000)}
+            "dio-range0.2": _dio(allowed_range=0.2), "dio-75-600": _dio(f0_floor=75.0, f0_ceil=600.0)}
 
 
 def reference(clean: np.ndarray, sr: int) -> np.ndarray:

@@ -102,19 +102,19 @@ def test_long_file_streams_through_blocks(tmp_path, cli):
     assert rec["duration"] == round(y.size / 16000, 6)
 
 
-def test_f0_method_ac_is_accepted_and_recorded(tmp_path, cli):
+def test_f0_method_rapt_is_accepted_and_recorded(tmp_path, cli):
     key_file = tmp_path / "anon.key"
     write_key_file(key_file, generate())
     src = SAMPLES / "jackson" / "jackson_take00.wav"
-    result = cli(["anonymize", src, "-o", tmp_path / "out.wav", "-k", key_file, "--f0-method", "ac",
+    result = cli(["anonymize", src, "-o", tmp_path / "out.wav", "-k", key_file, "--f0-method", "rapt",
                   "--emit-manifest", "-q"])
     assert result.exit_code == 0, result.stderr
     (rec,) = records(result.stdout)
     op = rec["privspeech"]["ops"][-1]
-    assert op["method"] == "world" and op["settings"]["f0_method"] == "ac"
+    assert op["method"] == "world" and op["settings"]["f0_method"] == "rapt"
     assert sf.info(tmp_path / "out.wav").frames == sf.info(src).frames
     bad = cli(["anonymize", src, "-o", tmp_path / "x.wav", "--f0-method", "yin"])
-    assert bad.exit_code == 2 and "dio, harvest, ac" in bad.stderr
+    assert bad.exit_code == 2 and "dio, harvest, rapt" in bad.stderr
 
 
 def test_bad_options_exit_2_and_write_nothing(tmp_path, cli):

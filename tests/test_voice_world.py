@@ -186,7 +186,7 @@ def test_map_f0_keeps_unvoiced_frames_and_flattens_intonation():
     assert np.allclose(flat[flat > 0], 200.0)
 
 
-@pytest.mark.parametrize("f0_method", ["harvest", "ac"])
+@pytest.mark.parametrize("f0_method", ["harvest", "rapt"])
 def test_other_f0_methods_convert_too(f0_method):
     x, sr = load("p226_003", seconds=2.5)
     settings = world.WorldSettings(f0_method=f0_method)

@@ -19,9 +19,9 @@ def anonymize(
         "--level", metavar="speaker|utterance",
         help="One pseudo-speaker per speaker (needs speaker ids), or a new one per recording.")] = "speaker",
     f0_method: Annotated[Optional[str], typer.Option(
-        "--f0-method", metavar="dio|harvest|ac",
-        help="world: F0 estimator: harvest is more robust in noise, ~10x slower; ac (autocorrelation "
-             "with a Viterbi path) is about as fast as dio and robust in noise, reverberation and telephone audio.",
+        "--f0-method", metavar="dio|harvest|rapt",
+        help="world: F0 estimator: harvest is more robust in noise, ~10x slower; rapt (Talkin's RAPT, SPTK's) is "
+             "about as fast as dio and robust in noise, reverberation and telephone audio.",
         show_default=False)] = None,
     intonation: Annotated[Optional[float], typer.Option(
         "--intonation", metavar="X", help="world: scale on the target's pitch spread (0 flattens) [default: 1].",

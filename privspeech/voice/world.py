@@ -1,7 +1,6 @@
 """Voice conversion to a keyed pseudo-speaker by WORLD analysis and synthesis (pyworld).
 
-Analysis: F0 by dio + stonemask (or harvest, or autocorrelation with a Viterbi path: :mod:`.pitch`), spectral
-envelope by cheaptrick, aperiodicity by d4c on every second frame (it is smooth in time; this halves its cost)
+Analysis: F0 by dio + stonemask (or harvest, or RAPT through pysptk), spectral envelope by cheaptrick, aperiodicity by d4c on every second frame (it is smooth in time; this halves its cost)
 interpolated to all frames.
 Conversion: F0 mapped in the log domain onto the target's mean and spread, unvoiced frames kept
 unvoiced; the source's long-term envelope shape (its mean log envelope minus a 3 kHz smoothing of it)
@@ -14,21 +13,24 @@ EER on VCTK was 2.5 %.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
-from .worldlib import pyworld
 import scipy.ndimage
 
 from ..errors import ExitStatus, PrivspeechError
-from .pitch import autocorrelation_f0
+from .worldlib import pysptk, pyworld
 from .targets import Candidates, Target
 from .warp import apply_warp, tilt_gains, vtln_warp
 
 # Bump whenever the same key and input would give different output; never reuse a name: "world-5" was a candidate
 # (same-side formant moves of 15-25 %) committed at 0e40978 and withdrawn at a4fbaf6.
 VERSION = "world-7"
-F0_METHODS = ("dio", "harvest", "ac")
+F0_METHODS = ("dio", "harvest", "rapt")
+RAPT_RANGE_HZ = (60.0, 500.0)  # RAPT's F0 search range
+RAPT_DELAY_S = 0.007  # SPTK's RAPT frame i describes time i * hop + 7 ms (measured on chirps at 8-48 kHz: 6.9-7.2 ms)
+_RAPT_LOCK = threading.Lock()  # SPTK's RAPT keeps its state in C globals
 MIN_VOICED_SECONDS = 0.3  # voiced speech needed before the source voice is judged and the target fixed
 DEFAULT_SPREAD = 3.0 * math.log(2.0) / 12.0  # log-F0 spread assumed while too few frames are voiced
 MIN_SPREAD = 0.5 * math.log(2.0) / 12.0
@@ -71,11 +73,10 @@ class WorldSettings:
 
     Attributes
     ----------
-    f0_method : {"dio", "harvest", "ac"}
-        F0 estimator: dio + stonemask (fast), harvest (more robust, about 10x slower), or ac, short-term
-        autocorrelation with a Viterbi path (:func:`~privspeech.voice.pitch.autocorrelation_f0`): nearly as fast as
-        dio, far fewer octave errors on telephone speech and fewer voicing errors in babble and reverberation (the
-        survey of the hard set is in docs/experiments.md).
+    f0_method : {"dio", "harvest", "rapt"}
+        F0 estimator: dio + stonemask (fast), harvest (more robust, about 10x slower), or RAPT (Talkin 1995,
+        SPTK's through pysptk): as fast as dio, far fewer octave errors on telephone speech and fewer voicing
+        errors in babble and reverberation (the survey of the hard set is in docs/experiments.md).
         Resynthesis alone (no conversion) of the first 80 halves of the halves set cost tiny Whisper 4.1 % of
         the words with dio, 2.7 % with harvest (3.9 % with dio and D4C on every frame).
     frame_period : float
@@ -144,8 +145,8 @@ def track_f0(x: np.ndarray, *, sr: int, settings: WorldSettings) -> np.ndarray:
     fp = settings.frame_period
     if settings.f0_method == "harvest":
         return pyworld.harvest(x, sr, frame_period=fp)[0]
-    if settings.f0_method == "ac":
-        return autocorrelation_f0(x, sr=sr, frame_period=fp)
+    if settings.f0_method == "rapt":
+        return _rapt(x, sr=sr, frame_period=fp)
     # allowed_range 0.1 (WORLD's default). A stricter 0.05 rejected more unstable candidates (dio's rank
     # correlation with pYIN on VCTK rose from about 0.8 to 0.94) but left voiced frames unvoiced, synthesised
     # as noise: on the 100-utterance privacy benchmark tiny Whisper's word disagreement was 9.8 % with 0.05
@@ -153,6 +154,21 @@ def track_f0(x: np.ndarray, *, sr: int, settings: WorldSettings) -> np.ndarray:
     # moved from 0.94 to 0.93 (one key, with the band-weighted timbre of world-4).
     f0, t = pyworld.dio(x, sr, frame_period=fp, speed=max(1, sr // 4000), allowed_range=0.1)
     return pyworld.stonemask(x, f0, t, sr)
+
+
+def _rapt(x: np.ndarray, *, sr: int, frame_period: float) -> np.ndarray:
+    """RAPT's F0 on WORLD's frame grid (each WORLD frame takes the RAPT frame nearest in time, RAPT's frames being
+    :data:`RAPT_DELAY_S` late). Inputs shorter than 0.1 s are zero-padded: SPTK refuses them, and says so on the
+    process's stderr."""
+    frames = int(1000 * len(x) / sr / frame_period) + 1
+    hop = max(1, round(frame_period * sr / 1000))
+    padded = np.zeros(max(len(x), int(0.1 * sr)), np.float32)
+    padded[:len(x)] = x * 32767.0  # SPTK expects 16-bit sample values
+    with _RAPT_LOCK:
+        f0 = pysptk.rapt(padded, sr, hopsize=hop, min=RAPT_RANGE_HZ[0], max=RAPT_RANGE_HZ[1])
+    times = np.arange(frames) * frame_period / 1000 - RAPT_DELAY_S
+    at = np.clip(np.rint(times * sr / hop).astype(np.intp), 0, len(f0) - 1)
+    return f0[at].astype(np.float64)
 
 
 def analyse(x: np.ndarray, *, sr: int, settings: WorldSettings, f0: np.ndarray | None = None) -> Analysis:
