@@ -247,7 +247,7 @@ def _utility(utterances, originals, released, transcriber, memo, settings, clock
                    pitch_correlation_without_gross=_finite(p.correlation_without_gross),
                    pitch_gross_errors=p.gross_errors, pitch_frames=p.frames)
     for row, value in zip(rows, disagreements or ()):
-        row["word_disagreement"] = value
+        row["word_disagreement"] = None if value is None else round(value, 4)
     return figures, rows
 
 
