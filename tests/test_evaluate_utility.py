@@ -3,8 +3,7 @@ word disagreement."""
 
 from __future__ import annotations
 
-import csv
-from pathlib import Path
+import json
 
 import librosa
 import numpy as np
@@ -15,12 +14,6 @@ from privspeech.errors import ExitStatus, PrivspeechError
 from privspeech.evaluate import utility
 
 from conftest import SAMPLES
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
-
-
-def speech(name: str) -> tuple[np.ndarray, int]:
-    return sf.read(CORPUS / "vctk" / name.split("_")[0] / f"{name}.wav")
 
 
 def sample(name: str) -> tuple[np.ndarray, int]:
@@ -153,18 +146,18 @@ def transcriber():
 
 
 def test_real_recognizer_transcribes_vctk_prompts(transcriber):
-    rows = [r for r in csv.DictReader(open(CORPUS / "speakers.tsv", encoding="utf-8"), delimiter="\t")
-            if r["transcript"] and r["corpus"] == "vctk"][:3]
+    rows = [json.loads(line) for line in (SAMPLES / "manifest.jsonl").read_text().splitlines()]
+    rows = [r for r in rows if r.get("text")]
     heard = []
     for row in rows:
-        y, sr = sf.read(CORPUS / row["path"])
+        y, sr = sf.read(SAMPLES / row["audio_filepath"])
         heard.append(transcriber.transcribe(y, sr=sr))
-    wer, used = asr.word_error_rate([r["transcript"] for r in rows], heard)
-    assert used == 3 and wer < 0.15
+    wer, used = asr.word_error_rate([r["text"] for r in rows], heard)
+    assert used == 2 and wer < 0.15
 
 
 def test_recognizer_resamples_8k_speech(transcriber):
-    y, sr = speech("p225_003")
+    y, sr = sample("p225_003")
     narrow = librosa.resample(y, orig_sr=sr, target_sr=8000)
     wer, _ = asr.word_error_rate([transcriber.transcribe(y, sr=sr)], [transcriber.transcribe(narrow, sr=8000)])
     assert wer < 0.3
