@@ -58,7 +58,7 @@ def build(corpus: Path, workdir: Path, *, per_slice: int = 24, skip: int = SKIP)
         (at most) are the babble talkers.
     """
     workdir.mkdir(parents=True, exist_ok=True)
-    genders = {r["speaker"]: r["gender"] for r in _rows(corpus)}
+    genders = {r["speaker"]: r["gender"] for r in corpus_rows(corpus)}
     libri = pairs.from_folder(corpus / "librispeech-train-clean-100", genders=genders, pattern="*.flac")
     babble_pool = [pairs.load(u.original)[0] for u in libri[:min(20, skip)]]
     out: list[pairs.Utterance] = []
@@ -88,7 +88,8 @@ def split(y: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
     return y[:cut], y[cut:]
 
 
-def _rows(corpus: Path) -> list[dict[str, str]]:
+def corpus_rows(corpus: Path) -> list[dict[str, str]]:
+    """The rows of the corpus's speakers.tsv (path, speaker, gender, corpus, duration_s, sample_rate, transcript)."""
     with open(corpus / "speakers.tsv", encoding="utf-8", newline="") as fh:
         return list(csv.DictReader(fh, delimiter="\t"))
 

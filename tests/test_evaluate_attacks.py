@@ -126,7 +126,7 @@ def test_table_and_plot(shifted, tmp_path):
     console.print(report.table(shifted))
     text = console.export_text()
     for name in ("EER original", "EER ignorant", "EER lazy-informed", "EER semi-informed", "pitch correlation",
-                 "EER F", "EER M"):
+                 "gross F0 errors", "EER F", "EER M"):
         assert name in text
     png = tmp_path / "plot.png"
     plot.write_png(shifted, png)
@@ -173,8 +173,11 @@ def test_a_copy_of_the_originals_gives_the_original_eer_and_perfect_utility(tmp_
     assert (original.score.n_target, original.score.n_nontarget) == (4 * 1, 6 * 4)
     assert (ignorant.score.n_target, ignorant.score.n_nontarget) == (2 * 4 * 1, 2 * 6 * 4)
     assert set(ignorant.by_gender) == {"F", "M"}
-    assert result.utility["pitch_correlation"]["mean"] == pytest.approx(1.0)
+    pitch = result.utility["pitch"]
+    assert pitch["correlation"] == pytest.approx(1.0) and pitch["gross_error_rate"] == 0.0
     assert result.utility["duration"]["max_abs_diff_s"] == 0.0
     asr = result.utility["asr"]
     assert asr["word_disagreement"] == 0.0 and asr["wer_original"] == asr["wer_anonymized"] < 0.15
+    assert asr["per_utterance"] == {"mean": 0.0, "median": 0.0, "over_half": 0.0, "used": len(utterances),
+                                    "skipped": 0}
     assert asr["reference_utterances"] == sum(u.text is not None for u in utterances) > 0

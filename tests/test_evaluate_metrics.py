@@ -95,6 +95,29 @@ def test_trial_counts_within_and_across_sets():
     assert metrics.eer(across.scores, across.target) == pytest.approx(metrics.eer(within.scores, within.target))
 
 
+def test_attacks_are_also_scored_within_each_group():
+    """Per-group figures come from the one set of trials, split: only trials with both sides in the group count."""
+    from privspeech.evaluate import attacks
+
+    clear, blurred = labelled(4, 5, 0.2, seed=1), labelled(4, 5, 3.0, seed=2)
+    lone = labelled(1, 3, 0.2, seed=3)  # one speaker: target trials only, so never scored on its own
+    parts = {"clear": clear, "blurred": blurred, "lone": lone}
+    data = metrics.Labelled.build(np.vstack([p.vectors for p in parts.values()]),
+                                  [f"{g}{s}" for g, p in parts.items() for s in p.speakers],
+                                  [f"{g}{u}" for g, p in parts.items() for u in p.utterances],
+                                  groups=[g for g, p in parts.items() for _ in range(len(p))])
+    result = attacks.attack("ignorant", data, data, n_resamples=100)
+    assert set(result.by_group) == {"clear", "blurred"} and result.by_gender == {}
+    for name in ("clear", "blurred"):
+        alone = attacks.attack(name, parts[name], parts[name], n_resamples=100)
+        assert result.by_group[name] == alone.score
+    assert result.by_group["clear"].eer < 0.05 < result.score.eer < result.by_group["blurred"].eer
+    # within a group of 4 speakers x 5 utterances, as ordered (enroll, test) pairs of distinct utterances
+    assert (result.by_group["clear"].n_target, result.by_group["clear"].n_nontarget) == (4 * 5 * 4, 20 * 15)
+    assert result.score.n_target + result.score.n_nontarget == len(data) * (len(data) - 1)
+    assert "by_group" in result.to_dict() and result.to_dict()["by_group"]["clear"]["eer"] == result.by_group["clear"].eer
+
+
 def test_trials_score_by_cosine():
     data = labelled(3, 2, 0.3)
     trials = metrics.make_trials(data)

@@ -47,8 +47,9 @@ def evaluate(
     Attacks (EER, higher is more private): original vs original (reference), ignorant (original enrollment),
     lazy-informed (the attacker anonymizes enrollment with the same method and their own key), semi-informed
     (plus an LDA back-end trained on --cohort speech the attacker anonymized). Utility: log-F0 contour
-    correlation, durations, and with a recognizer the word disagreement between transcripts of original and
-    anonymized speech, and WER against the records' text. The figures are empirical: they hold for this
+    correlation (harvest on both) with its gross F0 errors, durations, and with a recognizer the word disagreement
+    between transcripts of original and anonymized speech (overall and per utterance), and WER against the
+    records' text. The figures are empirical: they hold for this
     attacker and these speakers, not as a guarantee.
 
     Example: privspeech evaluate calls/manifest.jsonl --anonymized anon/manifest.jsonl --cohort other/

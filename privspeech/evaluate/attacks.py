@@ -53,6 +53,29 @@ def _anonymize_dp(y: np.ndarray, **kwargs: Any) -> np.ndarray:
     return anonymize_dp(y, **kwargs)[0]
 
 
+def world_resynthesis(y: np.ndarray, *, sr: int, f0_method: str = "dio", key: Any = None, speaker: str | None = None,
+                      utterance: str | None = None) -> np.ndarray:
+    """WORLD analysis and synthesis with nothing converted: the reference for what the analysis alone costs.
+
+    `y` is mono, shape (n,). The analysis is the `world` method's with its default settings but `f0_method`; the
+    output is level-matched on active speech and peak-limited as ``anonymize``'s is, and has the input's length.
+    The whole signal is analysed in one pass (``anonymize`` works in 30 s segments). The key and ids are accepted
+    and ignored, so this is an :data:`Anonymizer` (``functools.partial(world_resynthesis, f0_method="harvest")``).
+    """
+    from ..voice.loudness import limit_peaks, match_gain
+    from ..voice.world import MIN_SECONDS, WorldSettings, analyse
+    from ..voice.worldlib import pyworld
+
+    settings = WorldSettings(f0_method=f0_method)
+    x = np.zeros(max(len(y), int(MIN_SECONDS * sr)))
+    x[:len(y)] = y
+    params = analyse(x, sr=sr, settings=settings)
+    z = pyworld.synthesize(params.f0, params.sp, params.ap, sr, settings.frame_period)
+    out = np.zeros(len(y))
+    out[:min(len(y), len(z))] = z[:len(y)]
+    return limit_peaks(out * match_gain(y, out, sr=sr), sr=sr, ceiling=max(1.0, float(np.abs(y).max(initial=0.0))))
+
+
 DP_SETTINGS = ("segment_seconds", "n_coeffs", "clip_octaves", "grid_bits")
 
 
@@ -115,18 +138,20 @@ class Score:
 
 @dataclass
 class AttackResult:
-    """An attack's overall score, its DET curve and its score per gender (same-gender trials only)."""
+    """An attack's overall score, its DET curve, and its score per gender and per group (trials within one)."""
 
     name: str
     score: Score
     far: np.ndarray
     frr: np.ndarray
     by_gender: dict[str, Score] = field(default_factory=dict)
+    by_group: dict[str, Score] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         keep = np.unique(np.round(np.linspace(0, len(self.far) - 1, DET_POINTS)).astype(int))
         return {"name": self.name, **self.score.to_dict(),
                 "by_gender": {g: s.to_dict() for g, s in self.by_gender.items()},
+                "by_group": {g: s.to_dict() for g, s in self.by_group.items()},
                 "det": {"far": np.round(self.far[keep], 6).tolist(), "frr": np.round(self.frr[keep], 6).tolist()}}
 
 
@@ -137,20 +162,30 @@ def _score(trials: metrics.Trials, *, n_resamples: int, confidence: float, seed:
                  len(speakers))
 
 
+def scores_by(label: Callable[[Labelled], np.ndarray], enroll: Labelled, test: Labelled | None = None, *,
+              n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> dict[str, Score]:
+    """The attack scored separately on the trials within each value of a label (both sides carrying it).
+
+    `label` gives a set's labels, e.g. ``lambda s: s.genders``; '' (unknown) is never scored, nor is a value whose
+    trials lack target or non-target pairs.
+    """
+    out = {}
+    for value in sorted(set(label(enroll)) - {""}):
+        sub_enroll = enroll.subset(label(enroll) == value)
+        sub_test = None if test is None else test.subset(label(test) == value)
+        sub = metrics.make_trials(sub_enroll, sub_test)
+        if sub.target.any() and not sub.target.all():
+            out[value] = _score(sub, n_resamples=n_resamples, confidence=confidence, seed=seed)
+    return out
+
+
 def attack(name: str, enroll: Labelled, test: Labelled | None = None, *, n_resamples: int = 1000,
            confidence: float = 0.95, seed: int = 0) -> AttackResult:
-    """Score one attack: trials between `enroll` and `test` (or within `enroll`), overall and per gender.
-
-    A gender is scored when its same-gender trials include both target and non-target pairs.
-    """
+    """Score one attack: trials between `enroll` and `test` (or within `enroll`), overall, per gender (same-gender
+    trials) and per group (trials within a group): see :func:`scores_by`."""
     options = dict(n_resamples=n_resamples, confidence=confidence, seed=seed)
     trials = metrics.make_trials(enroll, test)
     far, frr = metrics.det_curve(trials.scores, trials.target)
-    result = AttackResult(name, _score(trials, **options), far, frr)
-    for gender in sorted(set(enroll.genders) - {""}):
-        sub_enroll = enroll.subset(enroll.genders == gender)
-        sub_test = None if test is None else test.subset(test.genders == gender)
-        sub = metrics.make_trials(sub_enroll, sub_test)
-        if sub.target.any() and not sub.target.all():
-            result.by_gender[gender] = _score(sub, **options)
-    return result
+    return AttackResult(name, _score(trials, **options), far, frr,
+                        by_gender=scores_by(lambda s: s.genders, enroll, test, **options),
+                        by_group=scores_by(lambda s: s.groups, enroll, test, **options))

@@ -33,6 +33,8 @@ class Settings:
         back-end several utterances per speaker.
     asr_model : str, optional
         faster-whisper model name or folder; None skips the transcript figures.
+    pitch : bool
+        Compare the pitch contours (harvest on both signals: about 0.2 CPU seconds per second of audio each).
     duration_tolerance_s : float
     """
 
@@ -42,6 +44,7 @@ class Settings:
     lda_dim: int | None = None
     segment_s: float = 4.0
     asr_model: str | None = None
+    pitch: bool = True
     duration_tolerance_s: float = 0.02
 
 
@@ -66,6 +69,16 @@ class Report:
                 "warnings": self.warnings}
 
 
+@dataclass
+class OriginalMeasures:
+    """Measurements of original recordings that no anonymization changes, by file: harvest F0 contours, and
+    transcripts by (recognizer, file). Give one to several evaluations of the same recordings (other methods or
+    keys) so that each original is analysed and transcribed once."""
+
+    contours: dict[str, np.ndarray] = field(default_factory=dict)
+    transcripts: dict[tuple[str, str], str] = field(default_factory=dict)
+
+
 Progress = Callable[[str, int, int], Any]
 Signal = tuple[np.ndarray, int]
 
@@ -85,9 +98,10 @@ class _Clock:
             self.spent[name] = round(self.spent.get(name, 0.0) + time.perf_counter() - start, 3)
 
 
-def _embed(embedder: Embedder, signals: Sequence[Signal], rows: Sequence[tuple[str, str, str]]) -> Labelled:
+def _embed(embedder: Embedder, signals: Sequence[Signal], rows: Sequence[tuple[str, ...]]) -> Labelled:
+    """Embeddings labelled by rows of (speaker, utterance id, gender[, group])."""
     vectors = np.stack([embedder.embed(y, sr=sr) for y, sr in signals])
-    return Labelled.build(vectors, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+    return Labelled.build(vectors, *zip(*rows))
 
 
 def _segments(y: np.ndarray, sr: int, seconds: float) -> list[np.ndarray]:
@@ -147,49 +161,100 @@ def _backend(cohort, anonymizer, attacker_key, embedder, settings, clock, progre
         return LDA.fit(training, dim=settings.lda_dim), len(signals)
 
 
-def _utility(utterances, originals, released, settings, clock, progress):
-    """Pitch-contour and duration figures, and the per-utterance rows of the report."""
+def _pitch(utterances, originals, released, memo, clock, progress) -> list[utility.PitchAgreement]:
+    """Each released version's harvest F0 contour against its original's (the original's taken from `memo`)."""
     with clock("pitch"):
-        pitch = []
-        for i, ((y, sr), (z, _)) in enumerate(zip(originals, released)):
-            pitch.append(utility.pitch_correlation(y, z, sr=sr))
+        out = []
+        for i, (u, (y, sr), (z, _)) in enumerate(zip(utterances, originals, released)):
+            source = memo.contours.get(u.original)
+            if source is None:
+                source = memo.contours[u.original] = utility.f0_contour(y, sr=sr)
+            out.append(utility.compare_contours(source, utility.f0_contour(z, sr=sr)))
             progress("pitch", i + 1, len(utterances))
-    durations = ([len(y) / sr for y, sr in originals], [len(z) / sr for z, sr in released])
-    figures: dict[str, Any] = {
-        "pitch_correlation": utility.summarize(pitch),
-        "duration": utility.duration_check(*durations, tolerance_s=settings.duration_tolerance_s)}
-    rows = [{"id": u.id, "speaker": u.speaker, "gender": u.gender,
-             "pitch_correlation": round(p, 4) if np.isfinite(p) else None, "duration_diff_s": round(b - a, 4)}
-            for u, p, a, b in zip(utterances, pitch, *durations)]
-    return figures, rows
+    return out
 
 
-def _transcripts(utterances, originals, released, transcriber, rows, clock, progress) -> dict[str, Any]:
-    """Word disagreement between transcripts of original and anonymized speech, and WER against `text`.
+def _transcribe(utterances, originals, released, transcriber, memo, clock, progress) -> list[tuple[str, str]]:
+    """(original, released) transcripts of every utterance, the original's taken from `memo`."""
+    with clock("asr"):
+        heard = []
+        for i, (u, (y, sr), (z, _)) in enumerate(zip(utterances, originals, released)):
+            known = (transcriber.model_name, u.original)
+            if known not in memo.transcripts:
+                memo.transcripts[known] = transcriber.transcribe(y, sr=sr)
+            heard.append((memo.transcripts[known], transcriber.transcribe(z, sr=sr)))
+            progress("asr", i + 1, len(utterances))
+    return heard
 
-    The transcripts themselves stay out of the report: they are what was said.
-    """
+
+def _asr_figures(utterances, heard, disagreements) -> dict[str, Any]:
+    """Word disagreement between the transcripts of original and anonymized speech (over all their words, and per
+    utterance capped at 100 %), and WER of both against `text`. The transcripts stay out of the report: they are
+    what was said."""
     from . import asr
 
-    with clock("asr"):
-        heard_original, heard_released = [], []
-        for i, ((y, sr), (z, _)) in enumerate(zip(originals, released)):
-            heard_original.append(transcriber.transcribe(y, sr=sr))
-            heard_released.append(transcriber.transcribe(z, sr=sr))
-            progress("asr", i + 1, len(utterances))
-        disagreement, used = asr.word_error_rate(heard_original, heard_released)
-        texts = [(u.text, a, b) for u, a, b in zip(utterances, heard_original, heard_released) if u.text]
-        wer_original, n_text = asr.word_error_rate([t[0] for t in texts], [t[1] for t in texts])
-        wer_released, _ = asr.word_error_rate([t[0] for t in texts], [t[2] for t in texts])
-        for row, a, b in zip(rows, heard_original, heard_released):
-            row["word_disagreement"] = asr.word_error_rate([a], [b])[0]
-    return {"model": transcriber.model_name, "word_disagreement": disagreement, "disagreement_utterances": used,
-            "wer_original": wer_original, "wer_anonymized": wer_released, "reference_utterances": n_text}
+    corpus, used = asr.word_error_rate([a for a, _ in heard], [b for _, b in heard])
+    texts = [(u.text, a, b) for u, (a, b) in zip(utterances, heard) if u.text]
+    wer_original, n_text = asr.word_error_rate([t[0] for t in texts], [t[1] for t in texts])
+    wer_released, _ = asr.word_error_rate([t[0] for t in texts], [t[2] for t in texts])
+    return {"word_disagreement": corpus, "disagreement_utterances": used,
+            "per_utterance": utility.summarize_disagreement(disagreements), "wer_original": wer_original,
+            "wer_anonymized": wer_released, "reference_utterances": n_text}
+
+
+def _figures(chosen, utterances, pitch, heard, disagreements) -> dict[str, Any]:
+    """Pitch and word figures (those measured) over the utterances at the indices `chosen`."""
+    figures: dict[str, Any] = {}
+    if pitch is not None:
+        figures["pitch"] = utility.summarize_pitch([pitch[i] for i in chosen])
+    if heard is not None:
+        figures["asr"] = _asr_figures([utterances[i] for i in chosen], [heard[i] for i in chosen],
+                                      [disagreements[i] for i in chosen])
+    return figures
+
+
+def _finite(value: float) -> float | None:
+    return round(value, 4) if np.isfinite(value) else None
+
+
+def _utility(utterances, originals, released, transcriber, memo, settings, clock, progress):
+    """The utility figures, pooled and per group (when utterances have one), and the per-utterance rows."""
+    pitch = _pitch(utterances, originals, released, memo, clock, progress) if settings.pitch else None
+    heard = disagreements = None
+    if transcriber is not None:
+        from . import asr
+
+        heard = _transcribe(utterances, originals, released, transcriber, memo, clock, progress)
+        with clock("asr"):
+            disagreements = [asr.word_error_rate([a], [b])[0] for a, b in heard]
+    durations = ([len(y) / sr for y, sr in originals], [len(z) / sr for z, sr in released])
+    figures = _figures(range(len(utterances)), utterances, pitch, heard, disagreements)
+    figures["duration"] = utility.duration_check(*durations, tolerance_s=settings.duration_tolerance_s)
+    if heard is not None:
+        figures["asr"] = {"model": transcriber.model_name, **figures["asr"]}
+    groups: dict[str, list[int]] = {}
+    for i, u in enumerate(utterances):
+        if u.group:
+            groups.setdefault(u.group, []).append(i)
+    if groups:
+        figures["by_group"] = {g: {"utterances": len(chosen), **_figures(chosen, utterances, pitch, heard,
+                                                                        disagreements)}
+                               for g, chosen in sorted(groups.items())}
+    rows = [{"id": u.id, "speaker": u.speaker, "gender": u.gender, "group": u.group, "duration_diff_s": round(b - a, 4)}
+            for u, a, b in zip(utterances, *durations)]
+    for row, p in zip(rows, pitch or ()):
+        row.update(pitch_correlation=_finite(p.correlation),
+                   pitch_correlation_without_gross=_finite(p.correlation_without_gross),
+                   pitch_gross_errors=p.gross_errors, pitch_frames=p.frames)
+    for row, value in zip(rows, disagreements or ()):
+        row["word_disagreement"] = None if value is None else round(value, 4)
+    return figures, rows
 
 
 def evaluate(utterances: Sequence[Utterance], *, anonymizer: attacks.Anonymizer | None = None,
              cohort: Sequence[Utterance] = (), key: SecretKey | None = None, settings: Settings = Settings(),
-             progress: Progress | None = None, attacker_key: SecretKey | None = None) -> Report:
+             progress: Progress | None = None, attacker_key: SecretKey | None = None,
+             measured: OriginalMeasures | None = None) -> Report:
     """Run the attacks and utility measures over paired utterances.
 
     Parameters
@@ -209,12 +274,14 @@ def evaluate(utterances: Sequence[Utterance], *, anonymizer: attacks.Anonymizer 
         The informed attackers' own key (a fresh key when None); a fixed pair of keys makes two runs comparable.
     progress
         Called as ``progress(stage, done, total)``.
+    measured
+        Measurements of the originals kept from earlier evaluations of the same recordings; this one adds to it.
     """
     _check(utterances, anonymizer, cohort)
     progress = progress or (lambda *args: None)
     clock, warnings = _Clock(), []
     attacker_key = attacker_key or generate()
-    rows = [(u.speaker, u.id, u.gender) for u in utterances]
+    rows = [(u.speaker, u.id, u.gender, u.group) for u in utterances]
     transcriber = None
     if settings.asr_model is not None:  # load first: a missing model fails in seconds, not after the attacks
         from . import asr
@@ -243,9 +310,8 @@ def evaluate(utterances: Sequence[Utterance], *, anonymizer: attacks.Anonymizer 
     elif cohort:
         warnings.append("a cohort was given but no anonymizer: the semi-informed attack needs both")
 
-    figures, per_utterance = _utility(utterances, originals, released, settings, clock, progress)
-    if transcriber is not None:
-        figures["asr"] = _transcripts(utterances, originals, released, transcriber, per_utterance, clock, progress)
+    figures, per_utterance = _utility(utterances, originals, released, transcriber, measured or OriginalMeasures(),
+                                      settings, clock, progress)
     counts = {"utterances": len(utterances), "speakers": len({u.speaker for u in utterances}),
               "audio_s": round(sum(len(y) / sr for y, sr in originals), 3),
               "anonymized_here": sum(u.anonymized is None for u in utterances), **cohort_counts}

@@ -5,7 +5,7 @@ Everything here is plain numpy: no model is needed to score or measure.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -24,21 +24,25 @@ class Labelled:
         Utterance ids; an utterance is never trialled against itself (or its own anonymized version).
     genders : np.ndarray of str, shape (n,)
         'F', 'M' or '' when unknown.
+    groups : np.ndarray of str, shape (n,)
+        Any other label the trials are also scored by (e.g. a benchmark's slice), '' when none.
     """
 
     vectors: np.ndarray
     speakers: np.ndarray
     utterances: np.ndarray
     genders: np.ndarray
+    groups: np.ndarray
 
     @classmethod
-    def build(cls, vectors, speakers, utterances, genders=None) -> "Labelled":
+    def build(cls, vectors, speakers, utterances, genders=None, groups=None) -> "Labelled":
         vectors = np.asarray(vectors, dtype=np.float64)
         n = len(vectors)
         if vectors.ndim != 2:
             raise PrivspeechError(f"embeddings must have shape (n, d), got {vectors.shape}", status=ExitStatus.DATAERR)
         genders = [""] * n if genders is None else genders
-        labels = [np.asarray(list(x), dtype=str) for x in (speakers, utterances, genders)]
+        groups = [""] * n if groups is None else groups
+        labels = [np.asarray(list(x), dtype=str) for x in (speakers, utterances, genders, groups)]
         if any(len(x) != n for x in labels):
             raise PrivspeechError("embeddings and labels differ in length", status=ExitStatus.DATAERR)
         return cls(vectors, *labels)
@@ -47,10 +51,11 @@ class Labelled:
         return len(self.vectors)
 
     def subset(self, mask: np.ndarray) -> "Labelled":
-        return Labelled(self.vectors[mask], self.speakers[mask], self.utterances[mask], self.genders[mask])
+        return Labelled(self.vectors[mask], self.speakers[mask], self.utterances[mask], self.genders[mask],
+                        self.groups[mask])
 
     def with_vectors(self, vectors: np.ndarray) -> "Labelled":
-        return Labelled(np.asarray(vectors, dtype=np.float64), self.speakers, self.utterances, self.genders)
+        return replace(self, vectors=np.asarray(vectors, dtype=np.float64))
 
 
 @dataclass(frozen=True)

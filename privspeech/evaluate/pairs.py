@@ -21,7 +21,8 @@ from ..manifest import Record
 
 @dataclass(frozen=True)
 class Utterance:
-    """One evaluated recording. `anonymized` is None when the evaluation anonymizes it itself."""
+    """One evaluated recording. `anonymized` is None when the evaluation anonymizes it itself; `group` is an optional
+    label (e.g. a benchmark's slice) that every figure is also given for."""
 
     id: str
     speaker: str
@@ -29,6 +30,7 @@ class Utterance:
     anonymized: str | None = None
     gender: str = ""
     text: str | None = None
+    group: str = ""
 
 
 def load(path: str | os.PathLike) -> tuple[np.ndarray, int]:

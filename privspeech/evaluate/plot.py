@@ -48,7 +48,7 @@ def render(report: Report) -> bytes:
     det.legend(loc="upper right", fontsize="small")
 
     names, values = [], []
-    pitch = report.utility["pitch_correlation"]["mean"]
+    pitch = report.utility.get("pitch", {}).get("correlation")
     if pitch is not None:
         names.append("pitch correlation")
         values.append(pitch)

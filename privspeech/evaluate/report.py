@@ -12,6 +12,10 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.1f}%"
 
 
+def _number(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
 def table(report: Report):
     """The attacks (EER with its interval, trials, per gender) and utility figures as one rich Table."""
     from rich.table import Table
@@ -32,14 +36,20 @@ def table(report: Report):
                     f"{s.n_target}/{s.n_nontarget}", *cells)
     blank = [""] * (len(genders) + 2)
     utility = report.utility
-    pitch = utility["pitch_correlation"]
-    out.add_row(f"pitch correlation (log F0, {pitch['used']} utt)",
-                "—" if pitch["mean"] is None else f"{pitch['mean']:.3f}", *blank)
+    pitch = utility.get("pitch")
+    if pitch is not None:
+        out.add_row(f"pitch correlation (log F0, harvest, {pitch['used']} utt)", _number(pitch["correlation"]), *blank)
+        out.add_row("  without gross F0 errors", _number(pitch["correlation_without_gross"]), *blank)
+        out.add_row("  gross F0 errors (frames off the fit by > 20%)", _pct(pitch["gross_error_rate"]), *blank)
     duration = utility["duration"]
     out.add_row("duration max |diff|", f"{duration['max_abs_diff_s'] * 1000:.1f} ms", *blank)
     if "asr" in utility:
         asr = utility["asr"]
+        per_utterance = asr["per_utterance"]
         out.add_row("word disagreement (orig vs anon)", _pct(asr["word_disagreement"]), *blank)
+        out.add_row("  per utterance (capped at 100%): mean", _pct(per_utterance["mean"]), *blank)
+        out.add_row("  per utterance: median", _pct(per_utterance["median"]), *blank)
+        out.add_row("  utterances over 50%", _pct(per_utterance["over_half"]), *blank)
         if asr["reference_utterances"]:
             out.add_row("WER original vs text", _pct(asr["wer_original"]), *blank)
             out.add_row("WER anonymized vs text", _pct(asr["wer_anonymized"]), *blank)
