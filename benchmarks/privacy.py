@@ -14,7 +14,8 @@ share a session and a channel. `hard` (issue 27) is built by `hard_set.py`: `--p
 (default 24) cut into halves in each of five degraded slices (telephone, babble, reverb, quiet, clipped), and the
 FSDD speakers (at most `--per-slice` of them) as a sixth; a smaller `--per-slice` gives a quick subset.
 
-A configuration is `METHOD:LEVEL` (privspeech's own `world` or `mcadams` at `speaker` or `utterance` level) or
+A configuration is `METHOD:LEVEL` (privspeech's own `world` or `mcadams` at `speaker` or `utterance` level), with
+method settings after a second colon (`world:speaker:f0_method=rapt;timbre_limit_db=6`, values as JSON), or
 `resynth:F0METHOD`: WORLD analysis and synthesis with nothing converted (`dio` or `harvest`), what the analysis
 alone costs on the same audio. Each configuration anonymizes the set with a key, and the attacker anonymizes
 enrollment and a cohort of `--cohort` other LibriSpeech speakers with a key of their own. Prints every figure
@@ -36,6 +37,7 @@ import datetime
 import functools
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -119,7 +121,8 @@ def pair_list(text: str) -> list[int]:
 
 
 def config_list(text: str) -> list[str]:
-    """`--configs`: comma-separated `METHOD:LEVEL` or `resynth:F0METHOD`, checked before any audio is processed."""
+    """`--configs`: comma-separated `METHOD:LEVEL[:SETTINGS]` or `resynth:F0METHOD`, checked before any audio is
+    processed."""
     configs = text.split(",")
     for config in configs:
         try:
@@ -131,14 +134,21 @@ def config_list(text: str) -> list[str]:
 
 def anonymizer(config: str) -> attacks.Anonymizer:
     """The anonymizer a configuration names."""
-    method, colon, level = config.partition(":")
+    method, colon, rest = config.partition(":")
     if not colon:
-        raise ValueError("expected METHOD:LEVEL or resynth:F0METHOD")
+        raise ValueError("expected METHOD:LEVEL[:SETTINGS] or resynth:F0METHOD")
+    level, _, text = rest.partition(":")
     if method == "resynth":
         if level not in F0_METHODS:
             raise ValueError(f"resynth takes one of {', '.join(F0_METHODS)}")
         return functools.partial(attacks.world_resynthesis, f0_method=level)
-    return attacks.voice_anonymizer(method, level)
+    settings = {}
+    for item in filter(None, text.split(";")):
+        name, equals, value = item.partition("=")
+        if not equals:
+            raise ValueError(f"expected NAME=VALUE in the settings, got {item!r}")
+        settings[name] = json.loads(value)
+    return attacks.voice_anonymizer(method, level, **settings)
 
 
 def _pct(v: float | None) -> str:
@@ -260,7 +270,7 @@ def results_path(args, commit: str, dirty: bool) -> Path:
     sizes = {"halves": ("speakers",), "hard": ("per_slice",)}.get(args.set, ()) + ("cohort",)
     size = [f"{name.replace('_', '-')}{getattr(args, name)}" for name in sizes if getattr(args, name) != DEFAULTS[name]]
     pairs_part = "pairs" + "+".join(map(str, args.key_pairs)) if args.key_pairs else f"keys{args.keys}"
-    configs = "+".join(c.replace(":", "_") for c in args.configs)
+    configs = "+".join(re.sub(r"[^A-Za-z0-9.+-]+", "_", c).strip("_") for c in args.configs)
     return RESULTS / ("-".join([args.set, *size, configs, pairs_part, commit[:10] + ("-dirty" if dirty else "")])
                       + ".json")
 

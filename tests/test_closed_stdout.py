@@ -22,10 +22,24 @@ def _into_head(args, head_args) -> tuple[int, bytes, bytes]:
     return proc.wait(timeout=120), err, shown
 
 
+@pytest.fixture(scope="module")
+def long_recordings(tmp_path_factory):
+    """Eight recordings of about 2 minutes of real speech: each record takes long enough that `head` has gone before
+    the next one is written."""
+    import numpy as np
+    import soundfile as sf
+
+    folder = tmp_path_factory.mktemp("long")
+    y, sr = sf.read(SAMPLES / "p225" / "p225_003.wav")
+    for i in range(8):
+        sf.write(folder / f"{i}.wav", np.tile(np.roll(y, 1000 * i), 20), sr, subtype="PCM_16")
+    return folder
+
+
 @pytest.mark.parametrize("jobs", ["1", "2"])
-def test_a_batch_cut_short_by_head_exits_141_quietly(tmp_path, jobs):
+def test_a_batch_cut_short_by_head_exits_141_quietly(tmp_path, jobs, long_recordings):
     status, err, shown = _into_head(["noise", "--epsilon", "100", "--seed", "t", "-j", jobs, "-q", "--out-dir",
-                                     tmp_path / "dp", SAMPLES], ["-n", "1"])
+                                     tmp_path / "dp", long_recordings], ["-n", "1"])
     assert shown.count(b"\n") == 1
     assert status == 141, err.decode()
     assert b"Traceback" not in err and b"error" not in err

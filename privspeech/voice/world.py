@@ -104,6 +104,11 @@ class WorldSettings:
         dB gave lazy / ignorant EERs of 34.2 / 44.2 %, weights 2 / 0.4 / 1.6 40.5 / 45.0 %, 2 / 0.4 / 0.5 38.3 /
         44.6 %; on the 100 utterances the weights cost about 1 point of word disagreement, uniform 11 dB 2.7
         points.
+    timbre_limit_db : float, optional
+        Soft limit (tanh), in dB either way at every frequency, on the whole timbre offset: the source's own
+        long-term shape taken out plus the keyed shape put in. None: no limit. Large offsets (the keyed shape's
+        band weights reach about 16 dB RMS below 700 Hz, and the source's shape is largest below 300 Hz) cost words
+        on noisy, reverberant, band-limited and quiet speech (docs/experiments.md).
     """
 
     f0_method: str = "dio"
@@ -112,6 +117,7 @@ class WorldSettings:
     tilt: bool = True
     min_f0_distance: float = 8.0
     timbre_db: float = 8.0
+    timbre_limit_db: float | None = None
 
     def __post_init__(self):
         if self.f0_method not in F0_METHODS:
@@ -124,6 +130,8 @@ class WorldSettings:
             raise _usage(f"timbre_db must be between 0 and 15 dB, got {self.timbre_db}")
         if not 0.0 <= self.min_f0_distance <= 12.0:
             raise _usage(f"min_f0_distance must be between 0 and 12 semitones, got {self.min_f0_distance}")
+        if self.timbre_limit_db is not None and not 1.0 <= self.timbre_limit_db <= 30.0:
+            raise _usage(f"timbre_limit_db must be between 1 and 30 dB, got {self.timbre_limit_db}")
 
 
 def _usage(message: str) -> PrivspeechError:
@@ -308,7 +316,11 @@ class WorldVoice:
             mean = self._env_sum / self._env_count
             sigma = TIMBRE_SMOOTH_HZ / (f[1] - f[0])
             shape = mean - scipy.ndimage.gaussian_filter1d(mean, sigma, mode="nearest")
-        return shape - keyed_timbre(target, f, self.settings.timbre_db)
+        offset = shape - keyed_timbre(target, f, self.settings.timbre_db)
+        if self.settings.timbre_limit_db is None:
+            return offset
+        limit = self.settings.timbre_limit_db * math.log(10.0) / 10.0
+        return limit * np.tanh(offset / limit)
 
     def _envelope(self, params: Analysis, first: int, last: int, target: Target, warp, gains) -> np.ndarray:
         """The converted spectral envelope: the keyed timbre in place of the source's, warped, tilted."""
