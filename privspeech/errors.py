@@ -21,6 +21,7 @@ class ExitStatus(enum.IntEnum):
     USAGE = 2  # bad option or argument
     DATAERR = 65  # bad input data: not audio, corrupt file, malformed manifest line
     NOINPUT = 66  # input not found
+    SOFTWARE = 70  # internal error: a library or helper process privspeech runs failed
     CANTCREAT = 73  # cannot create output
     IOERR = 74  # I/O error
     TEMPFAIL = 75  # temporary failure: lock held by another run

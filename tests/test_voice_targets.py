@@ -95,7 +95,7 @@ def test_describe_names_method_settings_and_key_never_secrets():
     params = describe("world", "speaker", key, intonation=0.5, f0_method="harvest")
     expected_settings = dataclasses.asdict(WorldSettings(intonation=0.5, f0_method="harvest"))
     assert params == {"method": "world", "level": "speaker", "settings": expected_settings,
-                      "key": key.fingerprint, "version": "world-7"}
+                      "key": key.fingerprint, "version": "world-8"}
     text = json.dumps(params)
     assert key.material.hex() not in text
     cands = T.world_candidates(key, level="speaker", ident="p225")

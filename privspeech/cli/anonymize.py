@@ -18,10 +18,15 @@ def anonymize(
     level: Annotated[str, typer.Option(
         "--level", metavar="speaker|utterance",
         help="One pseudo-speaker per speaker (needs speaker ids), or a new one per recording.")] = "speaker",
+    strength: Annotated[Optional[str], typer.Option(
+        "--strength", metavar="light|balanced|strong",
+        help="world: the trade-off preset: light keeps the most words, strong hides the speaker best (measured "
+             "figures of each in the README) [default: balanced].", show_default=False)] = None,
     f0_method: Annotated[Optional[str], typer.Option(
         "--f0-method", metavar="dio|harvest|rapt",
-        help="world: F0 estimator: harvest is more robust in noise, ~10x slower; rapt (Talkin's RAPT, SPTK's) is "
-             "about as fast as dio and robust in noise, reverberation and telephone audio.",
+        help="world: F0 estimator: rapt (Talkin's RAPT, SPTK's; robust in noise, reverberation and telephone "
+             "audio), dio (as fast, more octave and voicing errors) or harvest (robust, ~5x the time) "
+             "[default: rapt].",
         show_default=False)] = None,
     intonation: Annotated[Optional[float], typer.Option(
         "--intonation", metavar="X", help="world: scale on the target's pitch spread (0 flattens) [default: 1].",
@@ -80,7 +85,8 @@ def anonymize(
 
     env = Env(quiet=quiet)
     options = tuple(sorted((name, value) for name, value in
-                           (("f0_method", f0_method), ("intonation", intonation)) if value is not None))
+                           (("strength", strength), ("f0_method", f0_method), ("intonation", intonation))
+                           if value is not None))
     world_only = [name for name, _ in options] + ["dp_epsilon"] * (dp_epsilon is not None)
     if world_only and method != "world":
         raise common.PrivspeechError(f"--{world_only[0].replace('_', '-')} applies to --method world only",

@@ -18,14 +18,15 @@ def active_frames(x: np.ndarray, *, sr: int) -> np.ndarray:
     -------
     np.ndarray, shape (ceil(n / frame),)
     """
-    rms = _frame_rms(x, sr=sr)
+    rms = frame_rms(x, sr=sr)
     if rms.size == 0:
         return np.zeros(0, dtype=bool)
     floor = max(rms.max() * 10.0 ** (-ACTIVE_RANGE_DB / 20.0), SILENCE_RMS)
     return rms >= floor
 
 
-def _frame_rms(x: np.ndarray, *, sr: int) -> np.ndarray:
+def frame_rms(x: np.ndarray, *, sr: int) -> np.ndarray:
+    """RMS of each 20 ms frame of mono `x`, shape (n,) (the last frame zero-padded)."""
     size = max(1, int(FRAME_SECONDS * sr))
     count = -(-x.shape[0] // size)
     padded = np.zeros(count * size)

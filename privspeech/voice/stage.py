@@ -86,6 +86,9 @@ def anonymize_record(task: Task, *, settings: AnonymizeSettings) -> Record:
         task.warn(message)
     params = settings.params()
     keep = params.pop("keep_speaker_ids")
+    if settings.method == "world":  # what the per-recording checks found (world's `fallback` setting)
+        params["checks"] = {"degraded": any(voice.degraded for voice in stream.voices),
+                            "lost_voicing": any(voice.fell_back for voice in stream.voices)}
     out = output_record(task, sha256=result.sha256, info=reader.info, op="anonymize", **params)
     if budget is not None:
         out = out.with_op("dp-intonation", **budget.entry())

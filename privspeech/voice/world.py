@@ -1,36 +1,36 @@
 """Voice conversion to a keyed pseudo-speaker by WORLD analysis and synthesis (pyworld).
 
-Analysis: F0 by dio + stonemask (or harvest, or RAPT through pysptk), spectral envelope by cheaptrick, aperiodicity by d4c on every second frame (it is smooth in time; this halves its cost)
-interpolated to all frames.
+Analysis: F0 by RAPT through pysptk (or dio + stonemask, or harvest), spectral envelope by cheaptrick, aperiodicity
+by d4c on every second frame (it is smooth in time; this halves its cost) interpolated to all frames.
 Conversion: F0 mapped in the log domain onto the target's mean and spread, unvoiced frames kept
 unvoiced; the source's long-term envelope shape (its mean log envelope minus a 3 kHz smoothing of it)
 replaced by a keyed smooth shape, weighted toward the bands below 700 Hz and above 3.6 kHz (its cuts above 2.8 kHz
-limited to 6 dB); envelope and aperiodicity warped by the same VTLN map; a spectral tilt on the envelope. The
-timbre replacement is what defeats an attacker who converts their own enrollment audio: without it that attacker's
-EER on VCTK was 2.5 %.
-"""
+limited to 6 dB), the whole change soft-limited by the strength preset; envelope and aperiodicity warped by the
+same VTLN map; a spectral tilt on the envelope. A per-recording check falls back to a gentler target when the
+converted voice loses its voicing. The timbre replacement is what defeats an attacker who converts their own
+enrollment audio: without it that attacker's EER on VCTK was 2.5 %."""
 
 from __future__ import annotations
 
 import math
-import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.ndimage
 
 from ..errors import ExitStatus, PrivspeechError
-from .worldlib import pysptk, pyworld
+from . import worldlib
+from .worldlib import pyworld
+from .loudness import SILENCE_RMS, frame_rms, match_gain
 from .targets import Candidates, Target
 from .warp import apply_warp, tilt_gains, vtln_warp
 
 # Bump whenever the same key and input would give different output; never reuse a name: "world-5" was a candidate
 # (same-side formant moves of 15-25 %) committed at 0e40978 and withdrawn at a4fbaf6.
-VERSION = "world-7"
+VERSION = "world-8"
 F0_METHODS = ("dio", "harvest", "rapt")
 RAPT_RANGE_HZ = (60.0, 500.0)  # RAPT's F0 search range
 RAPT_DELAY_S = 0.007  # SPTK's RAPT frame i describes time i * hop + 7 ms (measured on chirps at 8-48 kHz: 6.9-7.2 ms)
-_RAPT_LOCK = threading.Lock()  # SPTK's RAPT keeps its state in C globals
 MIN_VOICED_SECONDS = 0.3  # voiced speech needed before the source voice is judged and the target fixed
 DEFAULT_SPREAD = 3.0 * math.log(2.0) / 12.0  # log-F0 spread assumed while too few frames are voiced
 MIN_SPREAD = 0.5 * math.log(2.0) / 12.0
@@ -67,16 +67,51 @@ HF_CUT_LIMIT_DB = 6.0
 # 1.2 points and left the lazy-informed EERs at 45.5 / 37.1 %. Not adopted.
 
 
+STRENGTHS = ("light", "balanced", "strong")
+# The settings each strength stands for; a setting given explicitly wins. Measured figures: README, "Strength".
+PRESETS = {
+    "light": {"timbre_limit_db": 6.0, "fallback": True},
+    "balanced": {"timbre_limit_db": None, "fallback": True},
+    "strong": {"timbre_limit_db": None, "fallback": False},
+}
+# The per-recording check (WorldSettings.fallback): once the target is fixed, the F0 tracker runs on that segment's
+# output; if more than this share of the frames voiced in the source came out unvoiced, the conversion broke the
+# voice (heard as whisper or noise, and the recognizer loses the words), and the recording gets a gentler target.
+FALLBACK_LOST_VOICING = 0.3
+FALLBACK_FORMANT_POWER = 0.5  # the gentler target's formant move: the drawn factor to this power
+FALLBACK_TIMBRE_LIMIT_DB = 1.5  # ... and its timbre offset soft-limited to this many dB
+# A recording judged degraded when its target is fixed (noisy: the loud frames less than DEGRADED_SNR_DB above the
+# quiet ones; or narrowband: no speech energy above 4 kHz, as through a telephone line) has its timbre offset
+# soft-limited to DEGRADED_TIMBRE_LIMIT_DB: large offsets cost the most words on such recordings.
+DEGRADED_SNR_DB = 22.0
+NARROWBAND_HZ = 4000.0
+NARROWBAND_DROP_DB = 45.0  # voiced envelope above NARROWBAND_HZ this far below the 300-3400 Hz band: narrowband
+DEGRADED_TIMBRE_LIMIT_DB = 6.0
+
+
+class _FromStrength:
+    """Default of a setting the strength preset decides."""
+
+    def __repr__(self) -> str:
+        return "FROM_STRENGTH"
+
+
+FROM_STRENGTH = _FromStrength()
+
+
 @dataclass(frozen=True)
 class WorldSettings:
     """Non-secret settings of the WORLD method (they go to the manifest).
 
     Attributes
     ----------
+    strength : {"light", "balanced", "strong"}
+        The preset (:data:`PRESETS`) that decides `timbre_limit_db` and `fallback` unless they are given: light
+        keeps the most words, strong hides the speaker best (world-7's timbre, no fallback).
     f0_method : {"dio", "harvest", "rapt"}
-        F0 estimator: dio + stonemask (fast), harvest (more robust, about 10x slower), or RAPT (Talkin 1995,
-        SPTK's through pysptk): as fast as dio, far fewer octave errors on telephone speech and fewer voicing
-        errors in babble and reverberation (the survey of the hard set is in docs/experiments.md).
+        F0 estimator: RAPT (Talkin 1995, SPTK's through pysptk; the default since world-8): as fast as dio, far
+        fewer octave errors on telephone speech and fewer voicing errors in babble and reverberation (the survey
+        of the hard set is in docs/experiments.md); dio + stonemask; or harvest (robust, about 5x the time).
         Resynthesis alone (no conversion) of the first 80 halves of the halves set cost tiny Whisper 4.1 % of
         the words with dio, 2.7 % with harvest (3.9 % with dio and D4C on every frame).
     frame_period : float
@@ -109,17 +144,29 @@ class WorldSettings:
         long-term shape taken out plus the keyed shape put in. None: no limit. Large offsets (the keyed shape's
         band weights reach about 16 dB RMS below 700 Hz, and the source's shape is largest below 300 Hz) cost words
         on noisy, reverberant, band-limited and quiet speech (docs/experiments.md).
+    fallback : bool
+        Check each recording's conversion once, when its target is fixed, and give it a gentler target (formant
+        move and timbre offset reduced, the same F0 target) when the converted voice lost its voicing
+        (:data:`FALLBACK_LOST_VOICING`). Costs one more F0 analysis of that segment, and its conversion again
+        when the check fires.
     """
 
-    f0_method: str = "dio"
+    strength: str = "balanced"
+    f0_method: str = "rapt"
     frame_period: float = 5.0
     intonation: float = 1.0
     tilt: bool = True
     min_f0_distance: float = 8.0
     timbre_db: float = 8.0
-    timbre_limit_db: float | None = None
+    timbre_limit_db: float | None = FROM_STRENGTH  # type: ignore[assignment]
+    fallback: bool = FROM_STRENGTH  # type: ignore[assignment]
 
     def __post_init__(self):
+        if self.strength not in STRENGTHS:
+            raise _usage(f"strength must be one of {', '.join(STRENGTHS)}, got {self.strength!r}")
+        for name, value in PRESETS[self.strength].items():
+            if getattr(self, name) is FROM_STRENGTH:
+                object.__setattr__(self, name, value)
         if self.f0_method not in F0_METHODS:
             raise _usage(f"f0_method must be one of {', '.join(F0_METHODS)}, got {self.f0_method!r}")
         if not 1.0 <= self.frame_period <= 20.0:
@@ -132,6 +179,8 @@ class WorldSettings:
             raise _usage(f"min_f0_distance must be between 0 and 12 semitones, got {self.min_f0_distance}")
         if self.timbre_limit_db is not None and not 1.0 <= self.timbre_limit_db <= 30.0:
             raise _usage(f"timbre_limit_db must be between 1 and 30 dB, got {self.timbre_limit_db}")
+        if not isinstance(self.fallback, bool):
+            raise _usage(f"fallback must be true or false, got {self.fallback!r}")
 
 
 def _usage(message: str) -> PrivspeechError:
@@ -172,8 +221,7 @@ def _rapt(x: np.ndarray, *, sr: int, frame_period: float) -> np.ndarray:
     hop = max(1, round(frame_period * sr / 1000))
     padded = np.zeros(max(len(x), int(0.1 * sr)), np.float32)
     padded[:len(x)] = x * 32767.0  # SPTK expects 16-bit sample values
-    with _RAPT_LOCK:
-        f0 = pysptk.rapt(padded, sr, hopsize=hop, min=RAPT_RANGE_HZ[0], max=RAPT_RANGE_HZ[1])
+    f0 = worldlib.rapt(padded, sr, hopsize=hop, min_hz=RAPT_RANGE_HZ[0], max_hz=RAPT_RANGE_HZ[1])
     times = np.arange(frames) * frame_period / 1000 - RAPT_DELAY_S
     at = np.clip(np.rint(times * sr / hop).astype(np.intp), 0, len(f0) - 1)
     return f0[at].astype(np.float64)
@@ -198,6 +246,27 @@ def analyse(x: np.ndarray, *, sr: int, settings: WorldSettings, f0: np.ndarray |
     half = len(f0) // 2
     ap[1::2] = 0.5 * (edge[:half] + edge[1 : half + 1])
     return Analysis(f0, sp, ap)
+
+
+def degraded(x: np.ndarray, params: Analysis, first: int, last: int, *, sr: int) -> bool:
+    """Whether a stretch of recording `x` (mono, shape (n,)), analysed as frames `first:last` of `params`, is noisy
+    (:data:`DEGRADED_SNR_DB`) or narrowband (:data:`NARROWBAND_DROP_DB`)."""
+    rms = frame_rms(x, sr=sr)
+    rms = rms[rms > SILENCE_RMS]
+    if rms.size >= 10:
+        loud, quiet = np.percentile(rms, [95.0, 10.0])
+        if 20.0 * math.log10(loud / quiet) < DEGRADED_SNR_DB:
+            return True
+    if sr <= 2 * NARROWBAND_HZ:
+        return True
+    voiced = params.f0[first:last] > 0
+    if not voiced.any():
+        return False
+    f = np.linspace(0.0, sr / 2.0, params.sp.shape[1])
+    power = params.sp[first:last][voiced].mean(axis=0)
+    above = power[(f >= NARROWBAND_HZ + 500.0) & (f <= min(7000.0, sr / 2.0))]
+    band = power[(f >= 300.0) & (f <= 3400.0)]
+    return above.size > 0 and 10.0 * math.log10(above.mean() / band.mean()) < -NARROWBAND_DROP_DB
 
 
 def keyed_timbre(target: Target, f: np.ndarray, timbre_db: float) -> np.ndarray:
@@ -258,6 +327,9 @@ class WorldVoice:
         self._sum = self._sum_sq = 0.0
         self._count = 0
         self._target: Target | None = None
+        self._timbre_limit_db = settings.timbre_limit_db
+        self.fell_back = False  # the per-recording check gave this voice the gentler target
+        self.degraded = False  # ... or judged the recording noisy or narrowband, and limited the timbre offset
         self._warps: dict[tuple[int, Target], tuple] = {}
         # optional ``hook(f0, core_frames, target) -> f0`` replacing map_f0, e.g. the DP intonation release of
         # privspeech.voice.dp; it sees the segment's F0 and the slice of frames in its core
@@ -317,9 +389,9 @@ class WorldVoice:
             sigma = TIMBRE_SMOOTH_HZ / (f[1] - f[0])
             shape = mean - scipy.ndimage.gaussian_filter1d(mean, sigma, mode="nearest")
         offset = shape - keyed_timbre(target, f, self.settings.timbre_db)
-        if self.settings.timbre_limit_db is None:
+        if self._timbre_limit_db is None:
             return offset
-        limit = self.settings.timbre_limit_db * math.log(10.0) / 10.0
+        limit = self._timbre_limit_db * math.log(10.0) / 10.0
         return limit * np.tanh(offset / limit)
 
     def _envelope(self, params: Analysis, first: int, last: int, target: Target, warp, gains) -> np.ndarray:
@@ -347,19 +419,47 @@ class WorldVoice:
         hop = self.settings.frame_period * self.sr / 1000.0
         first, last = int(math.ceil(core.start / hop)), int(math.ceil(min(core.stop, n) / hop))
         mean, spread = self._update_stats(params.f0[first:last])
+        checking = self._target is None and self.settings.fallback
+        saved = (None if self._env_sum is None else self._env_sum.copy(), self._env_count) if checking else None
         target = self._choose(mean)
-        warp, gains = self._spectral_maps(params.sp.shape[1], target)
-        sp = self._envelope(params, first, last, target, warp, gains)
-        ap = self._aperiodicity(params.ap, warp)
+        if checking and self._target is not None and degraded(x[core], params, first, last, sr=self.sr):
+            self._timbre_limit_db = min(self._timbre_limit_db or math.inf, DEGRADED_TIMBRE_LIMIT_DB)
+            self.degraded = True
         if self.f0_hook is not None:
             f0 = self.f0_hook(params.f0, slice(first, last), target)
         else:
             f0 = map_f0(params.f0, source_mean=mean, source_spread=spread, target=target,
                         intonation=self.settings.intonation)
         np.minimum(f0, 0.45 * self.sr, out=f0)
-        y = pyworld.synthesize(f0, np.ascontiguousarray(sp), np.ascontiguousarray(ap), self.sr,
-                               self.settings.frame_period)
+        y = self._synthesize(params, f0, first, last, target)
+        if checking and self._target is not None and self._lost_voicing(x, params.f0[first:last], y, first, last) \
+                > FALLBACK_LOST_VOICING:
+            # the same F0 target (and so the same F0, which a DP hook released once), a smaller move of the rest
+            self._target = target = replace(target, formant_scale=target.formant_scale ** FALLBACK_FORMANT_POWER)
+            self._timbre_limit_db = min(self._timbre_limit_db or math.inf, FALLBACK_TIMBRE_LIMIT_DB)
+            self._env_sum, self._env_count = saved  # the segment's envelope statistics are taken again
+            self.fell_back = True
+            y = self._synthesize(params, f0, first, last, target)
         out = np.zeros(n)
         m = min(n, y.shape[0])
         out[:m] = y[:m]
         return out
+
+    def _synthesize(self, params: Analysis, f0: np.ndarray, first: int, last: int, target: Target) -> np.ndarray:
+        """WORLD synthesis with the converted F0 `f0` and the envelope and aperiodicity converted to `target`."""
+        warp, gains = self._spectral_maps(params.sp.shape[1], target)
+        sp = self._envelope(params, first, last, target, warp, gains)
+        ap = self._aperiodicity(params.ap, warp)
+        return pyworld.synthesize(f0, np.ascontiguousarray(sp), np.ascontiguousarray(ap), self.sr,
+                                  self.settings.frame_period)
+
+    def _lost_voicing(self, x: np.ndarray, source_f0: np.ndarray, y: np.ndarray, first: int, last: int) -> float:
+        """Share of the core's frames voiced in the source `x` that the F0 tracker finds unvoiced in the output `y`
+        (brought to the source's loudness first, as the stream does: trackers judge voicing by level too)."""
+        voiced = source_f0 > 0
+        if not voiced.any():
+            return 0.0
+        y = y[:x.shape[0]] * match_gain(x, y[:x.shape[0]], sr=self.sr)
+        heard = track_f0(y, sr=self.sr, settings=self.settings)[first:last] > 0
+        m = min(len(heard), len(voiced))
+        return float((voiced[:m] & ~heard[:m]).sum() / voiced.sum())

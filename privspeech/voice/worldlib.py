@@ -1,11 +1,55 @@
-"""pyworld and pysptk, imported without the deprecation warning both trigger (they read their own versions through
-pkg_resources), so users see only privspeech's own messages on stderr."""
+"""The C libraries behind world: pyworld, and pysptk's RAPT run so that its hidden state cannot leak between calls.
 
+Both are imported without the deprecation warning they trigger (they read their own versions through
+pkg_resources), so users see only privspeech's own messages on stderr.
+"""
+
+import os
 import warnings
+
+import numpy as np
+
+from ..errors import ExitStatus, PrivspeechError
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
     import pysptk
     import pyworld
 
-__all__ = ["pysptk", "pyworld"]
+__all__ = ["pysptk", "pyworld", "rapt"]
+
+
+def rapt(x: np.ndarray, sr: int, *, hopsize: int, min_hz: float, max_hz: float) -> np.ndarray:
+    """SPTK's RAPT F0 (Hz, 0 where unvoiced; float32, one value per hop) of 16-bit-scaled float32 samples `x`.
+
+    SPTK's RAPT (ESPS get_f0) keeps state in C statics from one call to the next: the same input gave other F0
+    values and voicing depending on the length of the previous call's input (every second length in steps of
+    2,000 samples, on sample_audio/p225). So each call runs in a forked child, whose statics are those of this
+    process, which never runs RAPT itself; the child only computes and writes the result to a pipe.
+    """
+    frames = int(np.ceil(len(x) / hopsize))
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: compute, send, and leave without running any of the parent's cleanup
+        status = 1
+        try:
+            os.close(read)
+            f0 = pysptk.rapt(x, sr, hopsize=hopsize, min=min_hz, max=max_hz)
+            view = memoryview(np.ascontiguousarray(f0, np.float32).tobytes())
+            while view:
+                view = view[os.write(write, view):]
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write)
+    chunks = []
+    with os.fdopen(read, "rb") as pipe:
+        while chunk := pipe.read(1 << 16):
+            chunks.append(chunk)
+    _, wait_status = os.waitpid(pid, 0)
+    data = b"".join(chunks)
+    if os.waitstatus_to_exitcode(wait_status) != 0 or len(data) % 4:
+        raise PrivspeechError(f"the RAPT pitch tracker's process failed (wait status {wait_status})",
+                              hint="out of memory or killed? --f0-method dio avoids it", status=ExitStatus.SOFTWARE)
+    f0 = np.frombuffer(data, np.float32)
+    return f0 if len(f0) >= frames else np.pad(f0, (0, frames - len(f0)))
