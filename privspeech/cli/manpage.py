@@ -18,6 +18,7 @@ EXIT_STATUS = [
     ("2", "Usage error: a bad option or argument."),
     ("65", "Bad input data: not audio, a corrupt file, a malformed manifest line, a budget exceeded."),
     ("66", "Input not found."),
+    ("70", "Internal error: a library or helper process privspeech runs failed (please report it)."),
     ("73", "Cannot create output (it exists without --force, or the folder is not writable)."),
     ("74", "I/O error."),
     ("75", "Temporary failure: a lock is held by another run, or --max-runtime ran out; run again later."),

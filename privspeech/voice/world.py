@@ -68,7 +68,7 @@ HF_CUT_LIMIT_DB = 6.0
 
 
 STRENGTHS = ("light", "balanced", "strong")
-# The settings each strength stands for; a setting given explicitly wins. Measured figures: README, "Strength".
+# The settings each strength stands for; a setting given explicitly wins. Figures: README (--strength).
 PRESETS = {
     "light": {"timbre_limit_db": 6.0, "fallback": True},
     "balanced": {"timbre_limit_db": None, "fallback": True},
@@ -77,13 +77,14 @@ PRESETS = {
 # The per-recording check (WorldSettings.fallback): once the target is fixed, the F0 tracker runs on that segment's
 # output; if more than this share of the frames voiced in the source came out unvoiced, the conversion broke the
 # voice (heard as whisper or noise, and the recognizer loses the words), and the recording gets a gentler target.
-FALLBACK_LOST_VOICING = 0.3
+FALLBACK_LOST_VOICING = 0.5
 FALLBACK_FORMANT_POWER = 0.5  # the gentler target's formant move: the drawn factor to this power
-FALLBACK_TIMBRE_LIMIT_DB = 1.5  # ... and its timbre offset soft-limited to this many dB
-# A recording judged degraded when its target is fixed (noisy: the loud frames less than DEGRADED_SNR_DB above the
-# quiet ones; or narrowband: no speech energy above 4 kHz, as through a telephone line) has its timbre offset
-# soft-limited to DEGRADED_TIMBRE_LIMIT_DB: large offsets cost the most words on such recordings.
-DEGRADED_SNR_DB = 22.0
+FALLBACK_TIMBRE_LIMIT_DB = 3.0  # ... and its timbre offset soft-limited to this many dB
+# A recording judged degraded when its target is fixed (noisy: the loud frames, 95th percentile of 20 ms RMS, less
+# than DEGRADED_SNR_DB above the quietest, its 2nd percentile, where clean speech has pauses and closures; or
+# narrowband: no speech energy above 4 kHz, as through a telephone line) has its timbre offset soft-limited to
+# DEGRADED_TIMBRE_LIMIT_DB: large offsets cost the most words on such recordings.
+DEGRADED_SNR_DB = 20.0
 NARROWBAND_HZ = 4000.0
 NARROWBAND_DROP_DB = 45.0  # voiced envelope above NARROWBAND_HZ this far below the 300-3400 Hz band: narrowband
 DEGRADED_TIMBRE_LIMIT_DB = 6.0
@@ -145,10 +146,12 @@ class WorldSettings:
         band weights reach about 16 dB RMS below 700 Hz, and the source's shape is largest below 300 Hz) cost words
         on noisy, reverberant, band-limited and quiet speech (docs/experiments.md).
     fallback : bool
-        Check each recording's conversion once, when its target is fixed, and give it a gentler target (formant
-        move and timbre offset reduced, the same F0 target) when the converted voice lost its voicing
-        (:data:`FALLBACK_LOST_VOICING`). Costs one more F0 analysis of that segment, and its conversion again
-        when the check fires.
+        Check each recording (each channel) once, on the segment where its target is fixed: a noisy or
+        narrowband recording (:func:`degraded`) gets its timbre offset soft-limited to
+        :data:`DEGRADED_TIMBRE_LIMIT_DB`, and a conversion whose voice lost its voicing
+        (:data:`FALLBACK_LOST_VOICING`) is redone with a gentler target (formant move and timbre offset reduced,
+        the same F0). Costs one more F0 analysis of that segment, and its conversion again when the second check
+        fires.
     """
 
     strength: str = "balanced"
@@ -254,7 +257,7 @@ def degraded(x: np.ndarray, params: Analysis, first: int, last: int, *, sr: int)
     rms = frame_rms(x, sr=sr)
     rms = rms[rms > SILENCE_RMS]
     if rms.size >= 10:
-        loud, quiet = np.percentile(rms, [95.0, 10.0])
+        loud, quiet = np.percentile(rms, [95.0, 2.0])
         if 20.0 * math.log10(loud / quiet) < DEGRADED_SNR_DB:
             return True
     if sr <= 2 * NARROWBAND_HZ:
