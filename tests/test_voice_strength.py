@@ -40,8 +40,8 @@ def test_each_strength_reaches_the_manifest(strength, tmp_path, cli):
 
 
 def test_settings_given_win_over_the_preset():
-    assert world.WorldSettings(strength="light", timbre_limit_db=None).timbre_limit_db is None
-    assert world.WorldSettings(strength="strong", fallback=True).fallback is True
+    assert world.WorldSettings(strength="strong", timbre_db=8.0).timbre_db == 8.0
+    assert world.WorldSettings(strength="balanced", fallback=True).fallback is True
     assert world.WorldSettings() == world.WorldSettings(strength="balanced", **world.PRESETS["balanced"])
 
 
@@ -56,31 +56,31 @@ def test_an_unknown_strength_is_a_usage_error_naming_the_choices(tmp_path, cli):
 
 def test_a_converted_voice_that_lost_its_voicing_falls_back_to_a_gentler_target(tmp_path, cli):
     x, sr = sf.read(NOISY)
-    strong, voice_strong = convert(x, sr, "3486", strength="strong")
-    gentle, voice = convert(x, sr, "3486")
-    # this key's full conversion loses over 30 % of the voiced frames of this noisy recording: the check fires
-    assert lost_voicing(x, strong, sr) > world.FALLBACK_LOST_VOICING
-    assert voice.fell_back and not voice_strong.fell_back
-    assert voice.target.f0_mean_hz == voice_strong.target.f0_mean_hz
-    assert voice.target.formant_scale == pytest.approx(voice_strong.target.formant_scale
+    full, voice_full = convert(x, sr, "3486")
+    gentle, voice = convert(x, sr, "3486", strength="light")
+    # this key's full conversion loses over half the voiced frames of this noisy recording: light's check fires
+    assert lost_voicing(x, full, sr) > world.FALLBACK_LOST_VOICING
+    assert voice.fell_back and not voice_full.fell_back
+    assert voice.target.f0_mean_hz == voice_full.target.f0_mean_hz
+    assert voice.target.formant_scale == pytest.approx(voice_full.target.formant_scale
                                                        ** world.FALLBACK_FORMANT_POWER)
-    assert lost_voicing(x, gentle, sr) < lost_voicing(x, strong, sr) - 0.05
+    assert lost_voicing(x, gentle, sr) < lost_voicing(x, full, sr) - 0.05
     # and the record says so
     write_key_file(tmp_path / "anon.key", KEY)
     result = cli(["scan", NOISY, "--speaker-from", "regex:(?P<speaker>3486)"])
     assert result.exit_code == 0, result.stderr
-    result = cli(["anonymize", "-k", tmp_path / "anon.key", "--out-dir", tmp_path / "anon", "-q"],
-                 input=result.stdout)
+    result = cli(["anonymize", "-k", tmp_path / "anon.key", "--strength", "light", "--out-dir", tmp_path / "anon",
+                  "-q"], input=result.stdout)
     assert result.exit_code == 0, result.stderr
     assert records(result.stdout)[0]["privspeech"]["ops"][-1]["checks"] == {"degraded": False, "lost_voicing": True}
 
 
 def test_clean_speech_passes_the_checks_unchanged():
     x, sr = sf.read(SAMPLES / "p226" / "p226_005.wav")
-    balanced, voice = convert(x, sr, "p226")
-    strong, _ = convert(x, sr, "p226", strength="strong")
+    light, voice = convert(x, sr, "p226", strength="light")
+    balanced, _ = convert(x, sr, "p226")
     assert not voice.fell_back and not voice.degraded
-    assert balanced.tobytes() == strong.tobytes()
+    assert light.tobytes() == balanced.tobytes()
 
 
 @pytest.mark.parametrize("case", ["8 kHz", "telephone band at 16 kHz"])
@@ -90,7 +90,7 @@ def test_narrowband_recordings_are_degraded_and_get_the_timbre_limit(case):
     else:
         x, sr = sf.read(SAMPLES / "p225" / "p225_003.wav")
         x = scipy.signal.sosfiltfilt(scipy.signal.butter(8, [300, 3400], "bandpass", fs=sr, output="sos"), x)
-    _, voice = convert(x, sr, "someone")
+    _, voice = convert(x, sr, "someone", strength="light")
     assert voice.degraded and voice._timbre_limit_db == world.DEGRADED_TIMBRE_LIMIT_DB
-    _, voice = convert(x, sr, "someone", strength="strong")
+    _, voice = convert(x, sr, "someone")
     assert not voice.degraded and voice._timbre_limit_db is None

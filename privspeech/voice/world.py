@@ -70,9 +70,9 @@ HF_CUT_LIMIT_DB = 6.0
 STRENGTHS = ("light", "balanced", "strong")
 # The settings each strength stands for; a setting given explicitly wins. Figures: README (--strength).
 PRESETS = {
-    "light": {"timbre_limit_db": 6.0, "fallback": True},
-    "balanced": {"timbre_limit_db": None, "fallback": True},
-    "strong": {"timbre_limit_db": None, "fallback": False},
+    "light": {"timbre_db": 8.0, "timbre_limit_db": None, "fallback": True},
+    "balanced": {"timbre_db": 8.0, "timbre_limit_db": None, "fallback": False},
+    "strong": {"timbre_db": 10.0, "timbre_limit_db": None, "fallback": False},
 }
 # The per-recording check (WorldSettings.fallback): once the target is fixed, the F0 tracker runs on that segment's
 # output; if more than this share of the frames voiced in the source came out unvoiced, the conversion broke the
@@ -107,8 +107,9 @@ class WorldSettings:
     Attributes
     ----------
     strength : {"light", "balanced", "strong"}
-        The preset (:data:`PRESETS`) that decides `timbre_limit_db` and `fallback` unless they are given: light
-        keeps the most words, strong hides the speaker best (world-7's timbre, no fallback).
+        The preset (:data:`PRESETS`) that decides `timbre_db`, `timbre_limit_db` and `fallback` unless they are
+        given: balanced is world-7's conversion (with RAPT), light adds the per-recording checks (more words on
+        degraded recordings, a voice nearer the speaker's own on those), strong a larger keyed timbre.
     f0_method : {"dio", "harvest", "rapt"}
         F0 estimator: RAPT (Talkin 1995, SPTK's through pysptk; the default since world-8): as fast as dio, far
         fewer octave errors on telephone speech and fewer voicing errors in babble and reverberation (the survey
@@ -160,7 +161,7 @@ class WorldSettings:
     intonation: float = 1.0
     tilt: bool = True
     min_f0_distance: float = 8.0
-    timbre_db: float = 8.0
+    timbre_db: float = FROM_STRENGTH  # type: ignore[assignment]
     timbre_limit_db: float | None = FROM_STRENGTH  # type: ignore[assignment]
     fallback: bool = FROM_STRENGTH  # type: ignore[assignment]
 
