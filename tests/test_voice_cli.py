@@ -34,7 +34,7 @@ def test_folder_to_manifest_with_pseudonymous_speakers(tmp_path, cli):
         op = rec["privspeech"]["ops"][-1]
         assert op["op"] == "anonymize" and op["method"] == "world" and op["level"] == "speaker"
         assert op["key"] == key.fingerprint and op["version"] == "world-8" and op["settings"]["f0_method"] == "rapt"
-        assert op["settings"]["strength"] == "balanced" and set(op["checks"]) == {"degraded", "lost_voicing"}
+        assert op["settings"]["strength"] == "balanced" and "checks" not in op  # balanced runs no checks
         y, sr = sf.read(tmp_path / "anon" / rec["audio_filepath"]) if not rec["audio_filepath"].startswith("/") \
             else sf.read(rec["audio_filepath"])
         original = sf.info(src / f"{rec['id'].split('/')[0]}/{rec['id'].split('/')[-1]}.wav") \

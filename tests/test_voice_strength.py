@@ -36,7 +36,8 @@ def test_each_strength_reaches_the_manifest(strength, tmp_path, cli):
     op = records(result.stdout)[-1]["privspeech"]["ops"][-1]
     assert op["version"] == world.VERSION and op["settings"]["strength"] == strength
     assert {name: op["settings"][name] for name in world.PRESETS[strength]} == world.PRESETS[strength]
-    assert op["checks"] == {"degraded": False, "lost_voicing": False}
+    # the checks' findings are recorded where they run (light), and nothing is claimed where they do not
+    assert op.get("checks") == ({"degraded": False, "lost_voicing": False} if strength == "light" else None)
 
 
 def test_settings_given_win_over_the_preset():

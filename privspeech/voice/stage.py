@@ -86,7 +86,7 @@ def anonymize_record(task: Task, *, settings: AnonymizeSettings) -> Record:
         task.warn(message)
     params = settings.params()
     keep = params.pop("keep_speaker_ids")
-    if settings.method == "world":  # what the per-recording checks found (world's `fallback` setting)
+    if settings.method == "world" and stream.voices[0].settings.fallback:  # what the per-recording checks found
         params["checks"] = {"degraded": any(voice.degraded for voice in stream.voices),
                             "lost_voicing": any(voice.fell_back for voice in stream.voices)}
     out = output_record(task, sha256=result.sha256, info=reader.info, op="anonymize", **params)
