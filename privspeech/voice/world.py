@@ -5,9 +5,10 @@ by d4c on every second frame (it is smooth in time; this halves its cost) interp
 Conversion: F0 mapped in the log domain onto the target's mean and spread, unvoiced frames kept
 unvoiced; the source's long-term envelope shape (its mean log envelope minus a 3 kHz smoothing of it)
 replaced by a keyed smooth shape, weighted toward the bands below 700 Hz and above 3.6 kHz (its cuts above 2.8 kHz
-limited to 6 dB), the whole change soft-limited by the strength preset; envelope and aperiodicity warped by the
-same VTLN map; a spectral tilt on the envelope. A per-recording check falls back to a gentler target when the
-converted voice loses its voicing. The timbre replacement is what defeats an attacker who converts their own
+limited to 6 dB), the whole change optionally soft-limited (`timbre_limit_db`); envelope and aperiodicity warped by
+the same VTLN map; a spectral tilt on the envelope. With `fallback` (strength light), per-recording checks limit the
+timbre change of noisy or narrowband recordings and give a gentler target to a conversion that lost its voicing.
+The timbre replacement is what defeats an attacker who converts their own
 enrollment audio: without it that attacker's EER on VCTK was 2.5 %."""
 
 from __future__ import annotations
@@ -426,8 +427,9 @@ class WorldVoice:
         checking = self._target is None and self.settings.fallback
         saved = (None if self._env_sum is None else self._env_sum.copy(), self._env_count) if checking else None
         target = self._choose(mean)
-        if checking and self._target is not None and degraded(x[core], params, first, last, sr=self.sr):
-            self._timbre_limit_db = min(self._timbre_limit_db or math.inf, DEGRADED_TIMBRE_LIMIT_DB)
+        checking = checking and self._target is not None  # the target was fixed in this segment: check it once
+        if checking and degraded(x[core], params, first, last, sr=self.sr):
+            self._limit_timbre(DEGRADED_TIMBRE_LIMIT_DB)
             self.degraded = True
         if self.f0_hook is not None:
             f0 = self.f0_hook(params.f0, slice(first, last), target)
@@ -436,11 +438,10 @@ class WorldVoice:
                         intonation=self.settings.intonation)
         np.minimum(f0, 0.45 * self.sr, out=f0)
         y = self._synthesize(params, f0, first, last, target)
-        if checking and self._target is not None and self._lost_voicing(x, params.f0[first:last], y, first, last) \
-                > FALLBACK_LOST_VOICING:
+        if checking and self._lost_voicing(x, params.f0[first:last], y, first, last) > FALLBACK_LOST_VOICING:
             # the same F0 target (and so the same F0, which a DP hook released once), a smaller move of the rest
             self._target = target = replace(target, formant_scale=target.formant_scale ** FALLBACK_FORMANT_POWER)
-            self._timbre_limit_db = min(self._timbre_limit_db or math.inf, FALLBACK_TIMBRE_LIMIT_DB)
+            self._limit_timbre(FALLBACK_TIMBRE_LIMIT_DB)
             self._env_sum, self._env_count = saved  # the segment's envelope statistics are taken again
             self.fell_back = True
             y = self._synthesize(params, f0, first, last, target)
@@ -448,6 +449,10 @@ class WorldVoice:
         m = min(n, y.shape[0])
         out[:m] = y[:m]
         return out
+
+    def _limit_timbre(self, db: float) -> None:
+        """Soft-limit this voice's timbre offset to `db` from now on (never loosen a tighter limit)."""
+        self._timbre_limit_db = db if self._timbre_limit_db is None else min(self._timbre_limit_db, db)
 
     def _synthesize(self, params: Analysis, f0: np.ndarray, first: int, last: int, target: Target) -> np.ndarray:
         """WORLD synthesis with the converted F0 `f0` and the envelope and aperiodicity converted to `target`."""

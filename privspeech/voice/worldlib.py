@@ -42,12 +42,11 @@ def rapt(x: np.ndarray, sr: int, *, hopsize: int, min_hz: float, max_hz: float) 
         finally:
             os._exit(status)
     os.close(write)
-    chunks = []
-    with os.fdopen(read, "rb") as pipe:
-        while chunk := pipe.read(1 << 16):
-            chunks.append(chunk)
-    _, wait_status = os.waitpid(pid, 0)
-    data = b"".join(chunks)
+    try:
+        with os.fdopen(read, "rb") as pipe:
+            data = pipe.read()
+    finally:  # reaped even when this process is interrupted meanwhile
+        _, wait_status = os.waitpid(pid, 0)
     if os.waitstatus_to_exitcode(wait_status) != 0 or len(data) % 4:
         raise PrivspeechError(f"the RAPT pitch tracker's process failed (wait status {wait_status})",
                               hint="out of memory or killed? --f0-method dio avoids it", status=ExitStatus.SOFTWARE)
