@@ -13,13 +13,14 @@ import pytest
 from typer.testing import CliRunner
 
 REPO = Path(__file__).resolve().parents[1]
-CORPUS = REPO.parent / "shared" / "corpus"
+CORPUS = REPO.parent / "shared" / "corpus"  # benchmarks' corpus; only the tests that need LibriSpeech read it
 SAMPLES = REPO / "sample_audio"
-VCTK = CORPUS / "vctk"
+DATA = REPO / "tests" / "data"
+VCTK = DATA / "vctk"  # the corpus's 40 VCTK recordings, shipped (tests/data/LICENSES.md)
 
 
 def corpus_files(folder: str = "vctk", pattern: str = "*.wav") -> list[Path]:
-    files = sorted((CORPUS / folder).rglob(pattern))
+    files = sorted((DATA / folder if folder == "vctk" else CORPUS / folder).rglob(pattern))
     assert files, f"corpus folder {folder} is missing: tests need ../shared/corpus"
     return files
 

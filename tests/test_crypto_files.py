@@ -27,10 +27,9 @@ from privspeech.crypto import stream as crypto_stream
 from privspeech.errors import ExitStatus, PrivspeechError
 from privspeech.manifest import Record, dumps
 
-from conftest import foreground_sigint
+from conftest import SAMPLES, VCTK, foreground_sigint
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
-SPEECH = CORPUS / "vctk" / "p226" / "p226_005.wav"
+SPEECH = VCTK / "p226" / "p226_005.wav"
 CHUNK = 64 * 1024 + 16  # one STREAM chunk of ciphertext
 
 
@@ -169,7 +168,7 @@ def test_passphrase_and_recipient_files_need_the_right_secret(tmp_path, identity
         crypto.decrypt_file(sealed, tmp_path / "out", passphrase="anything")
     assert caught.value.status == ExitStatus.NOPERM and "X25519" in str(caught.value)
     small = tmp_path / "small.age"
-    crypto.encrypt_file(CORPUS / "fsdd-concat" / "jackson" / "jackson_take00.wav", small, passphrase="pw one")
+    crypto.encrypt_file(SAMPLES / "jackson" / "jackson_take00.wav", small, passphrase="pw one")
     for kwargs in ({"identities": [identity]}, {"passphrase": "pw two"}):
         with pytest.raises(PrivspeechError) as caught:
             crypto.decrypt_file(small, tmp_path / "out", **kwargs)
@@ -236,7 +235,7 @@ def long_speech(tmp_path_factory) -> Path:
     """About 12 MiB of real speech: VCTK recordings back to back (several of the 2 MiB read and write blocks)."""
     path = tmp_path_factory.mktemp("speech") / "long.raw"
     with path.open("wb") as fh:
-        for wav in itertools.cycle(sorted((CORPUS / "vctk").rglob("*.wav"))):
+        for wav in itertools.cycle(sorted(VCTK.rglob("*.wav"))):
             if fh.tell() > 12 << 20:
                 break
             fh.write(wav.read_bytes())

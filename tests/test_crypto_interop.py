@@ -15,8 +15,9 @@ import pytest
 from privspeech import crypto
 from privspeech.crypto import recipients
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
-SPEECH = CORPUS / "vctk" / "p225" / "p225_003.wav"  # 188 KiB: three 64 KiB STREAM chunks
+from conftest import VCTK
+
+SPEECH = VCTK / "p225" / "p225_003.wav"  # 188 KiB: three 64 KiB STREAM chunks
 PASSPHRASE = "correct horse battery staple"
 
 pytestmark = pytest.mark.skipif(not (shutil.which("age") and shutil.which("age-keygen")),

@@ -1,4 +1,4 @@
-"""Every vector of the C2SP age testkit (../shared/age-testkit) through privspeech's decrypt path.
+"""Every vector of the C2SP age testkit (tests/data/age-testkit) through privspeech's decrypt path.
 
 Each vector must give its expected result: success with the payload's sha256, or a failure of the
 right kind (NOPERM for "no match", DATAERR naming the failed layer otherwise) with no plaintext file
@@ -19,7 +19,7 @@ import pytest
 from privspeech.crypto import decrypt_file, decrypt_stream
 from privspeech.errors import ExitStatus, PrivspeechError
 
-TESTKIT = Path(__file__).resolve().parents[2] / "shared" / "age-testkit"
+TESTKIT = Path(__file__).resolve().parent / "data" / "age-testkit"
 
 # The words privspeech's error message uses for each layer (see privspeech.crypto.header).
 LAYER_WORDS = {
@@ -54,7 +54,7 @@ def load(path: Path) -> Vector:
 
 
 def vectors() -> list:
-    assert TESTKIT.is_dir(), "tests need ../shared/age-testkit"
+    assert TESTKIT.is_dir(), "tests/data/age-testkit is missing"
     params = []
     for path in sorted(TESTKIT.iterdir()):
         if "." in path.name:

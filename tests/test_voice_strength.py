@@ -30,8 +30,9 @@ def lost_voicing(x: np.ndarray, y: np.ndarray, sr: int) -> float:
 
 @pytest.mark.parametrize("strength", world.STRENGTHS)
 def test_each_strength_reaches_the_manifest(strength, tmp_path, cli):
+    write_key_file(tmp_path / "anon.key", KEY)  # a fixed key: with it no check fires on this clean recording
     result = cli(["anonymize", SAMPLES / "p225" / "p225_003.wav", "-o", tmp_path / "out.wav", "--strength", strength,
-                  "--emit-manifest", "-q"])
+                  "-k", tmp_path / "anon.key", "--emit-manifest", "-q"])
     assert result.exit_code == 0, result.stderr
     op = records(result.stdout)[-1]["privspeech"]["ops"][-1]
     assert op["version"] == world.VERSION and op["settings"]["strength"] == strength
