@@ -25,20 +25,8 @@ on the source's side moved toward the boundary, up from a low voice and down fro
 SAME_SIDE_MIN_SEMITONES. Formants move the way F0 moves, a same-side target's by a factor from its own band
 (20-40 %). Because every value is drawn per id, the transform differs from speaker to speaker.
 
-The coin does not hide which side the source was on. A move of 8 semitones toward the boundary carries most voices
-across it, so nearly every output lies on the other side from its source whatever the key: on the 120 LibriSpeech
-speakers of the halves set (source F0 medians 115 Hz for the men, 192 Hz for the women), over 50 keys 88 % of the
-men's targets (83-93 % per key) lie above the boundary and 12.5 % of the women's. An attacker who converts their own
-enrollment audio with another key therefore lands on the released voice's side about 4 times in 5, and learns the
-speaker's gender from the output. Keeping same-side targets on their side instead (F0 at least 4 semitones from the
-source within the side's range, formants 8-20 % toward the other side) made the side a fair coin for both genders,
-but on key pair 1 of the halves set (benchmarks/privacy.py --set halves --key-pairs 1) it moved the lazy-informed
-EER only from 45.0 to 45.5 % while the ignorant attacker's fell from 47.1 to 40.8 % (6 semitones and 12-30 %: 44.5
-and 43.3 %): the move across is what hides the voice from an attacker with original enrollment audio. What the side
-reveals is worth a few points to the lazy-informed attacker: pooled over both genders, where the side helps to
-reject, its EER was 41.6 % against 44.9 / 43.0 % within women / men (four other key pairs, measured in an earlier
-session), 45.0 against 49.2 / 45.0 % on pair 1, 37.7 against 42.2 / 39.6 % on pair 2. Before the coin, when every
-target crossed, the lazy-informed EER on VCTK was about 26 %.
+The coin does not hide which side the source was on: a move of 8 semitones toward the boundary carries most voices
+across it, so the output reveals the speaker's gender, inverted (measurements: docs/experiments.md).
 """
 
 from __future__ import annotations
@@ -53,29 +41,11 @@ LOW_F0_HZ = (90.0, 150.0)
 HIGH_F0_HZ = (170.0, 260.0)
 F0_SPREAD_SEMITONES = (2.0, 4.0)
 FORMANT_SCALE = (1.05, 1.35)  # high-voiced target over a low-voiced source; its inverse the other way
-# A wider band, 1.05-1.45, did not spread one speaker's conversions enough to matter: on the halves set (key pairs
-# 1 and 2, world-7) lazy-informed EERs of 43.3 / 37.1 % against 45.0 / 37.7 %, ignorant 47.5 / 45.4 %.
-# A same-side target moves formants by at least 20 %, well beyond the +-8 % spread of tract length within
-# a gender (Fitch & Giedd 1999), and F0 by at least 8 semitones, so it is not heard as the source speaker
-# (on VCTK, 4 semitones and 5-35 % left the ignorant-attacker EER near 35 % for some keys). Narrower moves keep
-# more words but let the speaker through: on 120 LibriSpeech speakers split into enrollment and trial halves,
-# 1.15-1.25 took tiny Whisper's word disagreement from 10.4 to 8.3 % (3 random keys each) and the lazy-informed /
-# ignorant EERs from 41.0 / 45.5 % (6 random keys) to 37.9 / 44.1 % (3), with world-4. With world-6 (fixed key
-# pairs 1-4; word disagreement on pair 1 11.9 % for 1.2-1.4), 1.15-1.25 gave 9.5 % but the 100-utterance benchmark's
-# ignorant EER fell from 39.9 to 38.2 %; 1.2-1.3 gave 10.9 % (pair 2: 11.2 against 11.5 %) and the same EERs on the
-# halves, but ignorant / lazy / semi-informed EERs of 39.4 / 29.7 / 30.3 % against 39.9 / 30.5 / 36.4 % there.
-# Since world-7 a same-side target moves toward the other side: with world-6 a low voice could also be pushed
-# further down, and those halves (15 and 13 of 240, fixed key pairs 1 and 2), with F0 near 90-100 Hz and formants
-# 17-28 % lower, lost 26 and 45 % of their words to tiny Whisper against 6-12 % for low voices moved up.
-# Moving a same-side target's formants against its F0 (down for a low voice moved up) varies one speaker's conversions
-# more from key to key, and helps against the lazy-informed attacker, but lets the ignorant one through: on the halves
-# set (key pairs 1 and 2) formants 10-20 % the other way gave lazy-informed EERs of 46.2 / 40.1 % against world-7's
-# 45.0 / 37.7 %, but ignorant ones of 40.2 / 40.0 % against 47.1 / 44.8 % (4-12 %: 45.4 / 41.2 and 38.3 / 37.5 %).
+# A same-side target moves formants by at least 20 % (beyond the +-8 % spread of tract length within a gender) and
+# F0 by at least 8 semitones, toward the other side (tuning of these bands: docs/experiments.md).
 SAME_SIDE_FORMANT_SCALE = (1.2, 1.4)
 SAME_SIDE_MIN_SEMITONES = 8.0
 CROSS_PROBABILITY = 0.5
-# 3 dB per octave spread one speaker's conversions under different keys further but did not hide them better: on the
-# halves set (key pairs 1 and 2, world-7) lazy-informed EERs of 43.3 / 37.5 % against 45.0 / 37.7 %.
 TILT_DB_PER_OCTAVE = 1.5
 MCADAMS_ALPHA = (0.5, 0.9)
 TIMBRE_TERMS = 8  # cosine terms of the keyed long-term spectral shape, up to 8 kHz

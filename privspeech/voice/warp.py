@@ -3,10 +3,7 @@
 A warp is a pair of arrays (left bin index, right-bin weight) over the output bins, so applying it to
 every frame of a spectrogram is one vectorised gather: ``S[:, i] * (1 - w) + S[:, i + 1] * w``.
 
-One scale for all formants keeps their ratios, which carry part of a speaker's identity. A keyed two-slope warp that
-also changed those ratios (below 1.2 kHz a scale up to 8 % above the target's, above it as much below, or the
-reverse) was tried with world-7 on the halves set of benchmarks/privacy.py, key pair 1 only: lazy-informed EER
-44.0 % against 45.0 %, ignorant 46.3 against 47.1 %, word disagreement 10.9 against 10.5 %. Not adopted.
+One scale for all formants keeps their ratios (a keyed two-slope warp was tried: docs/experiments.md).
 """
 
 from __future__ import annotations

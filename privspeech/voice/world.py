@@ -37,35 +37,16 @@ DEFAULT_SPREAD = 3.0 * math.log(2.0) / 12.0  # log-F0 spread assumed while too f
 MIN_SPREAD = 0.5 * math.log(2.0) / 12.0
 MIN_SECONDS = 0.1  # shorter segments are zero-padded for the analysis
 D4C_CHECK_MIN_RATE = 16000  # D4C's voicing check needs the band up to 7.9 kHz (from 15.8 kHz on)
-# Long-term envelope detail finer than this is the speaker's own, and is removed (world-6; 1 kHz before). A Gaussian
-# this wide also takes out part of the speech's average slope (for the mean LibriSpeech voice about 8 dB more between
-# 100 Hz and 7.5 kHz than at 1 kHz), so the output is brighter than the input. With fixed key pairs, against 1 kHz:
-# on 120 LibriSpeech speakers split into enrollment and trial halves, lazy-informed EERs of 42.3 / 39.8 % instead of
-# 39.2 / 37.5 % (pairs 1 and 2) at the same word disagreement (pair 1: 11.9 against 12.1 %); on the 100-utterance
-# benchmark (pairs 1-4) ignorant / lazy / semi-informed EERs of 39.9 / 30.5 / 36.4 % instead of 40.7 / 28.3 / 30.8 %.
-# Replacing the whole shape by the population's mean (natural slope kept) gave only 39.7 / 39.6 % on the halves;
-# 6 kHz gave 44.2 % on pair 1 but flattens nearly the whole slope, which fools this encoder (resemblyzer reads
-# linear-power mel bands) more than it hides the speaker.
+# Long-term envelope detail finer than this is the speaker's own, and is removed (tuning: docs/experiments.md).
 TIMBRE_SMOOTH_HZ = 3000.0
 # Weights on the keyed shape, piecewise linear in log frequency between the corners: heavy below 700 Hz and above
 # 3.6 kHz, light over 1.2-2.8 kHz where the second formant carries most of the words (see WorldSettings.timbre_db).
 TIMBRE_BAND_HZ = (700.0, 1200.0, 2800.0, 3600.0)
 TIMBRE_BAND_WEIGHTS = (2.0, 0.4, 1.6)
-# Above 2.8 kHz (fully from 4 kHz, half an octave up) the keyed shape's cuts are soft-limited to 6 dB, its boosts
-# left alone: deep cuts there take out fricatives. With world-7's same-side rule, on the halves set (fixed key pairs
-# 1 and 2) tiny Whisper's word disagreement fell from 10.8 / 10.5 to 10.4 / 10.0 %, lazy-informed EERs moved from
-# 41.5 / 40.0 to 41.9 / 39.2 %; on the 100-utterance benchmark (8 fixed pairs; the same-side rule changes few of
-# its targets) ignorant / lazy / semi-informed EERs were 39.8 / 29.9 / 34.2 % against world-6's 40.1 / 30.3 / 33.1 %.
+# Above 2.8 kHz (fully from 4 kHz) the keyed shape's cuts are soft-limited to 6 dB, its boosts left alone: deep
+# cuts there take out fricatives (figures: docs/experiments.md).
 HF_CUT_HZ = 2800.0
 HF_CUT_LIMIT_DB = 6.0
-# What the long-term shape leaves, each frame's envelope, still carries the speaker for an attacker who converts their
-# own enrollment audio, and in the same bands as the words. Pulling it toward population centroids (k-means over the
-# speaker-mean-removed log envelopes of 80 other LibriSpeech speakers, soft assignment per frame) was tried with
-# world-7 on the halves set (key pairs 1 and 2): replaced fully by 32 centroids, lazy-informed EERs of 47.1 / 40.7 %
-# against 45.0 / 37.7 % and ignorant ones of 47.9 / 50.4 % against 47.1 / 44.8 %, but tiny Whisper's word
-# disagreement 36.8 against 10.5 % (pair 1). On the first 80 halves (word disagreement 14.3 % without it) a half-way
-# pull cost 3.2 points of words, 30 % 2.0, a full one to 256 centroids 13.4; replaced only above 2.8-3.6 kHz it cost
-# 1.2 points and left the lazy-informed EERs at 45.5 / 37.1 %. Not adopted.
 
 
 STRENGTHS = ("light", "balanced", "strong")
@@ -115,15 +96,10 @@ class WorldSettings:
         F0 estimator: RAPT (Talkin 1995, SPTK's through pysptk; the default since world-8): as fast as dio, far
         fewer octave errors on telephone speech and fewer voicing errors in babble and reverberation (the survey
         of the hard set is in docs/experiments.md); dio + stonemask; or harvest (robust, about 5x the time).
-        Resynthesis alone (no conversion) of the first 80 halves of the halves set cost tiny Whisper 4.1 % of
-        the words with dio, 2.7 % with harvest (3.9 % with dio and D4C on every frame).
     frame_period : float
-        Analysis hop in milliseconds. On the 100-utterance privacy benchmark 5 ms instead of 10 ms cut the
-        word disagreement of tiny Whisper from 13.4 to 11.2 % (3 keys) at 1.5x the conversion time.
+        Analysis hop in milliseconds (5 ms keeps more words than 10: docs/experiments.md).
     intonation : float
         Scale on the target's F0 spread: 1 keeps the drawn spread, 0 flattens to a monotone.
-        Halving it did not hide the speaker better: on the halves set (key pairs 1 and 2, world-7) lazy-informed
-        EERs of 44.2 / 37.0 % against 45.0 / 37.7 % with 1.
     tilt : bool
         Apply the drawn spectral-tilt change.
     min_f0_distance : float
@@ -131,17 +107,8 @@ class WorldSettings:
         keep at least :data:`~privspeech.voice.targets.SAME_SIDE_MIN_SEMITONES`).
     timbre_db : float
         Expected RMS (dB over frequency) of the keyed long-term spectral shape that replaces the source's own,
-        before its band weights. On VCTK with resemblyzer, 0 / 3 / 7 dB gave lazy-informed EERs of about 3 / 8 /
-        25 %; tiny Whisper's WER against the original's transcripts rose from 3.3 to 4.0 % at 7 dB. With keyed
-        target sides (world-2), 10 dB raised the ignorant-attacker EER by about 2 points over 7 dB. On the
-        100-utterance privacy benchmark (world-3, 5 ms hop, 3 fixed key pairs), 10 dB gave a word disagreement of
-        11.2 % with lazy / ignorant EERs of 31.7 / 42.2 %, 8 dB 9.4 % with 27.3 / 38.9 %, and 8 dB with
-        :data:`TIMBRE_SMOOTH_HZ` at 1 kHz (600 Hz before) and ``min_f0_distance`` 8 (4 before) 9.5 % with 29.2 /
-        41.4 %. Since world-4 the shape is weighted by band (:data:`TIMBRE_BAND_WEIGHTS`): on 120 LibriSpeech
-        speakers (recordings split into enrollment and trial halves, one key pair, dio as in world-3), uniform 8
-        dB gave lazy / ignorant EERs of 34.2 / 44.2 %, weights 2 / 0.4 / 1.6 40.5 / 45.0 %, 2 / 0.4 / 0.5 38.3 /
-        44.6 %; on the 100 utterances the weights cost about 1 point of word disagreement, uniform 11 dB 2.7
-        points.
+        before its band weights (:data:`TIMBRE_BAND_WEIGHTS`); the strength preset decides it (tuning:
+        docs/experiments.md).
     timbre_limit_db : float, optional
         Soft limit (tanh), in dB either way at every frequency, on the whole timbre offset: the source's own
         long-term shape taken out plus the keyed shape put in. None: no limit. Large offsets (the keyed shape's
@@ -209,11 +176,7 @@ def track_f0(x: np.ndarray, *, sr: int, settings: WorldSettings) -> np.ndarray:
         return pyworld.harvest(x, sr, frame_period=fp)[0]
     if settings.f0_method == "rapt":
         return _rapt(x, sr=sr, frame_period=fp)
-    # allowed_range 0.1 (WORLD's default). A stricter 0.05 rejected more unstable candidates (dio's rank
-    # correlation with pYIN on VCTK rose from about 0.8 to 0.94) but left voiced frames unvoiced, synthesised
-    # as noise: on the 100-utterance privacy benchmark tiny Whisper's word disagreement was 9.8 % with 0.05
-    # and 7.8 % with 0.1 (keys 1 and 2), while the pitch-contour correlation on 120 LibriSpeech speakers
-    # moved from 0.94 to 0.93 (one key, with the band-weighted timbre of world-4).
+    # allowed_range 0.1 (WORLD's default; a stricter 0.05 lost words: docs/experiments.md)
     f0, t = pyworld.dio(x, sr, frame_period=fp, speed=max(1, sr // 4000), allowed_range=0.1)
     return pyworld.stonemask(x, f0, t, sr)
 
