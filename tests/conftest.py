@@ -17,6 +17,7 @@ CORPUS = REPO.parent / "shared" / "corpus"  # benchmarks' corpus; only the tests
 SAMPLES = REPO / "sample_audio"
 DATA = REPO / "tests" / "data"
 VCTK = DATA / "vctk"  # the corpus's 40 VCTK recordings, shipped (tests/data/LICENSES.md)
+SPEAKERS = DATA / "speakers.tsv"  # the corpus's speakers.tsv rows for them
 
 
 def corpus_files(folder: str = "vctk", pattern: str = "*.wav") -> list[Path]:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import CORPUS, corpus_files
+from conftest import SPEAKERS, corpus_files
 from privspeech.dp.guarantee import describe
 from privspeech.dp.intonation import dp_intonation
 from privspeech.dp.rng import SecureRandom
@@ -19,7 +19,7 @@ from privspeech.manifest import Record
 @pytest.fixture(scope="module")
 def vctk_records() -> list[Record]:
     genders = {}
-    for line in (CORPUS / "speakers.tsv").read_text().splitlines()[1:]:
+    for line in SPEAKERS.read_text().splitlines()[1:]:
         path, speaker, gender = line.split("\t")[:3]
         genders[speaker] = gender
     out = []

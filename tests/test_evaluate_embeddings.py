@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import librosa
 import numpy as np
@@ -13,8 +12,9 @@ import soundfile as sf
 from privspeech.errors import ExitStatus, PrivspeechError
 from privspeech.evaluate import embeddings, metrics
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
-VCTK = sorted((CORPUS / "vctk").rglob("*.wav"))
+from conftest import VCTK
+
+VCTK_FILES = sorted(VCTK.rglob("*.wav"))
 
 
 def test_missing_extra_names_the_install_hint(monkeypatch):
@@ -33,8 +33,8 @@ pytest.importorskip("resemblyzer")
 @pytest.fixture(scope="module")
 def vctk():
     embedder = embeddings.Embedder()
-    vectors = embedder.embed_files(VCTK)
-    return metrics.Labelled.build(vectors, [p.parent.name for p in VCTK], [p.stem for p in VCTK]), embedder
+    vectors = embedder.embed_files(VCTK_FILES)
+    return metrics.Labelled.build(vectors, [p.parent.name for p in VCTK_FILES], [p.stem for p in VCTK_FILES]), embedder
 
 
 def test_original_vs_original_eer_is_low_on_16k_speech(vctk):
@@ -49,14 +49,14 @@ def test_original_vs_original_eer_is_low_on_16k_speech(vctk):
 def test_cache_returns_the_same_vector_without_recomputing(vctk):
     data, embedder = vctk
     size = len(embedder)
-    again = embedder.embed_file(VCTK[3])
+    again = embedder.embed_file(VCTK_FILES[3])
     assert len(embedder) == size
     np.testing.assert_array_equal(again, data.vectors[3].astype(np.float32))
 
 
 def test_other_rates_and_stereo_are_resampled_and_mixed(vctk):
     data, _ = vctk
-    y, sr = sf.read(VCTK[0])
+    y, sr = sf.read(VCTK_FILES[0])
     narrow = librosa.resample(y, orig_sr=sr, target_sr=8000)
     stereo = np.stack((y, y), axis=1)
     assert float(embeddings.embed(narrow, sr=8000) @ data.vectors[0]) > 0.85

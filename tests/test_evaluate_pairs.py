@@ -12,7 +12,8 @@ from privspeech.errors import ExitStatus, PrivspeechError
 from privspeech.evaluate import attacks, pairs
 from privspeech.manifest import Record, dumps, read_jsonl
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+from conftest import SPEAKERS, VCTK
+
 
 
 def manifest(records: list[Record], folder: Path) -> list[Record]:
@@ -24,7 +25,7 @@ def manifest(records: list[Record], folder: Path) -> list[Record]:
 
 
 def originals(n: int = 3) -> list[Record]:
-    files = sorted((CORPUS / "vctk").rglob("*.wav"))[:n]
+    files = sorted(VCTK.rglob("*.wav"))[:n]
     return [Record(str(p), id=f"{p.parent.name}/{p.stem}", speaker=p.parent.name) for p in files]
 
 
@@ -43,7 +44,7 @@ def test_pairs_by_source_id_with_genders_and_text(tmp_path):
     orig = originals()
     orig[0].text = "hello"
     anon = manifest(released(orig[::-1], tmp_path, **voice.describe("world", "speaker")), tmp_path)
-    genders = pairs.read_genders(CORPUS / "speakers.tsv")
+    genders = pairs.read_genders(SPEAKERS)
     utterances = pairs.from_records(manifest(orig, tmp_path / ".."), anon, genders=genders)
     assert [u.id for u in utterances] == [r.id for r in orig]
     assert all(Path(u.anonymized).parent == tmp_path and Path(u.anonymized).name == Path(u.original).name
@@ -85,11 +86,11 @@ def test_genders_file_needs_its_columns(tmp_path):
 
 
 def test_from_folder_takes_speaker_from_parent_folder():
-    utterances = pairs.from_folder(CORPUS / "vctk", genders={"p226": "M"})
+    utterances = pairs.from_folder(VCTK, genders={"p226": "M"})
     assert len(utterances) == 40 and utterances[10].id == "p226/p226_003"
     assert (utterances[10].speaker, utterances[10].gender, utterances[0].gender) == ("p226", "M", "")
     with pytest.raises(PrivspeechError):
-        pairs.from_folder(CORPUS / "vctk", pattern="*.mp3")
+        pairs.from_folder(VCTK, pattern="*.mp3")
 
 
 def test_anonymizer_is_rebuilt_from_the_manifest_ops(tmp_path):
