@@ -18,7 +18,7 @@ import soundfile as sf
 from privspeech import keys
 from privspeech.timeutil import parse_ts
 
-from conftest import CORPUS, SAMPLES, VCTK, records, run_cli
+from conftest import CORPUS, SAMPLES, SPEAKERS, VCTK, records, run_cli
 
 
 def test_scan_corpus_folder_gives_one_valid_record_per_audio_file(cli):
@@ -27,9 +27,9 @@ def test_scan_corpus_folder_gives_one_valid_record_per_audio_file(cli):
     got = records(result.stdout)
     files = sorted(VCTK.rglob("*.wav"))
     assert [r["audio_filepath"] for r in got] == [str(f) for f in files]
-    tsv = {line.split("\t")[0]: line.split("\t") for line in (CORPUS / "speakers.tsv").read_text().splitlines()[1:]}
+    tsv = {line.split("\t")[0]: line.split("\t") for line in SPEAKERS.read_text().splitlines()[1:]}
     for rec, path in zip(got, files):
-        row = tsv[str(path.relative_to(CORPUS))]
+        row = tsv[str(path.relative_to(VCTK.parent))]
         assert rec["speaker"] == row[1] == path.parent.name
         assert rec["duration"] == pytest.approx(float(row[4]), abs=1e-3)
         assert rec["sample_rate"] == 16000 and rec["num_channels"] == 1
