@@ -13,23 +13,16 @@ import pytest
 from typer.testing import CliRunner
 
 REPO = Path(__file__).resolve().parents[1]
-CORPUS = REPO.parent / "shared" / "corpus"  # benchmarks' corpus; only the tests that need LibriSpeech read it
 SAMPLES = REPO / "sample_audio"
-DATA = REPO / "tests" / "data"
-VCTK = DATA / "vctk"  # the corpus's 40 VCTK recordings, shipped (tests/data/LICENSES.md)
-SPEAKERS = DATA / "speakers.tsv"  # the corpus's speakers.tsv rows for them
+DATA = REPO / "tests" / "data"  # a small part of the benchmarks' corpus, in its layout (tests/data/LICENSES.md)
+VCTK = DATA / "vctk"
+SPEAKERS = DATA / "speakers.tsv"  # the corpus's rows for the shipped files, paths relative to DATA
 
 
 def corpus_files(folder: str = "vctk", pattern: str = "*.wav") -> list[Path]:
-    files = sorted((DATA / folder if folder == "vctk" else CORPUS / folder).rglob(pattern))
-    assert files, f"corpus folder {folder} is missing: tests need ../shared/corpus"
+    files = sorted((DATA / folder).rglob(pattern))
+    assert files, f"tests/data/{folder} holds no {pattern}"
     return files
-
-
-@pytest.fixture(scope="session")
-def corpus() -> Path:
-    assert CORPUS.is_dir(), "tests need the shared corpus beside the repository (../shared/corpus)"
-    return CORPUS
 
 
 @pytest.fixture

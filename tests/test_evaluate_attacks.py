@@ -13,28 +13,28 @@ import pytest
 
 pytest.importorskip("resemblyzer")
 
+from conftest import DATA, SPEAKERS, VCTK  # noqa: E402
 from privspeech import voice  # noqa: E402
 from privspeech.audio import write  # noqa: E402
 from privspeech.errors import ExitStatus, PrivspeechError  # noqa: E402
 from privspeech.keys import SecretKey, generate  # noqa: E402
 from privspeech.evaluate import attacks, evaluation, pairs, plot, report  # noqa: E402
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 FAST = evaluation.Settings(n_resamples=200)
 
 
 def vctk(per_speaker: int) -> list[pairs.Utterance]:
     """The first files of each VCTK speaker, with gender and the known transcripts."""
-    rows = list(csv.DictReader(open(CORPUS / "speakers.tsv", encoding="utf-8"), delimiter="\t"))
+    rows = list(csv.DictReader(open(SPEAKERS, encoding="utf-8"), delimiter="\t"))
     texts = {r["path"]: r["transcript"] or None for r in rows}
     genders = {r["speaker"]: r["gender"] for r in rows}
-    every = pairs.from_folder(CORPUS / "vctk", genders=genders)
+    every = pairs.from_folder(VCTK, genders=genders)
     chosen = [u for u in every if [v.speaker for v in every if v.id < u.id].count(u.speaker) < per_speaker]
-    return [dataclasses.replace(u, text=texts[str(Path(u.original).relative_to(CORPUS))]) for u in chosen]
+    return [dataclasses.replace(u, text=texts[str(Path(u.original).relative_to(DATA))]) for u in chosen]
 
 
 def cohort(n: int) -> list[pairs.Utterance]:
-    return pairs.from_folder(CORPUS / "librispeech-train-clean-100", pattern="*.flac")[:n]
+    return pairs.from_folder(DATA / "librispeech-train-clean-100", pattern="*.flac")[:n]
 
 
 def pitch_shift(y, *, sr, key, speaker, utterance):

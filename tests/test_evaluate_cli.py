@@ -12,7 +12,7 @@ pytest.importorskip("resemblyzer")
 from privspeech import audio, keys, voice  # noqa: E402
 from privspeech.manifest import Record, dumps  # noqa: E402
 
-from conftest import CORPUS, records, run_cli  # noqa: E402
+from conftest import SPEAKERS, VCTK, records, run_cli  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("eval")
     for speaker in ("p225", "p226"):
         (root / "orig" / speaker).mkdir(parents=True)
-        for path in sorted((CORPUS / "vctk" / speaker).glob("*.wav"))[:2]:
+        for path in sorted((VCTK / speaker).glob("*.wav"))[:2]:
             shutil.copyfile(path, root / "orig" / speaker / path.name)
     scanned = run_cli(["scan", root / "orig", "--speaker-from", "dir"])
     assert scanned.returncode == 0, scanned.stderr
@@ -44,7 +44,7 @@ def dataset(tmp_path_factory):
 def test_evaluate_writes_report_and_plot(dataset, tmp_path):
     report, plot = tmp_path / "eval.json", tmp_path / "eval.png"
     result = run_cli(["evaluate", dataset / "orig.jsonl", "--anonymized", dataset / "anon.jsonl", "--no-asr",
-                      "--genders", CORPUS / "speakers.tsv", "--resamples", "50", "--report", report, "--plot", plot])
+                      "--genders", SPEAKERS, "--resamples", "50", "--report", report, "--plot", plot])
     assert result.returncode == 0, result.stderr
     assert result.stdout == b""  # stdout carries data only; the table goes to stderr
     assert b"EER ignorant" in result.stderr

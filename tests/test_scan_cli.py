@@ -18,7 +18,7 @@ import soundfile as sf
 from privspeech import keys
 from privspeech.timeutil import parse_ts
 
-from conftest import CORPUS, SAMPLES, SPEAKERS, VCTK, records, run_cli
+from conftest import DATA, SAMPLES, SPEAKERS, VCTK, records, run_cli
 
 
 def test_scan_corpus_folder_gives_one_valid_record_per_audio_file(cli):
@@ -39,14 +39,14 @@ def test_scan_corpus_folder_gives_one_valid_record_per_audio_file(cli):
 
 
 def test_sha256_matches_the_corpus_checksums(cli):
-    sums = dict(reversed(line.split("  ", 1)) for line in (CORPUS / "SHA256SUMS").read_text().splitlines())
-    result = cli(["scan", CORPUS / "fsdd-concat", "-j", "1"])
+    sums = dict(reversed(line.split("  ", 1)) for line in (DATA / "SHA256SUMS").read_text().splitlines())
+    result = cli(["scan", DATA / "fsdd-concat", "-j", "1"])
     for rec in records(result.stdout):
-        assert sums[str(Path(rec["audio_filepath"]).relative_to(CORPUS))] == rec["privspeech"]["sha256"]
+        assert sums[str(Path(rec["audio_filepath"]).relative_to(DATA))] == rec["privspeech"]["sha256"]
 
 
 def test_flac_and_regex_speakers(cli):
-    result = cli(["scan", CORPUS / "librispeech-train-clean-100" / "19", "--speaker-from", r"regex:(\d+)-\d+-\d+"])
+    result = cli(["scan", DATA / "librispeech-train-clean-100" / "19", "--speaker-from", r"regex:(\d+)-\d+-\d+"])
     (rec,) = records(result.stdout)
     assert rec["speaker"] == "19" and rec["audio_filepath"].endswith(".flac")
 
@@ -119,7 +119,7 @@ def test_stdout_redirected_to_a_file_gets_paths_relative_to_it(tmp_path):
 
 
 def test_head_gets_records_at_once_and_a_broken_pipe_is_quiet():
-    proc = subprocess.run(f"{sys.executable} -m privspeech scan -j 2 {CORPUS} | head -3", shell=True,
+    proc = subprocess.run(f"{sys.executable} -m privspeech scan -j 2 {DATA} | head -3", shell=True,
                           capture_output=True, text=True, timeout=120)
     assert len(records(proc.stdout)) == 3
     assert "Traceback" not in proc.stderr and "Broken pipe" not in proc.stderr
@@ -243,7 +243,7 @@ def test_unreadable_file_as_unprivileged_user(tmp_path):
 
 
 def test_sigterm_mid_run_exits_130_without_traceback():
-    proc = subprocess.Popen([sys.executable, "-m", "privspeech", "scan", "-j", "1", str(CORPUS)],
+    proc = subprocess.Popen([sys.executable, "-m", "privspeech", "scan", "-j", "1", str(DATA)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     proc.stdout.readline()
     proc.send_signal(signal.SIGTERM)
