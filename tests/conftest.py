@@ -46,6 +46,44 @@ def run_cli(args, *, input: bytes | None = None, cwd=None, env=None, timeout=300
                           cwd=cwd, env=full_env, timeout=timeout)
 
 
+def run_on_terminal(args, *, answers: list[str], cwd=None, timeout=120) -> tuple[int, str]:
+    """Run `privspeech` with a pseudo-terminal as its controlling terminal (stdin, stdout and stderr on it too),
+    typing each answer after the next passphrase prompt appears, as a person would: (exit status, what it showed)."""
+    import pty
+    import select
+    import time
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a new session whose controlling terminal is the pty
+        try:
+            if cwd is not None:
+                os.chdir(cwd)
+            os.environ.pop("PRIVSPEECH_DEBUG", None)
+            os.execv(sys.executable, [sys.executable, "-m", "privspeech", *map(str, args)])
+        finally:
+            os._exit(127)
+    shown, typed, deadline = b"", 0, time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if select.select([fd], [], [], 0.1)[0]:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+            if typed < len(answers) and shown.count(b"assphrase: ") > typed:
+                os.write(fd, answers[typed].encode() + b"\n")
+                typed += 1
+        else:
+            os.kill(pid, signal.SIGKILL)
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    return os.waitstatus_to_exitcode(status), shown.decode(errors="replace").replace("\r\n", "\n")
+
+
 def records(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 

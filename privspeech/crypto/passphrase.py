@@ -91,16 +91,30 @@ def encrypt(data: bytes, passphrase: Passphrase, *, armor: bool = False) -> byte
 
 
 def prompt(*, confirm: bool = False) -> str:
-    """Ask for a passphrase on the terminal (/dev/tty, so stdin stays free for a manifest)."""
+    """Ask for a passphrase on the controlling terminal (/dev/tty, so stdin stays free for a manifest), as age does;
+    never falls back to reading stdin."""
     import getpass
+    import warnings
 
     try:
-        with open("/dev/tty", "r+"):
-            pass
+        os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
     except OSError:
-        raise PrivspeechError("no terminal to ask for the passphrase on", hint="use --passphrase-fd N or "
-                              "--passphrase-file PATH", status=ExitStatus.USAGE) from None
-    value = resolve(getpass.getpass("Passphrase: "))
-    if confirm and getpass.getpass("Passphrase again: ") != value:
-        raise PrivspeechError("the passphrases differ", status=ExitStatus.USAGE)
+        raise _no_terminal() from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", getpass.GetPassWarning)  # getpass's echoing stdin fallback
+        try:
+            value = resolve(getpass.getpass("Passphrase: "))
+            if confirm and getpass.getpass("Confirm passphrase: ") != value:
+                raise PrivspeechError("the passphrases differ", hint="type the same passphrase twice",
+                                      status=ExitStatus.USAGE)
+        except (OSError, getpass.GetPassWarning):
+            raise _no_terminal() from None
+        except EOFError:
+            raise PrivspeechError("no passphrase was typed (end of input at the prompt)",
+                                  status=ExitStatus.USAGE) from None
     return value
+
+
+def _no_terminal() -> PrivspeechError:
+    return PrivspeechError("no terminal to ask for the passphrase on", hint="use --passphrase-fd N or "
+                           "--passphrase-file PATH", status=ExitStatus.USAGE)
