@@ -29,6 +29,10 @@ class Env:
         return _isatty(self.stdin)
 
     @property
+    def stdout_is_tty(self) -> bool:
+        return _isatty(self.stdout)
+
+    @property
     def stderr_is_tty(self) -> bool:
         return _isatty(self.stderr)
 

@@ -141,7 +141,8 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 def fingerprint(stage: Stage, record: Record) -> str:
-    """Identifies an output: the stage, its settings and the exact input (by sha256, else path/size/mtime)."""
+    """Identifies an output: the stage, its settings, the exact input (by sha256, else path/size/mtime) and the
+    record's id and speaker (a keyed conversion depends on them)."""
     if record.privspeech.sha256:
         source = record.privspeech.sha256
     else:
@@ -150,7 +151,8 @@ def fingerprint(stage: Stage, record: Record) -> str:
             source = f"{os.path.abspath(record.audio_filepath)}:{st.st_size}:{st.st_mtime_ns}"
         except OSError:
             source = record.audio_filepath
-    blob = json.dumps({"stage": stage.name, "params": stage.params, "input": source}, sort_keys=True, default=str)
+    blob = json.dumps({"stage": stage.name, "params": stage.params, "input": source, "id": record.id,
+                       "speaker": record.speaker}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 

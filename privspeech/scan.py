@@ -42,6 +42,12 @@ class SpeakerRule:
             return cls("regex", pattern)
         raise PrivspeechError(f"bad --speaker-from {text!r}", hint="use dir or regex:PATTERN", status=ExitStatus.USAGE)
 
+    def fill(self, record: Record) -> Record:
+        """`record` with its speaker named by this rule, when it has none."""
+        if record.speaker is not None or record.audio_filepath == audio.STDIO:
+            return record
+        return replace(record, speaker=self.speaker(record.audio_filepath))
+
     def speaker(self, path: str) -> str | None:
         if self.kind == "dir":
             parent = Path(path).parent.name

@@ -133,7 +133,7 @@ CASES = [
                                   "{sealed-pass.age}"], 77, "no identity or passphrase"),
     ("decrypt passphrase file with identity-only file", ["decrypt", "--passphrase-file", "{pass.txt}", "-o", "{out}",
                                                           "{sealed.age}"], 77, "no identity was given"),
-    ("keygen over an existing key", ["keygen", "-o", "{id.key}"], 73, "id.key: output already exists"),
+    ("keygen over an existing key", ["keygen", "-o", "{id.key}"], 73, "id.key: already exists"),
     ("keygen -p with a non-UTF-8 passphrase", ["keygen", "-o", "{out}", "--passphrase-file", "{pass-latin1.txt}"],
      65, "not valid UTF-8"),
     ("anonymize -k age identity", ["anonymize", "-k", "{id.key}", "-o", "{out}", SPEECH], 65,

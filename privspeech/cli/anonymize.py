@@ -39,6 +39,7 @@ def anonymize(
         show_default=False)] = None,
     max_epsilon: MaxEpsilon = None,
     seed: Seed = None,
+    speaker_from: common.SpeakerFrom = None,
     keep_speaker_ids: Annotated[bool, typer.Option(
         "--keep-speaker-ids", help="Keep the records' speaker ids instead of replacing them by keyed pseudonyms.")]
         = False,
@@ -69,8 +70,9 @@ def anonymize(
     (exit 65) before any output. With a persistent key, each record also keeps a keyed pseudonym of its
     source speaker (privspeech.source.speaker) that the ledger is kept by.
 
-    Example: privspeech scan calls/ --speaker-from dir | privspeech anonymize -k anon.key --out-dir anon/
+    Example: privspeech anonymize calls/ --speaker-from dir -k anon.key --out-dir anon/ > anon/manifest.jsonl
     """
+    import dataclasses
     import functools
 
     from .. import keys
@@ -80,6 +82,7 @@ def anonymize(
     from ..dp.mechanisms import REPORT_DELTA
     from ..inputs import collect
     from ..pipeline import Stage
+    from ..scan import SpeakerRule
     from ..voice.dp import DPSettings
     from ..voice.stage import AnonymizeSettings, anonymize_record
 
@@ -107,7 +110,11 @@ def anonymize(
     settings = AnonymizeSettings(key=key, method=method, level=level, keep_speaker_ids=keep_speaker_ids,
                                  options=options, dp=dp, seed=seed)
     params = settings.stage_params()  # validates method, level and settings before any input is read
-    items = collect(paths or [], env, skip_invalid=skip_invalid)
+    rule = SpeakerRule.parse(speaker_from) if speaker_from else None
+    items = (dataclasses.replace(item, record=rule.fill(item.record)) if rule else item
+             for item in collect(paths or [], env, skip_invalid=skip_invalid))
+    if level == "speaker":
+        items = _note_unnamed_speakers(items, env)
     if dp is not None:
         entry = dp.summary(private=seed is None)
         if max_epsilon is not None:
@@ -121,3 +128,14 @@ def anonymize(
     stage = Stage("anonymize", functools.partial(anonymize_record, settings=settings), suffix=".wav", params=params)
     return common.run(stage, paths, out_dir=out_dir, output=output, force=force, jobs=jobs, fail_fast=fail_fast,
                       quiet=quiet, shard=shard, emit_manifest=emit_manifest, items=items)
+
+
+def _note_unnamed_speakers(items, env):
+    """Pass `items` through, saying once that records without a speaker are each their own speaker."""
+    noted = False
+    for item in items:
+        if not noted and not item.record.speaker:
+            noted = True
+            env.info(f"{item.record.audio_filepath}: no speaker id, so each such recording is its own speaker (name "
+                     f"speakers with --speaker-from dir|regex:PATTERN, here or in privspeech scan)")
+        yield item

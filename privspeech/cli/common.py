@@ -23,7 +23,7 @@ Inputs = Annotated[Optional[list[str]], typer.Argument(
     help="Audio files, folders or .jsonl manifests; none or '-' reads a manifest (or audio) from stdin.",
     show_default=False)]
 OutDir = Annotated[Optional[Path], typer.Option(
-    "--out-dir", "-d", help="Write outputs under DIR, mirroring the inputs' layout.", file_okay=False)]
+    "--out-dir", help="Write outputs under DIR, mirroring the inputs' layout.", file_okay=False)]
 Output = Annotated[Optional[str], typer.Option(
     "--output", "-o", help="Write the one output to FILE ('-' for stdout).", metavar="FILE")]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing outputs.")]
@@ -37,6 +37,10 @@ Shard = Annotated[Optional[str], typer.Option(
     "--shard", metavar="I/N", help="Process only the I-th of N interleaved parts of the input.")]
 EmitManifest = Annotated[bool, typer.Option(
     "--emit-manifest", help="With -o FILE, also print the manifest record on stdout.")]
+SpeakerFrom = Annotated[Optional[str], typer.Option(
+    "--speaker-from", metavar="dir|regex:PATTERN",
+    help="Name the speaker of each record that has none after its parent folder, or the first group of PATTERN "
+         "in its path.", show_default=False)]
 KeyFile = Annotated[Optional[Path], typer.Option(
     "--key-file", "-k", help="Secret key file (privspeech keygen --anon).", dir_okay=False)]
 
@@ -96,6 +100,9 @@ def run(stage, paths, *, out_dir=None, output=None, force=False, jobs=None, fail
                                   status=ExitStatus.USAGE)
         if output == "-" and emit_manifest:
             raise PrivspeechError("-o - puts audio on stdout, so no manifest can go there", status=ExitStatus.USAGE)
+        if output == "-" and env.stdout_is_tty:
+            raise PrivspeechError("refusing to write binary output to the terminal",
+                                  hint="redirect stdout to a file or a pipe, or give -o FILE", status=ExitStatus.USAGE)
     if items is None:
         items = collect(paths or [], env, skip_invalid=skip_invalid, follow_symlinks=follow_symlinks)
     if output is not None:

@@ -1,5 +1,10 @@
 """`privspeech decrypt`: open age files with identities or a passphrase, all or nothing."""
 
+import itertools
+from typing import Annotated
+
+import typer
+
 from . import common
 from .encrypt import Identities, PassphraseFd, PassphraseFile, read_passphrase
 
@@ -8,6 +13,8 @@ from .encrypt import Identities, PassphraseFd, PassphraseFile, read_passphrase
 def decrypt(
     paths: common.Inputs = None,
     identity: Identities = None,
+    decrypt_flag: Annotated[bool, typer.Option(
+        "--decrypt", "-d", help="Accepted for age's habit (age -d); this command always decrypts.")] = False,
     passphrase_fd: PassphraseFd = None,
     passphrase_file: PassphraseFile = None,
     out_dir: common.OutDir = None,
@@ -27,8 +34,10 @@ def decrypt(
     streams to stdout chunk by chunk, each authenticated before it is written: when a later chunk is damaged or
     the file is truncated, what came before it has already been written, and the exit status is non-zero.
     Without -i the files must be passphrase-encrypted (prompt, --passphrase-fd or --passphrase-file).
+    As with age, one file given without -o or --out-dir is decrypted to stdout, unless stdout is a terminal.
 
-    Example: privspeech decrypt -i me.key vault/ --out-dir plain/ > plain/manifest.jsonl
+    Example: privspeech decrypt -i me.key vault/ --out-dir plain/ > plain/manifest.jsonl;
+    privspeech decrypt -i me.key rec.wav.age | play -
     """
     import functools
 
@@ -47,6 +56,21 @@ def decrypt(
     else:
         settings = DecryptSettings(passphrase=secret() if callable(secret) else secret)
     items = keep_names(decrypt_items(paths or [], env, skip_invalid=skip_invalid), strip_age=True)
+    if output is None and out_dir is None:
+        items, output = _one_to_stdout(items, env)
     stage = Stage("decrypt", functools.partial(decrypt_record, settings=settings), suffix="", io_bound=True)
     return common.run(stage, paths, out_dir=out_dir, output=output, force=force, jobs=jobs, fail_fast=fail_fast,
                       quiet=quiet, shard=shard, emit_manifest=emit_manifest, items=items)
+
+
+def _one_to_stdout(items, env):
+    """As `age -d` does: when the inputs hold one file, its plaintext goes to stdout (never to a terminal)."""
+    items = iter(items)
+    first = list(itertools.islice(items, 2))
+    if len(first) == 1:
+        if env.stdout_is_tty:
+            raise common.PrivspeechError("no output given, and stdout is a terminal",
+                                         hint="redirect stdout, or give -o FILE or --out-dir DIR",
+                                         status=common.ExitStatus.USAGE)
+        return first, "-"
+    return itertools.chain(first, items), None

@@ -27,7 +27,7 @@ def noise(
     rho: Annotated[Optional[float], typer.Option(
         "--rho", help="zCDP budget rho (> 0) for the Gaussian mechanism.")] = None,
     mechanism: Annotated[str, typer.Option(
-        "--mechanism", "-m", metavar="laplace|gaussian",
+        "--mechanism", metavar="laplace|gaussian",
         help="Discrete Laplace (pure epsilon-DP) or discrete Gaussian (rho-zCDP).")] = "laplace",
     unit: Annotated[str, typer.Option(
         "--unit", "-u", metavar="sample|window:W",

@@ -10,9 +10,7 @@ from . import common
 @common.handles_errors
 def scan(
     paths: common.Inputs = None,
-    speaker_from: Annotated[Optional[str], typer.Option(
-        "--speaker-from", metavar="dir|regex:PATTERN",
-        help="Name each record's speaker after its parent folder, or the first group of PATTERN in its path.")] = None,
+    speaker_from: common.SpeakerFrom = None,
     retain: Annotated[Optional[str], typer.Option(
         "--retain", metavar="DURATION", help="Set expires_at this long after the scan (90d, 12h, P90D).")] = None,
     retain_from_mtime: Annotated[bool, typer.Option(

@@ -49,10 +49,13 @@ def write_identity_file(path: str | os.PathLike, identity: pyrage.x25519.Identit
     """
     identity = identity or generate()
     data = identity_text(identity)
-    if passphrase is not None:
-        data = _passphrase.encrypt(data, passphrase, armor=True)
-    write_bytes(path, data, force=False, private=True)
+    write_bytes(path, protect(data, passphrase) if passphrase is not None else data, force=False, private=True)
     return recipient(identity)
+
+
+def protect(data: bytes, passphrase: _passphrase.Passphrase) -> bytes:
+    """An identity file's contents encrypted with a passphrase, in ASCII armor (what `age -p -a` writes)."""
+    return _passphrase.encrypt(data, passphrase, armor=True)
 
 
 def load_identity_file(path: str | os.PathLike, *,

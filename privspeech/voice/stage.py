@@ -64,8 +64,6 @@ def anonymize_record(task: Task, *, settings: AnonymizeSettings) -> Record:
     speaker = record.speaker
     if not speaker and settings.level == "speaker":
         speaker = f"recording:{record.id or path}"
-        task.warn(f"{path}: no speaker id, so it is its own speaker (name speakers with "
-                  f"`privspeech scan --speaker-from`)")
     ids = dict(key=settings.key, speaker=speaker, utterance=record.id or path, level=settings.level)
     with audio.open_input(path) as reader:
         info = reader.info
