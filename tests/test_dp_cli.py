@@ -123,3 +123,21 @@ def test_float_and_24_bit_files_keep_their_format(calls, tmp_path):
             assert np.array_equal(noisy * 2**12, np.rint(noisy * 2**12)) and np.abs(noisy).max() <= 1.0
         else:
             assert np.array_equal(noisy * 2**23, np.rint(noisy * 2**23))
+
+
+def test_noise_warns_when_it_will_drown_speech_and_the_warning_is_honest(tmp_path):
+    """The up-front warning (shown even with -q) matches what the output measures: at epsilon 8 per 160-sample
+    window the noise buries speech; at epsilon 50 per sample the speech stays above it."""
+    src = VCTK / "p226" / "p226_003.wav"
+    clean, _ = sf.read(src, dtype="int16")
+    measured = {}
+    for name, args in (("loud", ["--epsilon", "8", "--unit", "window:160"]), ("audible", ["--epsilon", "50"])):
+        proc = run_cli(["noise", src, *args, "-o", tmp_path / f"{name}.wav", "-q"])
+        assert proc.returncode == 0, proc.stderr
+        noised, _ = sf.read(tmp_path / f"{name}.wav", dtype="int16")
+        error = noised.astype(float) - clean
+        measured[name] = (10 * np.log10(np.mean(clean.astype(float) ** 2) / np.mean(error ** 2)), proc.stderr.decode())
+    snr, stderr = measured["loud"]
+    assert "warning: the noise will be" in stderr and "louder than speech" in stderr and snr < -10  # clipping caps it
+    snr, stderr = measured["audible"]
+    assert stderr == "" and snr > 0

@@ -18,6 +18,8 @@ MaxEpsilon = Annotated[Optional[float], typer.Option(
 Seed = Annotated[Optional[str], typer.Option(
     "--seed", help="TESTS ONLY: reproducible noise, marked NOT PRIVATE in the ledger.", hidden=False)]
 
+SPEECH_RMS = 3277  # speech at -20 dBFS on the int16 grid, what the SNR note and warning are stated for
+
 
 @common.handles_errors
 def noise(
@@ -87,9 +89,13 @@ def noise(
         entry["private"] = False
     env.info(describe(entry))
     noise_sd = math.sqrt(mech.sampler.variance)
-    env.info(f"For 16-bit mono audio: noise sd {noise_sd:.0f} steps; speech at -20 dBFS (RMS 3277) gets an SNR "
-             f"of {20 * math.log10(3277 / noise_sd):.1f} dB. Sensitivity grows with channels and sample width; "
-             f"each record's ops entry states its own.")
+    snr_db = 20 * math.log10(SPEECH_RMS / noise_sd)
+    env.info(f"For 16-bit mono audio: noise sd {noise_sd:.0f} steps; speech at -20 dBFS (RMS {SPEECH_RMS}) gets an SNR "
+             f"of {snr_db:.1f} dB. Sensitivity grows with channels and sample width; each record's ops entry states "
+             f"its own.")
+    if snr_db < 0:
+        env.warn(f"the noise will be {-snr_db:.1f} dB louder than speech at -20 dBFS: the outputs will be mostly "
+                 f"noise (a larger --epsilon or --rho, or --unit sample, lowers it)")
     stage = Stage("noise", functools.partial(noise_record, settings=settings), suffix=".wav",
                   params=dataclasses.asdict(settings))
     return common.run(stage, paths, out_dir=out_dir, output=output, force=force, jobs=jobs, fail_fast=fail_fast,
