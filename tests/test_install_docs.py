@@ -1,0 +1,92 @@
+"""The README's install, cron and systemd instructions run as written: the cron line under cron's bare
+environment, the unit's ExecStart with none at all, and the man pages land where the README links them from."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, SAMPLES, run_cli
+
+README = (REPO / "README.md").read_text(encoding="utf-8")
+PROGRAM = "/usr/local/bin/privspeech"
+CRON_PATH = "/usr/bin:/bin"  # what cron gives a job (crontab(5))
+
+
+def _block(language: str) -> str:
+    (block,) = re.findall(rf"```{language}\n(.*?)```", README, re.S)
+    return block
+
+
+@pytest.fixture
+def installed(tmp_path):
+    """The README's layout under tmp_path: /usr/local/bin/privspeech linking to the environment's program, and a
+    marked data folder with one recording whose retention has passed."""
+    program = Path(sys.executable).parent / "privspeech"
+    assert program.exists(), "the test environment installs privspeech (pip install -e .)"
+    link = tmp_path / PROGRAM.lstrip("/")
+    link.parent.mkdir(parents=True)
+    link.symlink_to(program)
+    root = tmp_path / "srv" / "calls"
+    root.mkdir(parents=True)
+    assert run_cli(["init", root]).returncode == 0
+    shutil.copy(SAMPLES / "p225" / "p225_003.wav", root / "old.wav")
+    (root / "manifest.jsonl").write_text('{"audio_filepath": "old.wav", "privspeech": '
+                                         '{"v": 1, "expires_at": "2001-01-01T00:00:00Z"}}\n')
+    return tmp_path, link, root
+
+
+def _localise(command: str, tmp_path: Path, link: Path, root: Path) -> str:
+    return (command.replace(PROGRAM, str(link)).replace("/srv/calls", str(root))
+            .replace("/var/log/", f"{tmp_path}/"))
+
+
+def test_the_cron_line_runs_under_crons_environment(installed):
+    tmp_path, link, root = installed
+    (line,) = [ln for ln in _block("cron").splitlines() if ln.strip() and not ln.startswith("#")]
+    command = line.split(None, 5)[5]
+    assert command.startswith(PROGRAM + " ")
+    proc = subprocess.run(["env", "-i", f"PATH={CRON_PATH}", f"HOME={tmp_path}", "SHELL=/bin/sh", "/bin/sh", "-c",
+                           _localise(command, tmp_path, link, root)], capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    log = (tmp_path / "privspeech-prune.jsonl").read_text()
+    assert '"action": "deleted"' in log and not (root / "old.wav").exists()
+
+
+def test_the_systemd_unit_runs_with_no_environment(installed):
+    tmp_path, link, root = installed
+    (line,) = [ln for ln in _block("ini").splitlines() if ln.startswith("ExecStart=")]
+    argv = shlex.split(_localise(line.removeprefix("ExecStart="), tmp_path, link, root))
+    proc = subprocess.run(argv, env={}, capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert b'"action": "deleted"' in proc.stdout and not (root / "old.wav").exists()
+
+
+def test_the_installed_package_carries_a_man_page_per_command(tmp_path):
+    """`pip install .` puts man/*.1 under share/man/man1, which the README links into /usr/local/share/man."""
+    assert "/opt/privspeech/share/man/man1/privspeech*.1" in README
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE", "privspeech", "man"):
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif (REPO / name).exists():
+            shutil.copy(REPO / name, source / name)
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                           "-w", tmp_path / "wheel", source], capture_output=True, timeout=300,
+                          env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+    assert proc.returncode == 0, proc.stderr
+    (wheel,) = (tmp_path / "wheel").glob("privspeech-*.whl")
+    pages = {Path(n).name for n in zipfile.ZipFile(wheel).namelist() if "/data/share/man/man1/" in n}
+    commands = run_cli(["--help"]).stdout.decode()
+    assert {p.name for p in (REPO / "man").glob("*.1")} == pages
+    for command in ("scan", "anonymize", "noise", "encrypt", "decrypt", "keygen", "prune", "init", "evaluate"):
+        assert command in commands and f"privspeech-{command}.1" in pages
