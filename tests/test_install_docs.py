@@ -90,3 +90,22 @@ def test_the_installed_package_carries_a_man_page_per_command(tmp_path):
     assert {p.name for p in (REPO / "man").glob("*.1")} == pages
     for command in ("scan", "anonymize", "noise", "encrypt", "decrypt", "keygen", "prune", "init", "evaluate"):
         assert command in commands and f"privspeech-{command}.1" in pages
+
+
+def test_the_try_it_command_leaves_git_status_clean(tmp_path):
+    """The README's first command, after its install step, run in a repository like this one."""
+    (block,) = re.findall(r"## Try it\n.*?```sh\n(.*?)```", README, re.S)
+    install, _, run = block.strip().partition("pip install -e '.[test]' && ")
+    assert install and run.startswith("mkdir -p ")
+    work = tmp_path / "clone"
+    shutil.copytree(SAMPLES, work / "sample_audio")
+    shutil.copy(REPO / ".gitignore", work / ".gitignore")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(work)]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "sample"]):
+        subprocess.run(git + args, check=True, capture_output=True)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    proc = subprocess.run(["/bin/sh", "-c", run], cwd=work, env=env, capture_output=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    manifest = next(work.glob("out/*/manifest.jsonl"))
+    assert len(manifest.read_text().splitlines()) == len(list(SAMPLES.rglob("*.wav")) + list(SAMPLES.rglob("*.flac")))
+    assert subprocess.run(git + ["status", "--porcelain"], capture_output=True, text=True).stdout == ""
