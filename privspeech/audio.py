@@ -216,8 +216,14 @@ def _bytes_per_frame(info: AudioInfo) -> int | None:
 
 
 def output_format(dest: str | os.PathLike, source_subtype: str | None) -> tuple[str, str]:
-    """(format, subtype) for writing `dest`: format from the suffix (WAV by default), subtype kept when it fits."""
-    fmt = _FORMATS.get(Path(str(dest)).suffix.lower(), "WAV") if str(dest) != STDIO else "WAV"
+    """(format, subtype) for writing `dest`: format from the suffix (WAV on stdout), subtype kept when it fits;
+    refuses a suffix it cannot write (usage error), rather than writing WAV under that name."""
+    fmt = "WAV" if str(dest) == STDIO else _FORMATS.get(Path(str(dest)).suffix.lower())
+    if fmt is None:
+        suffix = Path(str(dest)).suffix or "no suffix"
+        raise PrivspeechError(f"{dest}: cannot write audio with {suffix}",
+                              hint=f"name it with one of {', '.join(_FORMATS)}; convert afterwards with sox or ffmpeg",
+                              status=ExitStatus.USAGE)
     if source_subtype and sf.check_format(fmt, source_subtype):
         return fmt, source_subtype
     return fmt, sf.default_subtype(fmt)

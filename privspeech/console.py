@@ -42,10 +42,11 @@ class Env:
         return self.stderr_is_tty and not self.quiet
 
     def console(self):
-        """A rich Console on stderr (NO_COLOR is honoured by rich itself)."""
+        """A rich Console on stderr; with NO_COLOR set it writes no escape codes at all (no colour, no bold)."""
         from rich.console import Console
 
-        return Console(file=self.stderr, highlight=False, no_color="NO_COLOR" in os.environ or None)
+        plain = "NO_COLOR" in os.environ
+        return Console(file=self.stderr, highlight=False, no_color=plain or None, color_system=None if plain else "auto")
 
     def info(self, message: str) -> None:
         """A summary or note for people; silenced by --quiet."""

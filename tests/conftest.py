@@ -46,7 +46,7 @@ def run_cli(args, *, input: bytes | None = None, cwd=None, env=None, timeout=300
                           cwd=cwd, env=full_env, timeout=timeout)
 
 
-def run_on_terminal(args, *, answers: list[str], cwd=None, timeout=120) -> tuple[int, str]:
+def run_on_terminal(args, *, answers: list[str], cwd=None, env=None, timeout=120) -> tuple[int, str]:
     """Run `privspeech` with a pseudo-terminal as its controlling terminal (stdin, stdout and stderr on it too),
     typing each answer after the next passphrase prompt appears, as a person would: (exit status, what it showed)."""
     import pty
@@ -59,6 +59,7 @@ def run_on_terminal(args, *, answers: list[str], cwd=None, timeout=120) -> tuple
             if cwd is not None:
                 os.chdir(cwd)
             os.environ.pop("PRIVSPEECH_DEBUG", None)
+            os.environ.update(env or {})
             os.execv(sys.executable, [sys.executable, "-m", "privspeech", *map(str, args)])
         finally:
             os._exit(127)

@@ -137,3 +137,22 @@ def test_a_rerun_with_other_speakers_does_not_reuse_outputs(tmp_path):
     assert first.returncode == 0 and run_cli(args).stdout == first.stdout  # the same run resumes
     again = run_cli([*args, "--speaker-from", "dir"])
     assert again.returncode == 1 and b"output already exists" in again.stderr  # not the other voice's output
+
+
+@pytest.mark.parametrize("command", [["anonymize"], ["noise", "--epsilon", "50"]])
+@pytest.mark.parametrize("name", ["out.mp3", "noext"])
+def test_an_output_name_audio_cannot_be_written_as_is_refused(command, name, tmp_path):
+    proc = run_cli([command[0], SPEECH, *command[1:], "-o", tmp_path / name, "-q"])
+    assert proc.returncode == 2 and b"cannot write audio with" in proc.stderr and b".flac" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+    proc = run_cli([command[0], SPEECH, *command[1:], "-o", tmp_path / "out.FLAC", "-q"])
+    assert proc.returncode == 0 and (tmp_path / "out.FLAC").read_bytes()[:4] == b"fLaC"
+
+
+def test_no_color_means_no_escape_codes_on_a_terminal():
+    """no-color.org: with NO_COLOR set, help and errors on a terminal carry no colour and no bold either."""
+    for args in (["scan", "--help"], ["scan", "--no-such-option"]):
+        _, styled = run_on_terminal(args, answers=[], env={"TERM": "xterm-256color"})
+        _, plain = run_on_terminal(args, answers=[], env={"TERM": "xterm-256color", "NO_COLOR": "1"})
+        assert "\x1b[" in styled and "\x1b[" not in plain
+        assert "Usage: " in plain

@@ -1,5 +1,6 @@
 """The `privspeech` command: a Typer app whose subcommands live one per module in this package."""
 
+import os
 from typing import Annotated, Optional
 
 import typer
@@ -54,4 +55,8 @@ app.command(rich_help_panel=common.PANEL_KEEP)(prune.prune)
 
 
 def main() -> None:
+    if "NO_COLOR" in os.environ:  # no-color.org; rich's own NO_COLOR support drops colours but keeps bold
+        from typer import rich_utils
+
+        rich_utils.COLOR_SYSTEM = None
     app()
