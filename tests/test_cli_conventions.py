@@ -156,3 +156,18 @@ def test_no_color_means_no_escape_codes_on_a_terminal():
         _, plain = run_on_terminal(args, answers=[], env={"TERM": "xterm-256color", "NO_COLOR": "1"})
         assert "\x1b[" in styled and "\x1b[" not in plain
         assert "Usage: " in plain
+
+
+@pytest.mark.parametrize("words, expected", [
+    ("privspeech anonymize --method ", ["world", "mcadams"]),
+    ("privspeech anonymize --strength b", ["balanced"]),
+    ("privspeech anonymize --f0-method ", ["dio", "harvest", "rapt"]),
+    ("privspeech noise --unit ", ["sample", "window:"]),
+    ("privspeech scan --speaker-from ", ["dir", "regex:"]),
+])
+def test_the_shell_completes_choice_values(words, expected):
+    program = Path(sys.executable).parent / "privspeech"
+    env = {**os.environ, "_PRIVSPEECH_COMPLETE": "complete_bash", "COMP_WORDS": words,
+           "COMP_CWORD": str(len(words.split(" ")) - 1)}
+    proc = subprocess.run([program], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.split() == expected, proc.stderr

@@ -12,17 +12,17 @@ from .noise import MaxEpsilon, Seed
 def anonymize(
     paths: common.Inputs = None,
     key_file: common.KeyFile = None,
-    method: Annotated[str, typer.Option(
+    method: Annotated[str, common.choice(
         "--method", "-m", metavar="world|mcadams",
         help="WORLD voice conversion to a keyed pseudo-speaker, or the VoicePrivacy B2 McAdams baseline.")] = "world",
-    level: Annotated[str, typer.Option(
+    level: Annotated[str, common.choice(
         "--level", metavar="speaker|utterance",
         help="One pseudo-speaker per speaker (needs speaker ids), or a new one per recording.")] = "speaker",
-    strength: Annotated[Optional[str], typer.Option(
+    strength: Annotated[Optional[str], common.choice(
         "--strength", metavar="light|balanced|strong",
         help="world: the trade-off preset: light keeps the most words, strong hides the speaker best (measured "
              "figures of each in the README) [default: balanced].", show_default=False)] = None,
-    f0_method: Annotated[Optional[str], typer.Option(
+    f0_method: Annotated[Optional[str], common.choice(
         "--f0-method", metavar="dio|harvest|rapt",
         help="world: F0 estimator: rapt (Talkin's RAPT, SPTK's; robust in noise, reverberation and telephone "
              "audio), dio (as fast, more octave and voicing errors) or harvest (robust, ~5x the time) "

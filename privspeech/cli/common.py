@@ -19,6 +19,13 @@ PANEL_SECURE = "Encrypt"
 PANEL_KEEP = "Retain"
 PANEL_MEASURE = "Measure"
 
+def choice(*names: str, metavar: str, **kwargs):
+    """A typer.Option whose values the shell completes: METAVAR's alternatives (``a|b|prefix:ARG``)."""
+    values = [value.split(":")[0] + ":" if ":" in value else value for value in metavar.split("|")]
+    return typer.Option(*names, metavar=metavar, **kwargs,
+                        autocompletion=lambda incomplete: [v for v in values if v.startswith(incomplete)])
+
+
 Inputs = Annotated[Optional[list[str]], typer.Argument(
     help="Audio files, folders or .jsonl manifests; none or '-' reads a manifest (or audio) from stdin.",
     show_default=False)]
@@ -37,7 +44,7 @@ Shard = Annotated[Optional[str], typer.Option(
     "--shard", metavar="I/N", help="Process only the I-th of N interleaved parts of the input.")]
 EmitManifest = Annotated[bool, typer.Option(
     "--emit-manifest", help="With -o FILE, also print the manifest record on stdout.")]
-SpeakerFrom = Annotated[Optional[str], typer.Option(
+SpeakerFrom = Annotated[Optional[str], choice(
     "--speaker-from", metavar="dir|regex:PATTERN",
     help="Name the speaker of each record that has none after its parent folder, or the first group of PATTERN "
          "in its path.", show_default=False)]

@@ -28,10 +28,10 @@ def noise(
     delta: Delta = None,
     rho: Annotated[Optional[float], typer.Option(
         "--rho", help="zCDP budget rho (> 0) for the Gaussian mechanism.")] = None,
-    mechanism: Annotated[str, typer.Option(
+    mechanism: Annotated[str, common.choice(
         "--mechanism", metavar="laplace|gaussian",
         help="Discrete Laplace (pure epsilon-DP) or discrete Gaussian (rho-zCDP).")] = "laplace",
-    unit: Annotated[str, typer.Option(
+    unit: Annotated[str, common.choice(
         "--unit", "-u", metavar="sample|window:W",
         help="What two neighbouring recordings differ in: one sample, or W consecutive samples.")] = "sample",
     grid_bits: Annotated[int, typer.Option(

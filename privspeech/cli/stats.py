@@ -19,7 +19,7 @@ def stats(
     dataset: Annotated[Path, typer.Option(
         "--dataset", metavar="DIR", file_okay=False,
         help="The dataset folder whose DP ledger (.privspeech/dp-ledger.jsonl) records this release.")] = ...,
-    statistic: Annotated[Optional[list[str]], typer.Option(
+    statistic: Annotated[Optional[list[str]], common.choice(
         "--stat", "-s", metavar="count|duration|histogram:FIELD:E1,E2|mean:FIELD:LO:HI",
         help="A statistic to release (repeatable) [default: count and duration].", show_default=False)] = None,
     group_by: Annotated[Optional[str], typer.Option(
