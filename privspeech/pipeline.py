@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import json
 import os
+import queue
 import signal
 import sys
 import threading
@@ -160,6 +161,7 @@ def fingerprint(stage: Stage, record: Record) -> str:
 # of input, so large files still spread over the threads.
 THREAD_BATCH = 8
 THREAD_BATCH_BYTES = 8 << 20
+BATCH_WAIT = 0.005  # seconds the runner waits for another input before starting a part-filled batch
 
 _worker_state: dict[str, Any] = {"busy": False, "interrupted": False, "cancel": None}
 
@@ -201,6 +203,30 @@ def _input_size(task: Task) -> int:
         return os.stat(task.record.audio_filepath).st_size
     except (OSError, ValueError):
         return THREAD_BATCH_BYTES
+
+
+def _read_ahead(items: Iterator[Item], events: queue.Queue, room: threading.Semaphore, stop: threading.Event) -> None:
+    """Put ("item", item) on `events` as each input arrives, at most as far ahead as `room` allows; then ("end",
+    None), or ("error", exc) when reading the inputs fails."""
+    try:
+        while True:
+            while not room.acquire(timeout=0.1):
+                if stop.is_set():
+                    return
+            if stop.is_set():
+                return
+            item = next(items, None)
+            if item is None:
+                events.put(("end", None))
+                return
+            events.put(("item", item))
+    except BaseException as exc:  # a bad manifest line, an unreadable folder: raised in the runner, in order
+        events.put(("error", exc))
+
+
+def _ready(outcome) -> bool:
+    """Whether a pending entry's outcome can be handed on without waiting."""
+    return isinstance(outcome, Outcome) or (isinstance(outcome, _Slot) and outcome.future.done())
 
 
 @dataclass(frozen=True)
@@ -411,6 +437,11 @@ class Runner:
         pending: collections.deque = collections.deque()
         batch: list[tuple[list, Task]] = []
         batch_bytes = 0
+        # Inputs are read on a thread (at most `window` ahead), so that a finished record is handed on at once
+        # even while the next input is still to come from a slow upstream stage.
+        events: queue.Queue = queue.Queue()
+        room = threading.Semaphore(window)
+        stop_reading = threading.Event()
         if threads:
             cancel = threading.Event()
             pool: cf.Executor = cf.ThreadPoolExecutor(max_workers=self.options.jobs)
@@ -420,6 +451,10 @@ class Runner:
             cancel = multiprocessing.get_context().Event()
             pool = cf.ProcessPoolExecutor(max_workers=self.options.jobs, initializer=_worker_init,
                                           initargs=(cancel, os.getpid()))
+            with _signals_blocked():  # fork the workers now: a child forked while the reader thread holds
+                pool.submit(int)      # stdin's lock would hang closing its copy of stdin
+        threading.Thread(target=_read_ahead, args=(iter(items), events, room, stop_reading), daemon=True,
+                         name="privspeech-inputs").start()
 
         def submit() -> None:
             nonlocal batch_bytes
@@ -427,52 +462,64 @@ class Runner:
                 with _signals_blocked():
                     future = pool.submit(_execute_batch, self.stage.work, [task for _, task in batch],
                                          cancel if threads else None)
+                future.add_done_callback(lambda _: events.put(("done", None)))
                 for i, (entry, _) in enumerate(batch):
                     entry[1] = _Slot(future, i)
                 batch.clear()
                 batch_bytes = 0
 
+        def take(item: Item) -> None:
+            nonlocal batch_bytes
+            try:
+                prepared = self._prepare(item)
+            except PrivspeechError as exc:
+                pending.append([item, Outcome("error", exc)])
+                return
+            if isinstance(prepared, Outcome):
+                pending.append([item, prepared])
+                return
+            entry = [item, None]
+            pending.append(entry)
+            batch.append((entry, prepared))
+            if threads:
+                batch_bytes += _input_size(prepared)
+            if len(batch) == batch_size or batch_bytes >= THREAD_BATCH_BYTES:
+                submit()
+
         try:
-            it = iter(items)
             exhausted = False
-            while pending or not exhausted:
-                if len(pending) <= window - batch_size:
-                    while not exhausted and not self._stop and len(pending) < window:
-                        item = next(it, None)
-                        if item is None:
-                            exhausted = True
-                            break
-                        try:
-                            prepared = self._prepare(item)
-                        except PrivspeechError as exc:
-                            pending.append([item, Outcome("error", exc)])
-                            continue
-                        if isinstance(prepared, Outcome):
-                            pending.append([item, prepared])
-                            continue
-                        entry = [item, None]
-                        pending.append(entry)
-                        batch.append((entry, prepared))
-                        if threads:
-                            batch_bytes += _input_size(prepared)
-                        if len(batch) == batch_size or batch_bytes >= THREAD_BATCH_BYTES:
-                            submit()
-                    submit()
-                if not pending:
+            while True:
+                while pending and _ready(pending[0][1]):
+                    item, outcome = pending.popleft()
+                    room.release()
+                    yield item, outcome.result() if isinstance(outcome, _Slot) else outcome
+                    if self._stop and not exhausted:
+                        exhausted = True
+                        stop_reading.set()
+                        submit()
+                if exhausted and not pending:
                     break
-                item, outcome = pending.popleft()
-                if isinstance(outcome, _Slot):
-                    outcome = outcome.result()
-                yield item, outcome
-                if self._stop:
+                try:  # a short wait lets a batch fill while inputs flow; then what is batched starts
+                    kind, value = events.get(timeout=BATCH_WAIT)
+                except queue.Empty:
+                    submit()
+                    kind, value = events.get()
+                if kind == "item" and not exhausted:
+                    take(value)
+                elif kind == "end":
                     exhausted = True
+                    submit()
+                elif kind == "error":
+                    raise value
         except BaseException:
+            stop_reading.set()
             cancel.set()
             _interrupt_workers(pool)
             pool.shutdown(wait=True, cancel_futures=True)
             self._journal_finished(pending)
             raise
         finally:
+            stop_reading.set()
             pool.shutdown(wait=True, cancel_futures=True)
 
     def _journal_finished(self, pending) -> None:

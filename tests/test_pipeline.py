@@ -3,6 +3,7 @@
 import functools
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -224,3 +225,32 @@ def test_ctrl_c_in_a_thread_stage_finishes_the_records_being_written_and_starts_
     assert proc.returncode == 130, err
     assert b"Traceback" not in err and no_temp_files(out)
     assert 1 <= len(list(out.rglob("*.wav"))) <= 2  # one per thread at most, of the 10 queued
+
+
+@pytest.mark.parametrize("stage_args", [["noise", "--epsilon", "50", "-j", "2"], ["encrypt", "-p", "-j", "2"]],
+                         ids=["processes", "threads"])
+def test_a_finished_record_is_handed_on_while_the_next_input_is_still_to_come(stage_args, tmp_path):
+    """In a pipeline the upstream stage may take long per record: the first record's output line must come out as
+    soon as it is done, not once a window of further inputs has arrived."""
+    scanned = subprocess.run([sys.executable, "-m", "privspeech", "scan", VCTK / "p225" / "p225_003.wav"],
+                             capture_output=True, check=True).stdout
+    (tmp_path / "pass").write_text("a passphrase\n")
+    extra = ["--passphrase-file", tmp_path / "pass"] if "encrypt" in stage_args else []
+    proc = subprocess.Popen([sys.executable, "-m", "privspeech", *stage_args, *map(str, extra), "--out-dir",
+                             str(tmp_path / "out"), "-q"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        proc.stdin.write(scanned)
+        proc.stdin.flush()  # and keep stdin open: the next record has not come yet
+        ready, _, _ = select.select([proc.stdout], [], [], 60)
+        assert ready, "no output while waiting for the next input"
+        (first,) = records(proc.stdout.readline().decode())
+        assert first["id"] == "p225_003" and (tmp_path / "out" / Path(first["audio_filepath"]).name).exists()
+        assert proc.poll() is None  # still waiting for input
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=60)
+        finally:
+            proc.kill()
+    assert proc.returncode == 0, proc.stderr.read()
