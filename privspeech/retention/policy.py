@@ -9,7 +9,9 @@ Rules, in order of authority:
 2. A record with ``hold: true``, or with any file matching a protect glob, is kept whole (a record's files go
    together). A file that an expired record shares with a record that is kept stays.
 3. With ``older_than``, a regular file that no record names and that is no manifest is deleted when its
-   modification time (never its access time) is older than the cutoff, unless a protect glob matches it.
+   modification time (never its access time) is older than the cutoff, unless a protect glob matches it or it is
+   of a kind privspeech does not manage (audio and ``.age`` files are; see ``any_file``): such files are kept and
+   reported.
 4. With ``prune_empty_dirs``, folders emptied by the plan are removed too (never ROOT or ``.privspeech/``).
 
 Whose word counts: a manifest is read only when it and every folder from ROOT down to it are owned by the user
@@ -36,6 +38,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..dataset import is_managed_file
 from ..errors import ExitStatus, PrivspeechError
 from ..fsutil import TMP_SUFFIX
 from ..timeutil import format_ts, now, parse_ts
@@ -64,6 +67,8 @@ class Policy:
         Manifests whose expiry is enforced (paths inside ROOT); empty means every ``*.jsonl`` under ROOT.
     prune_empty_dirs : bool
         Remove folders the plan empties.
+    any_file : bool
+        With `older_than`, delete files of every kind by age, not only audio and ``.age`` files.
     """
 
     at: dt.datetime = field(default_factory=now)
@@ -71,6 +76,7 @@ class Policy:
     protect: tuple[str, ...] = ()
     manifests: tuple[str, ...] = ()
     prune_empty_dirs: bool = False
+    any_file: bool = False
 
     def protecting(self, rel: str) -> str | None:
         """The first protect glob matching `rel`, if any."""
@@ -83,7 +89,7 @@ class Policy:
     def describe(self) -> dict[str, Any]:
         return {"at": format_ts(self.at), "older_than": self.older_than and self.older_than.total_seconds(),
                 "protect": list(self.protect), "manifests": list(self.manifests),
-                "prune_empty_dirs": self.prune_empty_dirs}
+                "prune_empty_dirs": self.prune_empty_dirs, "any_file": self.any_file}
 
 
 @dataclass
@@ -317,6 +323,10 @@ class _Planner:
                                              "might name it"))
             elif glob:
                 self.files.append(self._file("kept", parts, {"rule": "protect", "glob": glob, "mtime": mtime}))
+            elif not (self.policy.any_file or is_managed_file(parts[-1])):
+                self.files.append(self._file("kept", parts, {"rule": "not-managed", "mtime": mtime},
+                                             detail="not an audio or .age file: not deleted by age without "
+                                             "--any-file"))
             else:
                 self.files.append(self._file("would-delete", parts, {"rule": "older-than", "mtime": mtime,
                                                                      "cutoff": stamp}))
