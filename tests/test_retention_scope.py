@@ -1,11 +1,13 @@
-"""What `prune --older-than` may delete (audio and .age files; every kind with --any-file), on real files through
-the real CLI."""
+"""What `prune --older-than` may delete (audio and .age files; every kind with --any-file) and what `--protect`
+keeps (gitignore patterns), on real files through the real CLI."""
 
 from __future__ import annotations
 
 import os
 import time
 from pathlib import Path
+
+import pytest
 
 from privspeech.errors import ExitStatus
 
@@ -85,3 +87,47 @@ def test_any_file_without_older_than_is_a_usage_error(tmp_path, cli):
     assert "--any-file applies only with --older-than" in result.stderr and "Traceback" not in result.stderr
     assert listing(root) == before
 
+
+LEGAL = ("legal/a.wav", "legal/draft.wav", "legal/sub/b.wav", "cases/legal/c.wav", "other/d.wav")
+PROTECT_CASES = [
+    (["legal/*"], {"legal/a.wav", "legal/draft.wav"}),
+    (["legal/**"], {"legal/a.wav", "legal/draft.wav", "legal/sub/b.wav", "legal/sub/rec.wav"}),
+    (["legal/"], {"legal/a.wav", "legal/draft.wav", "legal/sub/b.wav", "legal/sub/rec.wav", "cases/legal/c.wav"}),
+    (["/legal/"], {"legal/a.wav", "legal/draft.wav", "legal/sub/b.wav", "legal/sub/rec.wav"}),
+    (["draft.wav", "c.wav"], {"legal/draft.wav", "cases/legal/c.wav"}),  # no slash: any depth
+    (["legal/*", "!legal/draft.wav"], {"legal/a.wav"}),
+    (["!legal/draft.wav", "legal/*"], {"legal/a.wav", "legal/draft.wav"}),  # the last match decides
+    (["legal/**", "!legal/sub/*", "legal/sub/rec.wav"], {"legal/a.wav", "legal/draft.wav", "legal/sub/rec.wav"}),
+]
+
+
+@pytest.mark.parametrize("patterns, kept", PROTECT_CASES, ids=[" ".join(p) for p, _ in PROTECT_CASES])
+def test_protect_takes_gitignore_patterns(tmp_path, cli, patterns, kept):
+    root = make_root(tmp_path)
+    for rel in LEGAL:
+        put(root, rel, age_days=90)
+    put(root, "legal/sub/rec.wav")
+    write_manifest(root / "m.jsonl", [record("legal/sub/rec.wav", PAST)])
+    result = cli(["prune", root, "--older-than", "30d", *[x for p in patterns for x in ("--protect", p)]])
+    assert result.exit_code == 0, result.stderr
+    files = [a for a in records(result.stdout) if a["kind"] == "file"]
+    assert {a["path"] for a in files if a["action"] == "kept"} == kept
+    assert all(a["reason"]["rule"] == "protect" and a["reason"]["glob"] in patterns
+               for a in files if a["action"] == "kept")
+    assert set(listing(root)) == kept | {"m.jsonl"}
+
+
+@pytest.mark.parametrize("pattern, problem", [
+    ("legal\\", "not a valid gitignore pattern"),
+    ("!", "not a valid gitignore pattern"),
+    ("", "a blank or comment line, it protects nothing"),
+    ("#legal", "a blank or comment line, it protects nothing"),
+])
+def test_a_bad_protect_pattern_is_a_usage_error_and_deletes_nothing(tmp_path, cli, pattern, problem):
+    root = mixed_dataset(tmp_path)
+    before = listing(root)
+    result = cli(["prune", root, "--older-than", "30d", "--protect", "legal/*", "--protect", pattern])
+    assert result.exit_code == ExitStatus.USAGE and result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"privspeech: error: protect pattern '{pattern}': {problem} (hint: ")
+    assert listing(root) == before and not (root / ".privspeech/audit.jsonl").exists()

@@ -22,8 +22,10 @@ def prune(
         "--any-file", help="With --older-than, delete files of any kind by age, not only audio and .age "
         "files.")] = False,
     protect: Annotated[Optional[list[str]], typer.Option(
-        "--protect", metavar="GLOB", help="Always keep paths (relative to ROOT) matching GLOB (repeatable); "
-        "a GLOB without / also matches file names.", show_default=False)] = None,
+        "--protect", metavar="GLOB", help="Always keep paths (relative to ROOT) matching GLOB, a gitignore pattern "
+        "(repeatable; the last match wins): 'legal/*' keeps legal's direct children, 'legal/**' all of legal, "
+        "'legal/' all of every folder named legal, '*.keep' (no /) matches at any depth, '!GLOB' unprotects.",
+        show_default=False)] = None,
     prune_empty_dirs: Annotated[bool, typer.Option(
         "--prune-empty-dirs", help="Also remove folders the run empties.")] = False,
     dry_run: Annotated[bool, typer.Option(
