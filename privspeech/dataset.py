@@ -1,4 +1,5 @@
-"""Folders privspeech manages: the `.privspeech/` marker that `init` writes and `--out-dir` creates."""
+"""Folders privspeech manages: the `.privspeech/` marker that `init` writes and `--out-dir` creates, and the kinds of
+files privspeech reads and writes in them."""
 
 from __future__ import annotations
 
@@ -12,6 +13,14 @@ from .timeutil import format_ts, now
 
 STATE_DIR = ".privspeech"
 MARKER = "root.json"
+AUDIO_SUFFIXES = frozenset({".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".aiff", ".aif", ".aifc", ".au",
+                            ".snd", ".caf", ".w64", ".rf64", ".mp3", ".sph", ".nist"})
+AGE_SUFFIX = ".age"  # encrypted outputs: the input's whole name plus .age (a/0003.wav.age)
+
+
+def is_managed_file(name: str) -> bool:
+    """True for a file name of a kind privspeech reads and writes: audio (by suffix, any case) or age-encrypted."""
+    return os.path.splitext(name)[1].lower() in AUDIO_SUFFIXES or name.endswith(AGE_SUFFIX)
 
 
 def state_dir(root: str | os.PathLike) -> Path:

@@ -12,11 +12,10 @@ from typing import Collection, Iterable, Iterator
 
 from .audio import STDIO, is_audio_magic
 from .console import Env
+from .dataset import AUDIO_SUFFIXES
 from .errors import ExitStatus, PrivspeechError, from_os_error
 from .manifest import Record, read_jsonl
 
-AUDIO_SUFFIXES = frozenset({".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".aiff", ".aif", ".aifc", ".au",
-                            ".snd", ".caf", ".w64", ".rf64", ".mp3", ".sph", ".nist"})
 MANIFEST_SUFFIXES = frozenset({".jsonl", ".json"})
 
 

@@ -1,8 +1,11 @@
-"""The committed man pages are exactly what the CLI definition renders."""
+"""The committed man pages are exactly what the CLI definition renders, and their synopses match what it takes."""
 
+import os
 from pathlib import Path
 
 from privspeech.cli import manpage
+from privspeech.dataset import mark
+from privspeech.errors import ExitStatus
 
 MAN = Path(__file__).resolve().parents[1] / "man"
 
@@ -26,3 +29,20 @@ def test_every_subcommand_has_a_page_with_exit_status():
         page = (MAN / f"privspeech-{name}.1").read_text()
         assert ".SH EXIT STATUS" in page and "\\fB130\\fR" in page
     assert all(f"privspeech\\-{name}" in (MAN / "privspeech.1").read_text() for name in names)
+
+
+def test_synopsis_gives_each_argument_as_the_command_takes_it(tmp_path, cli):
+    """prune and init take exactly one ROOT (a second is a usage error); the inputs of a stage are optional and
+    repeatable."""
+    rendered = manpage.pages()
+    assert "\\fBprivspeech prune\\fR [\\fIOPTIONS\\fR] \\fIROOT\\fR\n" in rendered["privspeech-prune.1"]
+    assert "\\fBprivspeech init\\fR [\\fIOPTIONS\\fR] \\fIROOT\\fR\n" in rendered["privspeech-init.1"]
+    assert "\\fBprivspeech scan\\fR [\\fIOPTIONS\\fR] [\\fIPATHS\\fR...]\n" in rendered["privspeech-scan.1"]
+    roots = [tmp_path / "a", tmp_path / "b"]
+    for root in roots:
+        mark(root)
+        (root / "old.wav").write_bytes(b"RIFF")
+        os.utime(root / "old.wav", (0, 0))
+    result = cli(["prune", *roots, "--older-than", "30d"])
+    assert result.exit_code == ExitStatus.USAGE and "unexpected extra argument" in result.stderr
+    assert all((root / "old.wav").exists() for root in roots)

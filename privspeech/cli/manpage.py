@@ -54,12 +54,17 @@ def _option(param) -> str:
     return f".TP\n{names}\n{help_text}"
 
 
+def _argument(param) -> str:
+    """An argument as the command takes it: ROOT, [ROOT], PATHS... or [PATHS...]."""
+    text = f"\\fI{_esc(param.metavar or param.name.upper())}\\fR" + ("..." if param.nargs == -1 else "")
+    return text if param.required else f"[{text}]"
+
+
 def render(name: str, command, *, summary: str, subcommands=None) -> str:
     """One man page in roff."""
     lines = [f'.TH "{name.upper()}" "1" "" "privspeech {__version__}" "privspeech manual"',
              ".SH NAME", f"{_esc(name)} \\- {_esc(summary)}", ".SH SYNOPSIS"]
-    args = " ".join(f"[\\fI{_esc(p.name.upper())}\\fR...]" for p in command.params
-                    if type(p).__name__.endswith("Argument"))
+    args = " ".join(_argument(p) for p in command.params if type(p).__name__.endswith("Argument"))
     lines.append(f"\\fB{_esc(name.replace('-', ' '))}\\fR [\\fIOPTIONS\\fR] {args}".rstrip())
     lines += [".SH DESCRIPTION", _paragraphs(command.help)]
     if subcommands:

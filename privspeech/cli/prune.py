@@ -16,11 +16,16 @@ def prune(
         "--manifest", "-m", metavar="FILE", help="Enforce expiry only in these manifests inside ROOT (repeatable) "
         "[default: every *.jsonl under ROOT].", show_default=False)] = None,
     older_than: Annotated[Optional[str], typer.Option(
-        "--older-than", metavar="DURATION", help="Also delete files that no record names, by modification time "
-        "(30d, 12h, P30D).")] = None,
+        "--older-than", metavar="DURATION", help="Also delete audio and .age files that no record names, by "
+        "modification time (30d, 12h, P30D).")] = None,
+    any_file: Annotated[bool, typer.Option(
+        "--any-file", help="With --older-than, delete files of any kind by age, not only audio and .age "
+        "files.")] = False,
     protect: Annotated[Optional[list[str]], typer.Option(
-        "--protect", metavar="GLOB", help="Always keep paths (relative to ROOT) matching GLOB (repeatable); "
-        "a GLOB without / also matches file names.", show_default=False)] = None,
+        "--protect", metavar="GLOB", help="Always keep paths (relative to ROOT) matching GLOB, a gitignore pattern "
+        "(repeatable; the last match wins): 'legal/*' keeps legal's direct children, 'legal/**' all of legal, "
+        "'legal/' all of every folder named legal, '*.keep' (no /) matches at any depth, '!GLOB' unprotects.",
+        show_default=False)] = None,
     prune_empty_dirs: Annotated[bool, typer.Option(
         "--prune-empty-dirs", help="Also remove folders the run empties.")] = False,
     dry_run: Annotated[bool, typer.Option(
@@ -39,7 +44,8 @@ def prune(
 
     A record whose privspeech.expires_at has passed loses every file it names (audio, ciphertext, the sidecars
     in privspeech.sidecars) and its manifest line. Records with hold: true and paths matching --protect are always
-    kept. With --older-than, files that no record names go by modification time (never access time).
+    kept. With --older-than, audio and .age files that no record names go by modification time (never access
+    time); older files of other kinds are kept and reported (rule not-managed) unless --any-file is given.
 
     prune acts only inside a folder marked by `privspeech init`, never follows a symlink, never enters a mount
     point (another filesystem or a bind mount) and re-checks each file just before deleting it. It reads a
@@ -69,8 +75,11 @@ def prune(
     from ..timeutil import parse_duration
 
     env = Env(quiet=quiet)
+    if any_file and not older_than:
+        raise common.PrivspeechError("--any-file applies only with --older-than", hint="add --older-than DURATION",
+                                     status=common.ExitStatus.USAGE)
     policy = Policy(older_than=parse_duration(older_than) if older_than else None, protect=tuple(protect or ()),
-                    manifests=tuple(manifest or ()), prune_empty_dirs=prune_empty_dirs)
+                    manifests=tuple(manifest or ()), prune_empty_dirs=prune_empty_dirs, any_file=any_file)
     runtime = parse_duration(max_runtime).total_seconds() if max_runtime else None
     closed = False
 

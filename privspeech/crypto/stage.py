@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Iterable, Iterator, Sequence
 
 from ..audio import STDIO, probe
+from ..dataset import AGE_SUFFIX as SUFFIX
 from ..errors import ExitStatus, PrivspeechError, from_os_error
 from ..fsutil import atomic_write, binary_stdout
 from ..console import Env
@@ -30,8 +31,6 @@ from .identities import Identity
 from .passphrase import Passphrase
 from .recipients import Recipient
 from .stream import Written, decrypt_stream, encrypt_stream, op_fields
-
-SUFFIX = ".age"
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@
 ``prune(ROOT, Policy(...))`` acts only on a folder marked by ``privspeech init`` (``ROOT/.privspeech/root.json``)
 and refuses ``/``, the home folder and unmarked folders. The rules (what expires and why) are in
 :mod:`privspeech.retention.policy`; in short: records whose ``expires_at`` has passed, in every ``*.jsonl``
-manifest under ROOT or the ones named, lose all their files and their manifest line; optionally files without
-any record go by modification time; ``hold: true`` and protect globs always win.
+manifest under ROOT or the ones named, lose all their files and their manifest line; optionally audio and ``.age``
+files without any record (files of any kind with ``any_file``) go by modification time; ``hold: true`` and protect
+patterns (gitignore-style) always win.
 
 Safety, against the symlink races that gave tmpreaper, systemd-tmpfiles and others their CVEs
 (CVE-2019-3461, CVE-2018-6954, CVE-2021-3997), and against manifests written by someone else:

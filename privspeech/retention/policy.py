@@ -6,10 +6,12 @@ Rules, in order of authority:
    the paths in ``privspeech.sidecars``, relative to the manifest's folder) is deleted and its line leaves the
    manifest. With explicit manifests only those are enforced; every ``*.jsonl`` under ROOT is read anyway, so
    that files with a record anywhere are known.
-2. A record with ``hold: true``, or with any file matching a protect glob, is kept whole (a record's files go
+2. A record with ``hold: true``, or with any file matching a protect pattern, is kept whole (a record's files go
    together). A file that an expired record shares with a record that is kept stays.
 3. With ``older_than``, a regular file that no record names and that is no manifest is deleted when its
-   modification time (never its access time) is older than the cutoff, unless a protect glob matches it.
+   modification time (never its access time) is older than the cutoff, unless a protect pattern matches it or it
+   is of a kind privspeech does not manage (audio and ``.age`` files are; see ``any_file``): such files are kept
+   and reported.
 4. With ``prune_empty_dirs``, folders emptied by the plan are removed too (never ROOT or ``.privspeech/``).
 
 Whose word counts: a manifest is read only when it and every folder from ROOT down to it are owned by the user
@@ -18,24 +20,28 @@ named with ``--manifest``) and names nothing. A line that is no valid record is 
 manifest's other lines count, and files under its folder are not deleted by age (the bad line might name them).
 A folder prune cannot read, or deeper than ``walk.MAX_DEPTH``, is an error and not entered.
 
-A protect glob matches the path relative to ROOT (``fnmatch``, so ``*`` crosses ``/``); a glob without ``/``
-also matches the file's name alone (``*.keep``). A record naming a path that leaves ROOT (``..``, an absolute
-path elsewhere), passes through a symlink or another filesystem, or names something other than a regular file
-is an error: none of its files are touched and it stays in its manifest. So is a record naming a manifest,
-prune's audit log or lock file (by device and inode, wherever they are), or a manifest's redo file; these and
-privspeech's temporary files are never deleted by age either.
+Protect patterns follow gitignore(5) (through ``pathspec``) and match the path relative to ROOT: ``*`` stays
+inside one folder (``legal/*`` is legal's direct children), ``legal/`` and ``legal/**`` cover the whole folder, a
+pattern without ``/`` (a trailing one aside) matches at any depth, and a later ``!pattern`` unprotects what an
+earlier one protected. A record naming a path that leaves ROOT (``..``, an absolute path elsewhere), passes
+through a symlink or another filesystem, or names something other than a regular file is an error: none of its
+files are touched and it stays in its manifest. So is a record naming a manifest, prune's audit log or lock file
+(by device and inode, wherever they are), or a manifest's redo file; these and privspeech's temporary files are
+never deleted by age either.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import fnmatch
 import json
 import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import pathspec
+
+from ..dataset import is_managed_file
 from ..errors import ExitStatus, PrivspeechError
 from ..fsutil import TMP_SUFFIX
 from ..timeutil import format_ts, now, parse_ts
@@ -59,11 +65,14 @@ class Policy:
     older_than : timedelta, optional
         Also delete files without a record whose mtime is older than ``at - older_than``.
     protect : tuple of str
-        Globs of paths (relative to ROOT) that are always kept.
+        Gitignore patterns of paths (relative to ROOT) that are always kept, in order; one that is invalid or
+        protects nothing (blank, a comment) raises PrivspeechError (USAGE).
     manifests : tuple of str
         Manifests whose expiry is enforced (paths inside ROOT); empty means every ``*.jsonl`` under ROOT.
     prune_empty_dirs : bool
         Remove folders the plan empties.
+    any_file : bool
+        With `older_than`, delete files of every kind by age, not only audio and ``.age`` files.
     """
 
     at: dt.datetime = field(default_factory=now)
@@ -71,19 +80,35 @@ class Policy:
     protect: tuple[str, ...] = ()
     manifests: tuple[str, ...] = ()
     prune_empty_dirs: bool = False
+    any_file: bool = False
+    _spec: pathspec.PathSpec = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_spec", pathspec.PathSpec(list(map(_protect_pattern, self.protect))))
 
     def protecting(self, rel: str) -> str | None:
-        """The first protect glob matching `rel`, if any."""
-        base = rel.rsplit("/", 1)[-1]
-        for glob in self.protect:
-            if fnmatch.fnmatchcase(rel, glob) or ("/" not in glob and fnmatch.fnmatchcase(base, glob)):
-                return glob
-        return None
+        """The protect pattern that keeps `rel` (the last one matching it, when that is not a negation), if any."""
+        found = self._spec.check_file(rel)
+        return self.protect[found.index] if found.include else None
 
     def describe(self) -> dict[str, Any]:
         return {"at": format_ts(self.at), "older_than": self.older_than and self.older_than.total_seconds(),
                 "protect": list(self.protect), "manifests": list(self.manifests),
-                "prune_empty_dirs": self.prune_empty_dirs}
+                "prune_empty_dirs": self.prune_empty_dirs, "any_file": self.any_file}
+
+
+def _protect_pattern(text: str) -> pathspec.Pattern:
+    """One protect pattern, compiled; raises USAGE for one that is invalid or protects nothing."""
+    try:
+        pattern = pathspec.lookup_pattern("gitignore")(text)
+        problem = None if pattern.include is not None else "a blank or comment line, it protects nothing"
+    except ValueError:
+        problem = "not a valid gitignore pattern"
+    if problem:
+        raise PrivspeechError(f"protect pattern '{text}': {problem}", status=ExitStatus.USAGE,
+                              hint="write it as in a .gitignore file: 'legal/*' for a folder's direct children, "
+                              "'legal/**' for everything under it, '\\#name' for a name starting with #")
+    return pattern
 
 
 @dataclass
@@ -317,6 +342,10 @@ class _Planner:
                                              "might name it"))
             elif glob:
                 self.files.append(self._file("kept", parts, {"rule": "protect", "glob": glob, "mtime": mtime}))
+            elif not (self.policy.any_file or is_managed_file(parts[-1])):
+                self.files.append(self._file("kept", parts, {"rule": "not-managed", "mtime": mtime},
+                                             detail="not an audio or .age file: not deleted by age without "
+                                             "--any-file"))
             else:
                 self.files.append(self._file("would-delete", parts, {"rule": "older-than", "mtime": mtime,
                                                                      "cutoff": stamp}))
