@@ -90,7 +90,7 @@ def test_keygen_never_overwrites_and_does_not_offer_a_force_it_lacks(tmp_path):
     assert key.read_text() == "old\n"
 
 
-@pytest.mark.parametrize("command, flag", [("anonymize", "-d"), ("decrypt", "-d"), ("noise", "-m")])
+@pytest.mark.parametrize("command, flag", [("anonymize", "-d"), ("decrypt", "-d"), ("noise", "-m"), ("prune", "-m")])
 def test_short_flags_keep_one_meaning(command, flag, tmp_path):
     """-d is age's decrypt, not --out-dir; -m is --method only."""
     proc = run_cli([command, "--help"])

@@ -72,7 +72,7 @@ def test_prune_prints_jsonl_actions_and_a_summary(tmp_path):
 @pytest.mark.parametrize("args, status, message", [
     (["--older-than", "soon"], ExitStatus.USAGE, b"not a duration"),
     (["--max-runtime", "-1h"], ExitStatus.USAGE, b"not a duration"),
-    (["-m", "missing.jsonl"], ExitStatus.NOINPUT, b"no such file"),
+    (["--manifest", "missing.jsonl"], ExitStatus.NOINPUT, b"no such file"),
     (["--wait", "-1"], ExitStatus.USAGE, b""),
 ])
 def test_bad_options(tmp_path, args, status, message):

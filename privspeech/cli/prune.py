@@ -13,7 +13,7 @@ def prune(
     root: Annotated[Path, typer.Argument(help="A dataset folder marked by `privspeech init`.", metavar="ROOT",
                                         show_default=False)],
     manifest: Annotated[Optional[list[str]], typer.Option(
-        "--manifest", "-m", metavar="FILE", help="Enforce expiry only in these manifests inside ROOT (repeatable) "
+        "--manifest", metavar="FILE", help="Enforce expiry only in these manifests inside ROOT (repeatable) "
         "[default: every *.jsonl under ROOT].", show_default=False)] = None,
     older_than: Annotated[Optional[str], typer.Option(
         "--older-than", metavar="DURATION", help="Also delete audio and .age files that no record names, by "
