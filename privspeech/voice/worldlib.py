@@ -5,6 +5,7 @@ pkg_resources), so users see only privspeech's own messages on stderr.
 """
 
 import os
+import signal
 import warnings
 
 import numpy as np
@@ -29,10 +30,21 @@ def rapt(x: np.ndarray, sr: int, *, hopsize: int, min_hz: float, max_hz: float) 
     """
     frames = int(np.ceil(len(x) / hopsize))
     read, write = os.pipe()
-    pid = os.fork()
+    # Ctrl-C or the runner's SIGINT must not land in the fork (Python handlers would run in a half-made child,
+    # whose KeyboardInterrupt would unwind through the parent's code): held until both sides are set up.
+    pid = -1
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        pid = os.fork()
+    finally:
+        if pid != 0:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
     if pid == 0:  # the child: compute, send, and leave without running any of the parent's cleanup
         status = 1
         try:
+            for signum in (signal.SIGINT, signal.SIGTERM):  # interrupted, it just dies
+                signal.signal(signum, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
             os.close(read)
             f0 = pysptk.rapt(x, sr, hopsize=hopsize, min=min_hz, max=max_hz)
             view = memoryview(np.ascontiguousarray(f0, np.float32).tobytes())
