@@ -109,3 +109,30 @@ def test_the_try_it_command_leaves_git_status_clean(tmp_path):
     manifest = next(work.glob("out/*/manifest.jsonl"))
     assert len(manifest.read_text().splitlines()) == len(list(SAMPLES.rglob("*.wav")) + list(SAMPLES.rglob("*.flac")))
     assert subprocess.run(git + ["status", "--porcelain"], capture_output=True, text=True).stdout == ""
+
+
+def test_the_headline_pipeline_keeps_audio_worth_keeping(tmp_path):
+    """The README's first example, run as written on the sample recordings: only encrypted releases stay, they
+    open to speech of the originals' length, and the noise example keeps speech above the noise."""
+    import numpy as np
+    import soundfile as sf
+
+    block = re.search(r"```sh\n(.*?)```", README, re.S).group(1)
+    shutil.copytree(SAMPLES, tmp_path / "calls")
+    shutil.copy(SAMPLES / "p226" / "p226_005.wav", tmp_path / "interview.wav")
+    program = Path(sys.executable).parent / "privspeech"
+    setup = f"{program} keygen -o team.key > team.pub && {program} keygen --anon -o anon.key -q"
+    env = {**os.environ, "PATH": f"{program.parent}:{os.environ['PATH']}"}
+    proc = subprocess.run(["/bin/sh", "-ec", f"{setup}\n{block}"], cwd=tmp_path, env=env, capture_output=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert b"warning" not in proc.stderr.replace(b"no --key-file", b""), proc.stderr
+    sealed = sorted((tmp_path / "vault").rglob("*.age"))
+    assert len(sealed) == 5 and not [p for p in (tmp_path / "anon").rglob("*.wav")]
+    opened = run_cli(["decrypt", "-i", tmp_path / "team.key", tmp_path / "vault" / "p225" / "p225_003.wav.age",
+                      "-o", tmp_path / "opened.wav"])
+    assert opened.returncode == 0
+    assert sf.info(tmp_path / "opened.wav").frames == sf.info(SAMPLES / "p225" / "p225_003.wav").frames
+    clean, _ = sf.read(tmp_path / "interview.wav")
+    noised, _ = sf.read(tmp_path / "interview.dp.wav")
+    assert 10 * np.log10(np.mean(clean ** 2) / np.mean((noised - clean) ** 2)) > 0
