@@ -136,6 +136,7 @@ def _note_unnamed_speakers(items, env):
     for item in items:
         if not noted and not item.record.speaker:
             noted = True
-            env.info(f"{item.record.audio_filepath}: no speaker id, so each such recording is its own speaker (name "
+            name = "stdin" if item.record.audio_filepath == "-" else item.record.audio_filepath
+            env.info(f"{name}: no speaker id, so each such recording is its own speaker (name "
                      f"speakers with --speaker-from dir|regex:PATTERN, here or in privspeech scan)")
         yield item
