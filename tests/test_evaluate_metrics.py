@@ -55,14 +55,19 @@ def test_eer_extremes_and_invariances():
     assert metrics.eer(scores, target, weights=weights) == pytest.approx(twice)
 
 
-def test_det_curve_runs_from_accept_all_to_reject_all():
+def test_det_curve_is_every_operating_point_a_det_plot_can_show():
+    """One point per distinct threshold, from the highest that rejects no target to the lowest that accepts no
+    non-target (the points beyond lie at minus infinity on a DET plot's axes)."""
     scores, target = gaussian_scores(1.0, 500)
+    scores = np.round(scores, 1)  # ties
     far, frr = metrics.det_curve(scores, target)
-    assert (far[0], frr[0], far[-1], frr[-1]) == (1.0, 0.0, 0.0, 1.0)
-    assert np.all(np.diff(far) <= 0) and np.all(np.diff(frr) >= 0)
-    threshold = metrics.eer_threshold(scores, target)
-    far_t, frr_t = (scores[~target] >= threshold).mean(), (scores[target] < threshold).mean()
-    assert abs(far_t - frr_t) < 0.01
+    thresholds = np.concatenate((np.unique(scores), [np.inf]))
+    every_far = np.array([(scores[~target] >= t).mean() for t in thresholds])
+    every_frr = np.array([(scores[target] < t).mean() for t in thresholds])
+    first, last = np.flatnonzero(every_frr == 0)[-1], np.flatnonzero(every_far == 0)[0]
+    np.testing.assert_allclose(far, every_far[first:last + 1])
+    np.testing.assert_allclose(frr, every_frr[first:last + 1])
+    assert frr[0] == 0 and far[-1] == 0
 
 
 @pytest.mark.parametrize("scores, target, message", [
@@ -156,3 +161,4 @@ def test_bootstrap_rejects_bad_settings():
     assert info.value.status == ExitStatus.USAGE
     with pytest.raises(PrivspeechError):
         metrics.bootstrap_eer(trials, confidence=1.0)
+
