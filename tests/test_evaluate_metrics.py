@@ -162,3 +162,38 @@ def test_bootstrap_rejects_bad_settings():
     with pytest.raises(PrivspeechError):
         metrics.bootstrap_eer(trials, confidence=1.0)
 
+
+def nuisance(n_speakers: int, seed: int) -> metrics.Labelled:
+    """Speakers differ in 4 of 32 dimensions; a nuisance (say, the channel) of larger spread varies the other 28."""
+    rng = np.random.default_rng(seed)
+    centres = np.zeros((n_speakers, 32))
+    centres[:, :4] = rng.normal(size=(n_speakers, 4))
+    speakers = np.repeat(np.arange(n_speakers), 6)
+    vectors = centres[speakers] + 0.1 * rng.normal(size=(len(speakers), 32))
+    vectors[:, 4:] += 2 * rng.normal(size=(len(speakers), 28))
+    return metrics.Labelled.build(vectors, [f"{seed}-{s}" for s in speakers],
+                                  [f"{seed}-{i}" for i in range(len(speakers))])
+
+
+def test_lda_back_end_learns_from_other_speakers_to_ignore_the_nuisance():
+    from privspeech.evaluate.backend import LDA
+
+    training, test = nuisance(30, seed=1), nuisance(10, seed=2)
+    lda = LDA.fit(training)
+    assert lda.projection.shape == (32, 29) and LDA.fit(training, dim=4).projection.shape == (32, 4)
+    np.testing.assert_allclose(np.linalg.norm(lda.transform(test.vectors), axis=1), 1.0)
+    plain, projected = metrics.make_trials(test), metrics.make_trials(lda.apply(test))
+    assert metrics.eer(projected.scores, projected.target) < metrics.eer(plain.scores, plain.target) - 0.2
+
+
+@pytest.mark.parametrize("data, dim, status", [
+    (labelled(1, 5, 0.5), None, ExitStatus.DATAERR),  # one speaker
+    (labelled(5, 1, 0.5), None, ExitStatus.DATAERR),  # no speaker with two utterances
+    (labelled(5, 3, 0.5), 5, ExitStatus.USAGE),  # at most speakers - 1
+])
+def test_lda_back_end_refuses_what_it_cannot_fit(data, dim, status):
+    from privspeech.evaluate.backend import LDA
+
+    with pytest.raises(PrivspeechError) as info:
+        LDA.fit(data, dim=dim)
+    assert info.value.status == status
