@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from scipy.stats import norm
 
 from privspeech.errors import ExitStatus, PrivspeechError
@@ -68,6 +70,33 @@ def test_det_curve_is_every_operating_point_a_det_plot_can_show():
     np.testing.assert_allclose(far, every_far[first:last + 1])
     np.testing.assert_allclose(frr, every_frr[first:last + 1])
     assert frr[0] == 0 and far[-1] == 0
+
+
+SCORES = st.lists(st.integers(-20, 20), min_size=1, max_size=40)  # small integers: many ties
+
+
+@settings(deadline=None)
+@given(SCORES, SCORES)
+def test_eer_is_a_rate_symmetric_in_the_two_kinds_and_depends_on_ranks_only(target_scores, nontarget_scores):
+    scores = np.array(target_scores + nontarget_scores, dtype=float)
+    target = np.arange(len(scores)) < len(target_scores)
+    value = metrics.eer(scores, target)
+    low, high = brute_force_bracket(scores, target)
+    assert 0 <= value <= 1 and low - 1e-12 <= value <= high + 1e-12
+    assert metrics.eer(-scores, ~target) == pytest.approx(value, abs=1e-12)  # targets and non-targets swapped
+    assert metrics.eer(np.exp(scores / 7) + scores ** 3, target) == value  # a strictly increasing transform
+
+
+@settings(deadline=None)
+@given(st.lists(st.tuples(st.integers(-5, 5), st.booleans(), st.integers(0, 3)), min_size=2, max_size=40))
+def test_integer_weights_count_as_repeated_trials(rows):
+    scores, target, weights = (np.array(column) for column in zip(*rows))
+    target = target.astype(bool)
+    assume(weights[target].any() and weights[~target].any())
+    repeated = metrics.eer(np.repeat(scores, weights).astype(float), np.repeat(target, weights))
+    assert metrics.eer(scores.astype(float), target, weights=weights) == pytest.approx(repeated, abs=1e-12)
+    far, frr = metrics.det_curve(np.repeat(scores, weights).astype(float), np.repeat(target, weights))
+    assert np.all(np.diff(far) <= 0) and np.all(np.diff(frr) >= 0) and far.min() >= 0 and frr.max() <= 1
 
 
 @pytest.mark.parametrize("scores, target, message", [
