@@ -94,6 +94,16 @@ def test_evaluate_runs_offline_with_the_bundled_recognizer(offline):
     assert asr["reference_utterances"] == 3 and asr["wer_original"] < 0.15 and asr["word_disagreement"] is not None
 
 
+def test_evaluate_without_cohort_says_the_semi_informed_attack_was_not_run(offline):
+    result, out = offline
+    lines = result.stderr.decode().splitlines()
+    notes = [line for line in lines if "semi-informed" in line and "--cohort" in line]
+    assert notes == ["privspeech: warning: not running the semi-informed attack: it needs --cohort (speech of other "
+                     "speakers to train its back-end on)"]
+    assert any("EER semi-informed" in line and "not run" in line for line in lines)  # in the table too
+    assert list(json.loads((out / "eval.json").read_text())["not_run"]) == ["semi-informed"]
+
+
 def test_evaluate_explicit_model_name_is_fetched_not_replaced(dataset, tmp_path):
     """A model name still means the hub's model: offline, it cannot load, and says so in one line before any attack."""
     pytest.importorskip("faster_whisper")
