@@ -45,7 +45,8 @@ def pitch_shift(y, *, sr, key, speaker, utterance):
 def test_a_pitch_shift_fools_the_ignorant_attacker_but_not_the_lazy_informed_one():
     result = evaluation.evaluate(vctk(2), anonymizer=pitch_shift, settings=FAST)
     eer = {a.name: a.score.eer for a in result.attacks}
-    assert list(eer) == ["original", "ignorant", "lazy-informed"]  # no cohort: no back-end
+    assert list(eer) == ["original", "ignorant", "lazy-informed"]  # no cohort: no back-end, and the report says so
+    assert result.not_run == {"semi-informed": "no cohort: its back-end is trained on other speakers"}
     assert eer["ignorant"] > eer["original"] + 0.1
     # the same transform on the enrollment undoes the mismatch
     assert eer["lazy-informed"] < eer["ignorant"] - 0.1
@@ -78,7 +79,7 @@ def shifted():
 
 def test_world_conversion_raises_the_ignorant_eer_well_above_the_reference(shifted):
     eer = {a.name: a.score.eer for a in shifted.attacks}
-    assert list(eer) == ["original", "ignorant", "lazy-informed", "semi-informed"]
+    assert list(eer) == ["original", "ignorant", "lazy-informed", "semi-informed"] and shifted.not_run == {}
     assert eer["original"] < 0.05
     assert eer["ignorant"] > eer["original"] + 0.15
     assert shifted.counts["cohort_speakers"] == 10 and shifted.counts["cohort_segments"] > 10
@@ -110,6 +111,7 @@ def test_json_report_holds_every_figure(shifted, tmp_path):
     for attack in data["attacks"]:
         assert {"eer", "ci_low", "ci_high", "n_target", "n_nontarget", "by_gender", "det"} <= set(attack)
         assert len(attack["det"]["far"]) == len(attack["det"]["frr"]) <= attacks.DET_POINTS
+    assert data["not_run"] == {}
     assert data["settings"]["n_resamples"] == 200 and data["settings"]["anonymizer"] == {
         "function": "privspeech.voice.anonymize", "method": "world", "level": "speaker"}
     assert data["timings_s"]["anonymize"] > 0 and len(data["per_utterance"]) == 12
@@ -125,8 +127,8 @@ def test_table_and_plot(shifted, tmp_path):
     console = Console(record=True, width=140)
     console.print(report.table(shifted))
     text = console.export_text()
-    for name in ("EER original", "EER ignorant", "EER lazy-informed", "EER semi-informed", "pitch correlation",
-                 "gross F0 errors", "EER F", "EER M"):
+    for name in ("world, speaker level; 4 speakers, 12 utterances", "EER original", "EER ignorant",
+                 "EER lazy-informed", "EER semi-informed", "pitch correlation", "gross F0 errors", "EER F", "EER M"):
         assert name in text
     png = tmp_path / "plot.png"
     plot.write_png(shifted, png)
@@ -134,6 +136,37 @@ def test_table_and_plot(shifted, tmp_path):
 
     with Image.open(png) as image:
         assert image.format == "PNG" and image.size[0] > 800
+
+
+def test_plot_names_the_run_and_each_attack_with_its_interval_and_trials(shifted):
+    det = plot.figure(shifted).axes[0]
+    assert det.get_title().startswith("world, speaker level; 4 speakers, 12 utterances\n")
+    legend = [text.get_text() for text in det.get_legend().get_texts()]
+    assert len(legend) == len(shifted.attacks)
+    for attack, text in zip(shifted.attacks, legend):
+        s = attack.score
+        assert text == (f"{attack.name}: EER {100 * s.eer:.3g}% (95% CI {100 * s.ci_low:.3g}%–{100 * s.ci_high:.3g}%), "
+                        f"{s.n_target} target / {s.n_nontarget} non-target trials")
+
+
+def test_plot_shows_the_reference_inside_the_frame(shifted):
+    """The reference attack is perfect here: its curve runs along the lines marked 0, inside the frame."""
+    assert shifted.attack("original").score.eer == 0
+    det = plot.figure(shifted).axes[0]
+    (x0, x1), (y0, y1) = det.get_xlim(), det.get_ylim()
+    for line in det.get_lines():
+        x, y = line.get_xydata().T
+        assert ((x0 < x) & (x < x1) & (y0 < y) & (y < y1)).all(), line.get_label()  # none drawn on the frame
+    reference = next(line for line in det.get_lines() if line.get_label().startswith("original:"))
+    zero = det.get_xticks()[[t.get_text() for t in det.get_xticklabels()].index("0")]
+    x, y = reference.get_xydata().T
+    assert len(x) >= 3 and x.min() == zero and y.min() == zero
+
+
+def test_plot_names_the_attacks_not_run(shifted):
+    report = dataclasses.replace(shifted, attacks=shifted.attacks[:3], not_run={"semi-informed": "no cohort"})
+    legend = [text.get_text() for text in plot.figure(report).axes[0].get_legend().get_texts()]
+    assert legend[-1] == "semi-informed: not run (no cohort)"
 
 
 @pytest.mark.parametrize("change, message, status", [
@@ -169,6 +202,7 @@ def test_a_copy_of_the_originals_gives_the_original_eer_and_perfect_utility(tmp_
         FAST, asr_model=str(models.get_model_path())))
     original, ignorant = result.attack("original"), result.attack("ignorant")
     assert [a.name for a in result.attacks] == ["original", "ignorant"]  # no anonymizer: no informed attacks
+    assert set(result.not_run) == {"lazy-informed", "semi-informed"}
     assert ignorant.score.eer == pytest.approx(original.score.eer)
     assert (original.score.n_target, original.score.n_nontarget) == (4 * 1, 6 * 4)
     assert (ignorant.score.n_target, ignorant.score.n_nontarget) == (2 * 4 * 1, 2 * 6 * 4)

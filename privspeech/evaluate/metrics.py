@@ -1,6 +1,6 @@
 """Verification trials from labelled embeddings, cosine scoring, EER, DET points and a bootstrap over speakers.
 
-Everything here is plain numpy: no model is needed to score or measure.
+No model is needed to score or measure: numpy, and scikit-learn's ``det_curve`` for the operating points.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..errors import ExitStatus, PrivspeechError
+from .deps import need
 
 
 @dataclass(frozen=True)
@@ -110,30 +111,19 @@ def _check(scores: np.ndarray, target: np.ndarray) -> None:
                               status=ExitStatus.DATAERR)
 
 
-def _sorted(scores: np.ndarray, target: np.ndarray):
-    order = np.argsort(scores, kind="stable")
-    s = scores[order]
-    # Operating points sit between distinct scores (ties move together), plus both ends.
-    cuts = np.concatenate(([0], np.nonzero(np.diff(s))[0] + 1, [len(s)]))
-    return order, s, cuts
-
-
-def _rates(target_sorted: np.ndarray, weights_sorted: np.ndarray, cuts: np.ndarray):
-    wt = np.concatenate(([0.0], np.cumsum(np.where(target_sorted, weights_sorted, 0.0))))[cuts]
-    wn = np.concatenate(([0.0], np.cumsum(np.where(target_sorted, 0.0, weights_sorted))))[cuts]
-    frr = wt / wt[-1]  # targets scored below the threshold
-    far = 1.0 - wn / wn[-1]  # non-targets at or above it
+def _det(scores: np.ndarray, target: np.ndarray, weights: np.ndarray | None = None):
+    far, frr, _ = need("sklearn.metrics").det_curve(target, scores, sample_weight=weights)
     return far, frr
 
 
-def _crossing(far: np.ndarray, frr: np.ndarray) -> tuple[float, int, float]:
+def _crossing(far: np.ndarray, frr: np.ndarray) -> float:
     """EER by linear interpolation between the two operating points where FRR - FAR changes sign."""
-    diff = frr - far  # rises from -1 to +1
+    diff = frr - far  # rises to >= 0: the first point has FRR 0, the last FAR 0
     k = int(np.argmax(diff >= 0))
     if k == 0 or diff[k] == 0:
-        return float(frr[k]), k, 0.0
+        return float(frr[k])
     alpha = -diff[k - 1] / (diff[k] - diff[k - 1])
-    return float(frr[k - 1] + alpha * (frr[k] - frr[k - 1])), k, float(alpha)
+    return float(frr[k - 1] + alpha * (frr[k] - frr[k - 1]))
 
 
 def eer(scores: np.ndarray, target: np.ndarray, *, weights: np.ndarray | None = None) -> float:
@@ -145,7 +135,7 @@ def eer(scores: np.ndarray, target: np.ndarray, *, weights: np.ndarray | None = 
         Higher means more likely the same speaker.
     target : np.ndarray of bool, shape (m,)
     weights : np.ndarray, shape (m,), optional
-        Trial multiplicities (the speaker bootstrap uses them).
+        Non-negative trial multiplicities (the speaker bootstrap uses them).
 
     Returns
     -------
@@ -154,33 +144,27 @@ def eer(scores: np.ndarray, target: np.ndarray, *, weights: np.ndarray | None = 
     """
     scores, target = np.asarray(scores, dtype=np.float64), np.asarray(target, dtype=bool)
     _check(scores, target)
-    order, _, cuts = _sorted(scores, target)
-    w = np.ones(len(scores)) if weights is None else np.asarray(weights, dtype=np.float64)[order]
-    return _crossing(*_rates(target[order], w, cuts))[0]
+    if weights is not None:
+        weights = np.asarray(weights, dtype=np.float64)
+        if weights.shape != scores.shape or not (weights >= 0).all() or not (
+                weights[target].any() and weights[~target].any()):
+            raise PrivspeechError("weights must be non-negative, one per trial, and give both target and "
+                                  "non-target trials some weight", status=ExitStatus.DATAERR)
+    return _crossing(*_det(scores, target, weights))
 
 
 def det_curve(scores: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Operating points, from accept-all to reject-all.
+    """Operating points at each distinct threshold (scikit-learn's ``det_curve``), from the highest threshold with
+    no false rejection to the lowest with no false acceptance: the points a DET plot can show.
 
     Returns
     -------
     far, frr : np.ndarray, shape (k,)
-        False-acceptance and false-rejection rates at each distinct threshold.
+        False-acceptance rates (non-increasing) and false-rejection rates (non-decreasing).
     """
     scores, target = np.asarray(scores, dtype=np.float64), np.asarray(target, dtype=bool)
     _check(scores, target)
-    order, _, cuts = _sorted(scores, target)
-    return _rates(target[order], np.ones(len(scores)), cuts)
-
-
-def eer_threshold(scores: np.ndarray, target: np.ndarray) -> float:
-    """The score at which FAR and FRR meet (interpolated between the two neighbouring distinct scores)."""
-    scores, target = np.asarray(scores, dtype=np.float64), np.asarray(target, dtype=bool)
-    _check(scores, target)
-    order, s, cuts = _sorted(scores, target)
-    _, k, alpha = _crossing(*_rates(target[order], np.ones(len(s)), cuts))
-    edges = np.concatenate(([s[0]], s[cuts[1:-1]], [s[-1]]))  # the lowest accepted score at each point
-    return float(edges[k - 1] + alpha * (edges[k] - edges[k - 1])) if k > 0 else float(edges[0])
+    return _det(scores, target)
 
 
 def bootstrap_eer(trials: Trials, *, n_resamples: int = 1000, confidence: float = 0.95,
@@ -188,7 +172,8 @@ def bootstrap_eer(trials: Trials, *, n_resamples: int = 1000, confidence: float 
     """Percentile confidence interval of the EER, resampling speakers with replacement.
 
     A resample draws the speakers with replacement; a trial counts once per drawn copy of its enrollment
-    speaker times each drawn copy of its test speaker. Resamples without both trial kinds are dropped.
+    speaker times each drawn copy of its test speaker. Resamples without both trial kinds are dropped (which
+    ``scipy.stats.bootstrap`` cannot do: one such resample makes its interval NaN).
 
     Returns
     -------
@@ -200,18 +185,17 @@ def bootstrap_eer(trials: Trials, *, n_resamples: int = 1000, confidence: float 
         raise PrivspeechError("need n_resamples >= 1 and 0 < confidence < 1", status=ExitStatus.USAGE)
     _check(trials.scores, trials.target)
     speakers, index = np.unique(np.concatenate((trials.enroll_speakers, trials.test_speakers)), return_inverse=True)
-    enroll_idx, test_idx = index[:len(trials.scores)], index[len(trials.scores):]
-    order, _, cuts = _sorted(trials.scores, trials.target)
-    target = trials.target[order]
-    enroll_idx, test_idx = enroll_idx[order], test_idx[order]
+    enroll_idx, test_idx = np.split(index, 2)
+    target = trials.target
     rng = np.random.default_rng(seed)  # a statistics bootstrap, not privacy-protecting
-    values = []
+    values, known = [], {}  # few speakers draw the same resample often: each distinct one is scored once
     for _ in range(n_resamples):
         counts = np.bincount(rng.integers(0, len(speakers), len(speakers)), minlength=len(speakers)).astype(float)
         w = counts[enroll_idx] * counts[test_idx]
-        if not (w[target].any() and w[~target].any()):
-            continue
-        values.append(_crossing(*_rates(target, w, cuts))[0])
+        if w[target].any() and w[~target].any():
+            if counts.tobytes() not in known:
+                known[counts.tobytes()] = _crossing(*_det(trials.scores, target, w))
+            values.append(known[counts.tobytes()])
     if not values:
         raise PrivspeechError("no bootstrap resample had both target and non-target trials",
                               hint="evaluate more speakers", status=ExitStatus.DATAERR)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+
 from ..fsutil import write_bytes
 from .evaluation import Report
 
@@ -16,13 +17,28 @@ def _number(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
+def headline(report: Report) -> str:
+    """What was evaluated, in words: the anonymization (method, level and any DP epsilon, or the function's name)
+    and how many speakers and utterances."""
+    described = report.settings.get("anonymizer")
+    if described is None:
+        words = ["anonymization not known"]
+    else:
+        words = [described.get("method") or described["function"].rsplit(".", 1)[-1]]
+        if described.get("level"):
+            words.append(f"{described['level']} level")
+        if described.get("epsilon") is not None:
+            words.append(f"DP intonation epsilon {described['epsilon']:g}")
+    return f"{', '.join(words)}; {report.counts['speakers']} speakers, {report.counts['utterances']} utterances"
+
+
 def table(report: Report):
     """The attacks (EER with its interval, trials, per gender) and utility figures as one rich Table."""
     from rich.table import Table
 
     confidence = report.settings.get("confidence", 0.95)
     genders = sorted({g for attack in report.attacks for g in attack.by_gender})
-    out = Table(title="privspeech evaluate", title_justify="left")
+    out = Table(title=f"privspeech evaluate: {headline(report)}", title_justify="left")
     out.add_column("figure")
     out.add_column("value", justify="right")
     out.add_column(f"{confidence:.0%} CI (speakers)", justify="right")
@@ -35,6 +51,8 @@ def table(report: Report):
         out.add_row(f"EER {attack.name}", _pct(s.eer), f"{_pct(s.ci_low)}–{_pct(s.ci_high)}",
                     f"{s.n_target}/{s.n_nontarget}", *cells)
     blank = [""] * (len(genders) + 2)
+    for name in report.not_run:
+        out.add_row(f"EER {name}", "not run", *blank)
     utility = report.utility
     pitch = utility.get("pitch")
     if pitch is not None:
