@@ -90,7 +90,8 @@ def test_keygen_never_overwrites_and_does_not_offer_a_force_it_lacks(tmp_path):
     assert key.read_text() == "old\n"
 
 
-@pytest.mark.parametrize("command, flag", [("anonymize", "-d"), ("decrypt", "-d"), ("noise", "-m"), ("prune", "-m")])
+@pytest.mark.parametrize("command, flag", [("anonymize", "-d"), ("decrypt", "-d"), ("noise", "-m"), ("prune", "-m"),
+                                           ("evaluate", "-a")])
 def test_short_flags_keep_one_meaning(command, flag, tmp_path):
     """-d is age's decrypt, not --out-dir; -m is --method only."""
     proc = run_cli([command, "--help"])
@@ -164,6 +165,7 @@ def test_no_color_means_no_escape_codes_on_a_terminal():
     ("privspeech anonymize --f0-method ", ["dio", "harvest", "rapt"]),
     ("privspeech noise --unit ", ["sample", "window:"]),
     ("privspeech scan --speaker-from ", ["dir", "regex:"]),
+    ("privspeech evaluate --level ", ["speaker", "utterance"]),
 ])
 def test_the_shell_completes_choice_values(words, expected):
     program = Path(sys.executable).parent / "privspeech"

@@ -12,21 +12,19 @@ from . import common
 def evaluate(
     paths: common.Inputs = None,
     anonymized: Annotated[Optional[Path], typer.Option(
-        "--anonymized", "-a", metavar="MANIFEST", dir_okay=False,
+        "--anonymized", metavar="MANIFEST", dir_okay=False,
         help="Manifest of the anonymized versions (paired by privspeech.source.id). Without it the originals "
              "are anonymized here with --method/--level and a one-run key.")] = None,
-    method: Annotated[Optional[str], typer.Option(
-        "--method", help="Anonymization method to evaluate (world or mcadams) [default: read from the "
+    method: Annotated[Optional[str], common.choice(
+        "--method", "-m", metavar="world|mcadams", help="Anonymization method to evaluate (world or mcadams) [default: read from the "
                          "anonymized manifest, else world].", show_default=False)] = None,
-    level: Annotated[Optional[str], typer.Option(
-        "--level", help="speaker or utterance [default: as --method].", show_default=False)] = None,
+    level: Annotated[Optional[str], common.choice(
+        "--level", metavar="speaker|utterance", help="speaker or utterance [default: as --method].", show_default=False)] = None,
     cohort: Annotated[Optional[list[str]], typer.Option(
         "--cohort", metavar="PATH", help="Speech of other speakers (folder or manifest, repeatable) to train the "
                                          "semi-informed attacker's back-end on; without it that attack is not run.")
     ] = None,
-    speaker_from: Annotated[Optional[str], typer.Option(
-        "--speaker-from", metavar="dir|regex:PATTERN",
-        help="Speaker of records that have none (folders, cohort): parent folder or a path pattern.")] = None,
+    speaker_from: common.SpeakerFrom = None,
     genders: Annotated[Optional[Path], typer.Option(
         "--genders", metavar="TSV", dir_okay=False,
         help="Tab-separated file with 'speaker' and 'gender' columns (records' own 'gender' wins).")] = None,
@@ -60,8 +58,6 @@ def evaluate(
     Example: privspeech evaluate calls/manifest.jsonl --anonymized anon/manifest.jsonl --cohort other/
     --speaker-from dir --report eval.json --plot eval.png
     """
-    import dataclasses
-
     from ..console import Env
     from ..errors import from_os_error
     from ..evaluate import asr, attacks, evaluation, pairs
@@ -83,10 +79,7 @@ def evaluate(
 
     def records(args):
         for item in collect(args, env, skip_invalid=skip_invalid):
-            record = item.record
-            if record.speaker is None and rule is not None:
-                record = dataclasses.replace(record, speaker=rule.speaker(record.audio_filepath))
-            yield record
+            yield rule.fill(item.record) if rule is not None else item.record
 
     originals = list(records(paths or []))
     released = None
