@@ -31,11 +31,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from . import manifest
-from .audio import STDIO, sha256_file
 from .console import Env
 from .dataset import mark, state_dir
 from .errors import ExitStatus, PrivspeechError
-from .fsutil import remove_stale, temp_path
+from .fsutil import STDIO, remove_stale, temp_path
 from .inputs import Item, stdout_folder
 from .journal import Journal
 from .manifest import Record

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLES, VCTK, run_cli
+from conftest import SAMPLES, VCTK, packages_imported, run_cli
 
 SPEAKER = VCTK / "p226"
 
@@ -47,6 +47,19 @@ def test_folder_pipeline_round_trip(tmp_path, keyed):
         assert plain.read_bytes() == wav.read_bytes() and plain.stat().st_mode & 0o777 == 0o600
     folder = run_cli(["decrypt", "-i", key, "--out-dir", tmp_path / "again", tmp_path / "vault"])
     assert folder.returncode == 0 and len(list((tmp_path / "again").glob("*.wav"))) == 10
+
+
+def test_encrypt_and_decrypt_load_no_audio_or_numeric_libraries(tmp_path, keyed):
+    """Start-up (issue 26): a file is encrypted and decrypted as bytes, so neither command imports numpy or
+    libsndfile (a tenth of a second each run), unless --remove-source must check that a source is audio."""
+    key, recipient = keyed
+    wav = next(SPEAKER.glob("*.wav"))
+    heavy = {"numpy", "soundfile", "scipy", "cryptography", "rich"}
+    sealed, imported = packages_imported(["encrypt", "-q", "-r", recipient, "-o", tmp_path / "x.age", wav])
+    assert sealed.returncode == 0 and "pyrage" in imported and not imported & heavy, imported & heavy
+    opened, imported = packages_imported(["decrypt", "-q", "-i", key, "-o", tmp_path / "x.wav", tmp_path / "x.age"])
+    assert opened.returncode == 0 and not imported & heavy, imported & heavy
+    assert (tmp_path / "x.wav").read_bytes() == wav.read_bytes()
 
 
 def _umask() -> int:

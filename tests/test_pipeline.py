@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 
 from privspeech import pipeline
-from privspeech.audio import sha256_file
+from privspeech.fsutil import sha256_file
 from privspeech.cli import common
 from privspeech.console import Env
 from privspeech.errors import ExitStatus, PrivspeechError

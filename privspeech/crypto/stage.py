@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Iterable, Iterator, Sequence
 
-from ..audio import STDIO, probe
 from ..errors import ExitStatus, PrivspeechError, from_os_error
-from ..fsutil import atomic_write, binary_stdout
+from ..fsutil import STDIO, atomic_write, binary_stdout
 from ..console import Env
 from ..inputs import Item, collect
 from ..manifest import Record
@@ -139,6 +138,8 @@ def encrypt_record(task: Task, *, settings: EncryptSettings) -> Record:
 
 def _check_audio(src: str) -> None:
     """Refuse (DATAERR) a source that --remove-source must not delete: not a regular file, or not audio."""
+    from ..audio import probe  # numpy and libsndfile: imported only by the runs that need them
+
     try:
         st = os.lstat(src)
     except OSError as exc:
