@@ -153,6 +153,22 @@ def test_single_file_mode(tmp_path, capsys):
     assert status == 0 and Path(got[0]["audio_filepath"]) == dest
 
 
+def test_tasks_know_whether_their_record_is_kept(tmp_path, capsys):
+    """Only single-file mode without --emit-manifest drops the record, so only there may a stage skip its sha256."""
+    seen = []
+
+    def work(task):
+        seen.append(task.record_kept)
+        return stages.gain(task)
+
+    wav = VCTK / "p225" / "p225_003.wav"
+    stage = Stage("gain", work, suffix=".wav")
+    for kwargs in ({"output": str(tmp_path / "a.wav")}, {"output": str(tmp_path / "b.wav"), "emit_manifest": True},
+                   {"out_dir": tmp_path / "out"}):
+        assert run(stage, [wav], capsys, jobs=1, **kwargs)[0] == 0
+    assert seen == [False, True, True]
+
+
 def test_placement_errors(tmp_path, capsys):
     wav = VCTK / "p225" / "p225_003.wav"
     for kwargs in ({}, {"out_dir": tmp_path, "output": "x.wav"}, {"output": "-", "emit_manifest": True}):

@@ -122,7 +122,7 @@ def encrypt_record(task: Task, *, settings: EncryptSettings) -> Record:
         before = FileIdentity.of(os.fstat(reader.fileno())) if settings.remove_source else None
         written = encrypt_stream(reader, writer, recipients=settings.recipients, passphrase=settings.passphrase,
                                  armor=settings.armor, name=src, out_name=dest, input_sha256=expected,
-                                 hash_input=settings.verifies)
+                                 hash_input=settings.verifies, hash_output=task.record_kept)
         if settings.verifies:
             _verify(writer, written, settings, src, dest)
         if before is not None:
@@ -190,7 +190,7 @@ def decrypt_record(task: Task, *, settings: DecryptSettings) -> Record:
     src, dest = task.record.audio_filepath, task.dest
     with _source(src) as reader, _sink(dest, force=task.force, private=True) as writer:
         written = decrypt_stream(reader, writer, identities=settings.identities, passphrase=settings.passphrase,
-                                 name=src, out_name=dest)
+                                 name=src, out_name=dest, hash_output=task.record_kept)
     record = task.record.with_op("decrypt", format="age")
     record.privspeech.sha256 = written.sha256
     return dataclasses.replace(record, audio_filepath=dest)
