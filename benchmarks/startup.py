@@ -4,7 +4,8 @@ Usage: python benchmarks/startup.py [--file WAV] [--repeat 7] [--method world|mc
 
 Runs, interleaved so a busy neighbour slows each alike, every one in its own process:
 - `python -c pass` (the interpreter alone) and `privspeech --help`;
-- `python -m privspeech anonymize FILE -o OUT -k KEY -f -q [--method M]`: the whole command, start-up included;
+- `python -m privspeech anonymize FILE -o OUT -k KEY -f -q --level utterance --method M`: the whole command,
+  start-up included;
 - a process that runs that same command twice in-process (typer's click command, not a shell) and times the
   second run: the command's own work (options, key, input, conversion, atomic output) with every module
   already imported.
@@ -12,7 +13,7 @@ Start-up is the whole command's wall time less the in-process run's; the figures
 (wall seconds, and CPU seconds of the process and the children it waited for, such as world's RAPT fork).
 With --compare, the anonymize runs are repeated with another privspeech checkout (e.g. an older commit from
 `git archive`) for before/after figures in the same run.
-Target: start-up within 0.5 s. The default file is sample_audio/p225/p225_003.wav (6.0 s, 48 kHz).
+Target: start-up within 0.5 s. The default file is sample_audio/p225/p225_003.wav (6.0 s, 16 kHz).
 """
 
 from __future__ import annotations
