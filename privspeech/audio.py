@@ -21,14 +21,11 @@ import numpy as np
 import soundfile as sf
 
 from .errors import ExitStatus, PrivspeechError, from_os_error
-from .fsutil import atomic_write, binary_stdout
+from .fsutil import STDIO, atomic_write, binary_stdout, sha256_stream
 
-STDIO = "-"
-AUDIO_MAGIC = (b"RIFF", b"RIFX", b"RF64", b"fLaC", b"OggS", b"FORM", b".snd", b"caff", b"NIST")
 _WAV_KEEP = set(sf.available_subtypes("WAV"))
 _FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".aiff": "AIFF", ".aif": "AIFF", ".w64": "W64",
             ".rf64": "RF64", ".caf": "CAF"}
-HASH_CHUNK = 1 << 20
 FLOAT_SUBTYPES = ("FLOAT", "DOUBLE", "VORBIS", "OPUS")  # decoded values may be NaN or infinite
 
 
@@ -54,11 +51,6 @@ class Audio:
     data: np.ndarray
     info: AudioInfo
     warnings: list[str]
-
-
-def is_audio_magic(head: bytes) -> bool:
-    """True when `head` starts like a container libsndfile reads (used to tell audio from a manifest on stdin)."""
-    return head[:4] in AUDIO_MAGIC
 
 
 def _open(source: str | os.PathLike | BinaryIO, name: str) -> sf.SoundFile:
@@ -289,19 +281,3 @@ def write(dest: str | os.PathLike, data: np.ndarray, *, sample_rate: int, subtyp
                      private=private) as (snd, result):
         snd.write(data)
     return result.sha256
-
-
-def sha256_stream(fh: BinaryIO) -> str:
-    """sha256 of what remains in an open binary file."""
-    digest = hashlib.sha256()
-    for chunk in iter(lambda: fh.read(HASH_CHUNK), b""):
-        digest.update(chunk)
-    return digest.hexdigest()
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    try:
-        with open(path, "rb") as fh:
-            return sha256_stream(fh)
-    except OSError as exc:
-        raise from_os_error(exc, str(path)) from None

@@ -1,4 +1,5 @@
-"""Safe file writing: every output goes through a locked 0600 temporary file, fsync and an atomic rename."""
+"""Files: safe writing (every output goes through a locked 0600 temporary file, fsync and an atomic rename),
+their sha256, and the name that stands for stdin or stdout."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from typing import BinaryIO, Iterator
 from .errors import ExitStatus, PrivspeechError, from_os_error
 
 TMP_SUFFIX = ".privspeech-tmp"
+STDIO = "-"  # as an input path: stdin; as an output path: stdout
+HASH_CHUNK = 1 << 20
 
 
 @functools.lru_cache(maxsize=1)
@@ -208,3 +211,19 @@ def check_private(path: Path, what: str) -> list[str]:
     if mode & 0o077:
         return [f"{what} {path} is readable by group or others (mode {mode & 0o777:o}); run: chmod 600 {path}"]
     return []
+
+
+def sha256_stream(fh: BinaryIO) -> str:
+    """sha256 of what remains in an open binary file."""
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: fh.read(HASH_CHUNK), b""):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    try:
+        with open(path, "rb") as fh:
+            return sha256_stream(fh)
+    except OSError as exc:
+        raise from_os_error(exc, str(path)) from None

@@ -10,13 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Collection, Iterable, Iterator
 
-from .audio import STDIO, is_audio_magic
 from .console import Env
 from .dataset import AUDIO_SUFFIXES
 from .errors import ExitStatus, PrivspeechError, from_os_error
+from .fsutil import STDIO
 from .manifest import Record, read_jsonl
 
 MANIFEST_SUFFIXES = frozenset({".jsonl", ".json"})
+AUDIO_MAGIC = (b"RIFF", b"RIFX", b"RF64", b"fLaC", b"OggS", b"FORM", b".snd", b"caff", b"NIST")
 
 
 @dataclass
@@ -46,6 +47,11 @@ class WalkStats:
                                                  (self.symlinks, "symlinked"), (self.special, "special"))
                  if n]
         return "skipped " + ", ".join(parts) + " files" if parts else None
+
+
+def is_audio_magic(head: bytes) -> bool:
+    """True when `head` starts like a container libsndfile reads (used to tell audio from a manifest on stdin)."""
+    return head[:4] in AUDIO_MAGIC
 
 
 def safe_rel(name: str) -> str | None:

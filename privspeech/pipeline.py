@@ -32,11 +32,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from . import manifest
-from .audio import STDIO, sha256_file
 from .console import Env
 from .dataset import mark, state_dir
 from .errors import ExitStatus, PrivspeechError
-from .fsutil import remove_stale, temp_path
+from .fsutil import STDIO, remove_stale, temp_path
 from .inputs import Item, stdout_folder
 from .journal import Journal
 from .manifest import Record
@@ -45,11 +44,17 @@ from .removal import FileIdentity, SourceRemover
 
 @dataclass
 class Task:
-    """What a worker gets: the input record, where to write (None for stages without output files), options."""
+    """What a worker gets: the input record, where to write (None for stages without output files), options.
+
+    `record_kept` is false when the record the work returns goes nowhere (single-file mode without
+    --emit-manifest: neither printed nor journaled), so a stage may skip what only the record needs, such as the
+    sha256 of a large output; the record it returns then has none.
+    """
 
     record: Record
     dest: str | None
     force: bool = False
+    record_kept: bool = True
     warnings: list[str] = field(default_factory=list)
     consumed: FileIdentity | None = None  # set by a stage that read its input whole and may have it removed
 
@@ -325,7 +330,8 @@ class Runner:
         src = item.record.audio_filepath
         if self.stage.remover is not None and src != STDIO:
             self.stage.remover.check(src, item.root)
-        task = Task(item.record, dest, force=self.placement.force)
+        task = Task(item.record, dest, force=self.placement.force,
+                    record_kept=self.placement.emit_manifest or self.placement.out_dir is not None)
         if dest is None or dest == STDIO:
             return task
         key = os.path.abspath(dest)

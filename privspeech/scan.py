@@ -11,6 +11,7 @@ from pathlib import Path
 
 from . import audio
 from .errors import ExitStatus, PrivspeechError, from_os_error
+from .fsutil import HASH_CHUNK, STDIO
 from .keys import SecretKey
 from .manifest import Record
 from .pipeline import Task
@@ -73,7 +74,7 @@ def digest_file(path: str, key: SecretKey | None) -> tuple[str, str | None, os.s
     try:
         with open(path, "rb") as fh:
             st = os.fstat(fh.fileno())
-            for chunk in iter(lambda: fh.read(audio.HASH_CHUNK), b""):
+            for chunk in iter(lambda: fh.read(HASH_CHUNK), b""):
                 sha.update(chunk)
                 if mac is not None:
                     mac.update(chunk)
@@ -94,7 +95,7 @@ def scan_record(task: Task, settings: ScanSettings) -> Record:
     """The stage function: a record describing the file at `task.record.audio_filepath`."""
     record = task.record
     path = record.audio_filepath
-    if path == audio.STDIO:
+    if path == STDIO:
         raise PrivspeechError("scan reads files, not audio on stdin", hint="give the file's path",
                               status=ExitStatus.USAGE)
     sha, mac, st = digest_file(path, settings.key)

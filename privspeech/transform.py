@@ -9,6 +9,7 @@ import numpy as np
 
 from . import audio
 from .errors import ExitStatus, PrivspeechError
+from .fsutil import STDIO, sha256_file
 from .manifest import Record
 from .pipeline import Task
 
@@ -16,9 +17,9 @@ from .pipeline import Task
 def verify_input(record: Record) -> None:
     """Refuse an input whose bytes no longer match the sha256 its manifest record carries."""
     expected = record.privspeech.sha256
-    if not expected or record.audio_filepath == audio.STDIO:
+    if not expected or record.audio_filepath == STDIO:
         return
-    if audio.sha256_file(record.audio_filepath) != expected:
+    if sha256_file(record.audio_filepath) != expected:
         raise PrivspeechError(f"{record.audio_filepath}: file changed since its manifest record was written "
                               f"(sha256 mismatch)", hint="rescan it with privspeech scan", status=ExitStatus.DATAERR)
 

@@ -46,6 +46,23 @@ def run_cli(args, *, input: bytes | None = None, cwd=None, env=None, timeout=300
                           cwd=cwd, env=full_env, timeout=timeout)
 
 
+_REPORT_IMPORTS = """
+import runpy, sys
+sys.argv = ["privspeech", *sys.argv[1:]]
+try:
+    runpy.run_module("privspeech", run_name="__main__")
+finally:
+    print("imported:", *sorted({name.split(".")[0] for name in sys.modules}))
+"""
+
+
+def packages_imported(args, **kwargs) -> tuple[subprocess.CompletedProcess, set[str]]:
+    """Run `privspeech` as `python -m privspeech` does, in a subprocess: (the process, the top-level packages it
+    imported by the end of the run)."""
+    proc = subprocess.run([sys.executable, "-c", _REPORT_IMPORTS, *map(str, args)], capture_output=True, **kwargs)
+    return proc, set(proc.stdout.decode().splitlines()[-1].split()[1:])
+
+
 def run_on_terminal(args, *, answers: list[str], cwd=None, env=None, timeout=120) -> tuple[int, str]:
     """Run `privspeech` with a pseudo-terminal as its controlling terminal (stdin, stdout and stderr on it too),
     typing each answer after the next passphrase prompt appears, as a person would: (exit status, what it showed)."""

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from privspeech import audio
+from privspeech import audio, fsutil
 from privspeech.errors import ExitStatus, PrivspeechError
 
 from conftest import VCTK, no_temp_files
@@ -49,7 +49,7 @@ def test_write_keeps_rate_channels_and_subtype_atomically(tmp_path, speech, subt
     digest = audio.write(dest, stereo, sample_rate=sr, subtype=subtype)
     info = sf.info(dest)
     assert (info.samplerate, info.channels, info.subtype, info.frames) == (sr, 2, subtype, data.shape[0])
-    assert digest == audio.sha256_file(dest)
+    assert digest == fsutil.sha256_file(dest)
     assert no_temp_files(tmp_path)
 
 

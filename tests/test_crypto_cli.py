@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLES, VCTK, run_cli
+from conftest import SAMPLES, VCTK, packages_imported, records, run_cli
+from privspeech.fsutil import sha256_file
 
 SPEAKER = VCTK / "p226"
 
@@ -47,6 +48,36 @@ def test_folder_pipeline_round_trip(tmp_path, keyed):
         assert plain.read_bytes() == wav.read_bytes() and plain.stat().st_mode & 0o777 == 0o600
     folder = run_cli(["decrypt", "-i", key, "--out-dir", tmp_path / "again", tmp_path / "vault"])
     assert folder.returncode == 0 and len(list((tmp_path / "again").glob("*.wav"))) == 10
+
+
+def test_encrypt_and_decrypt_load_no_audio_or_numeric_libraries(tmp_path, keyed):
+    """Start-up (issue 26): a file is encrypted and decrypted as bytes, so neither command imports numpy or
+    libsndfile (a tenth of a second each run), unless --remove-source must check that a source is audio."""
+    key, recipient = keyed
+    wav = next(SPEAKER.glob("*.wav"))
+    heavy = {"numpy", "soundfile", "scipy", "cryptography", "rich"}
+    sealed, imported = packages_imported(["encrypt", "-q", "-r", recipient, "-o", tmp_path / "x.age", wav])
+    assert sealed.returncode == 0 and "pyrage" in imported and not imported & heavy, imported & heavy
+    opened, imported = packages_imported(["decrypt", "-q", "-i", key, "-o", tmp_path / "x.wav", tmp_path / "x.age"])
+    assert opened.returncode == 0 and not imported & heavy, imported & heavy
+    assert (tmp_path / "x.wav").read_bytes() == wav.read_bytes()
+
+
+def test_single_file_record_carries_the_sha256_when_it_is_printed(tmp_path, keyed):
+    """-o FILE prints no record, so the output is not hashed (issue 26: a quarter of the command's time on a large
+    file); with --emit-manifest the record carries the sha256 of the bytes written, encrypted or decrypted."""
+    key, recipient = keyed
+    wav = next(SPEAKER.glob("*.wav"))
+    plain = run_cli(["encrypt", "-q", "-r", recipient, "-o", tmp_path / "a.age", wav])
+    assert plain.returncode == 0 and plain.stdout == b""
+    opened = run_cli(["decrypt", "-q", "-i", key, "-o", tmp_path / "a.wav", tmp_path / "a.age"])
+    assert opened.returncode == 0 and opened.stdout == b"" and (tmp_path / "a.wav").read_bytes() == wav.read_bytes()
+    sealed = run_cli(["encrypt", "-q", "-r", recipient, "-o", tmp_path / "b.age", "--emit-manifest", wav])
+    (record,) = records(sealed.stdout.decode())
+    assert record["privspeech"]["sha256"] == sha256_file(tmp_path / "b.age")
+    opened = run_cli(["decrypt", "-q", "-i", key, "-o", tmp_path / "b.wav", "--emit-manifest", tmp_path / "b.age"])
+    (record,) = records(opened.stdout.decode())
+    assert record["privspeech"]["sha256"] == sha256_file(wav)
 
 
 def _umask() -> int:

@@ -15,7 +15,7 @@ import pytest
 import soundfile as sf
 
 from privspeech import pipeline
-from privspeech.audio import sha256_file
+from privspeech.fsutil import sha256_file
 from privspeech.cli import common
 from privspeech.console import Env
 from privspeech.errors import ExitStatus, PrivspeechError
@@ -152,6 +152,22 @@ def test_single_file_mode(tmp_path, capsys):
     status, got, _ = run(GAIN, [VCTK / "p225" / "p225_003.wav"], capsys, output=str(dest), force=True,
                          emit_manifest=True)
     assert status == 0 and Path(got[0]["audio_filepath"]) == dest
+
+
+def test_tasks_know_whether_their_record_is_kept(tmp_path, capsys):
+    """Only single-file mode without --emit-manifest drops the record, so only there may a stage skip its sha256."""
+    seen = []
+
+    def work(task):
+        seen.append(task.record_kept)
+        return stages.gain(task)
+
+    wav = VCTK / "p225" / "p225_003.wav"
+    stage = Stage("gain", work, suffix=".wav")
+    for kwargs in ({"output": str(tmp_path / "a.wav")}, {"output": str(tmp_path / "b.wav"), "emit_manifest": True},
+                   {"out_dir": tmp_path / "out"}):
+        assert run(stage, [wav], capsys, jobs=1, **kwargs)[0] == 0
+    assert seen == [False, True, True]
 
 
 def test_placement_errors(tmp_path, capsys):

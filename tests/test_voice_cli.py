@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import soundfile as sf
 
-from conftest import SAMPLES, VCTK, no_temp_files, records, run_cli
+from conftest import SAMPLES, VCTK, no_temp_files, packages_imported, records, run_cli
 from privspeech.keys import generate, load_key_file, write_key_file
 
 
@@ -138,3 +140,21 @@ def test_a_file_without_speaker_id_is_its_own_speaker(tmp_path, cli):
     result = cli(["anonymize", VCTK / "p225" / "p225_003.wav", "-o", tmp_path / "x.wav", "-k", key_file])
     assert result.exit_code == 0 and "no speaker id" in result.stderr
     assert sf.info(tmp_path / "x.wav").frames == sf.info(VCTK / "p225" / "p225_003.wav").frames
+
+
+def test_a_world_run_imports_only_what_world_needs(tmp_path):
+    """Start-up (issue 26): each method's libraries load when it runs. A world conversion imports no scipy
+    (mcadams' scipy.signal was 0.8 s of a 1.4 s run), librosa or numba, and without --dp-epsilon not the
+    DP generator's cipher; the anonymize stage itself imports neither method."""
+    out = tmp_path / "a.wav"
+    proc, imported = packages_imported(["anonymize", VCTK / "p225" / "p225_003.wav", "-o", out, "--method", "world",
+                                        "--level", "utterance", "-q"])
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert {"pyworld", "pysptk", "soundfile"} <= imported
+    heavy = {"scipy", "librosa", "numba", "cryptography", "rich"}
+    assert not imported & heavy, imported & heavy
+    assert sf.info(out).frames == sf.info(VCTK / "p225" / "p225_003.wav").frames
+    code = ("import sys, privspeech.cli.app, privspeech.voice.stage; "
+            "print(*[m for m in ('privspeech.voice.world', 'privspeech.voice.mcadams', 'pyworld', 'librosa')"
+            " if m in sys.modules])")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split() == []

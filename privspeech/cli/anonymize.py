@@ -77,13 +77,9 @@ def anonymize(
 
     from .. import keys
     from ..console import Env
-    from ..dp import accounting
-    from ..dp.guarantee import describe
-    from ..dp.mechanisms import REPORT_DELTA
     from ..inputs import collect
     from ..pipeline import Stage
     from ..scan import SpeakerRule
-    from ..voice.dp import DPSettings
     from ..voice.stage import AnonymizeSettings, anonymize_record
 
     env = Env(quiet=quiet)
@@ -98,7 +94,11 @@ def anonymize(
         if value is not None and dp_epsilon is None:
             raise common.PrivspeechError(f"--{name.replace('_', '-')} applies with --dp-epsilon only",
                                          status=common.ExitStatus.USAGE)
-    dp = DPSettings(epsilon=dp_epsilon) if dp_epsilon is not None else None
+    dp = None
+    if dp_epsilon is not None:
+        from ..voice.dp import DPSettings
+
+        dp = DPSettings(epsilon=dp_epsilon)
     if key_file is not None:
         key, warnings = keys.load_key_file(key_file)
         for message in warnings:
@@ -116,6 +116,10 @@ def anonymize(
     if level == "speaker":
         items = _note_unnamed_speakers(items, env)
     if dp is not None:
+        from ..dp import accounting
+        from ..dp.guarantee import describe
+        from ..dp.mechanisms import REPORT_DELTA
+
         entry = dp.summary(private=seed is None)
         if max_epsilon is not None:
             items = list(items)

@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Iterable, Iterator, Sequence
 
-from ..audio import STDIO, probe
 from ..dataset import AGE_SUFFIX as SUFFIX
 from ..errors import ExitStatus, PrivspeechError, from_os_error
-from ..fsutil import atomic_write, binary_stdout
+from ..fsutil import STDIO, atomic_write, binary_stdout
 from ..console import Env
 from ..inputs import Item, collect
 from ..manifest import Record
@@ -122,7 +121,7 @@ def encrypt_record(task: Task, *, settings: EncryptSettings) -> Record:
         before = FileIdentity.of(os.fstat(reader.fileno())) if settings.remove_source else None
         written = encrypt_stream(reader, writer, recipients=settings.recipients, passphrase=settings.passphrase,
                                  armor=settings.armor, name=src, out_name=dest, input_sha256=expected,
-                                 hash_input=settings.verifies)
+                                 hash_input=settings.verifies, hash_output=task.record_kept)
         if settings.verifies:
             _verify(writer, written, settings, src, dest)
         if before is not None:
@@ -138,6 +137,8 @@ def encrypt_record(task: Task, *, settings: EncryptSettings) -> Record:
 
 def _check_audio(src: str) -> None:
     """Refuse (DATAERR) a source that --remove-source must not delete: not a regular file, or not audio."""
+    from ..audio import probe  # numpy and libsndfile: imported only by the runs that need them
+
     try:
         st = os.lstat(src)
     except OSError as exc:
@@ -188,7 +189,7 @@ def decrypt_record(task: Task, *, settings: DecryptSettings) -> Record:
     src, dest = task.record.audio_filepath, task.dest
     with _source(src) as reader, _sink(dest, force=task.force, private=True) as writer:
         written = decrypt_stream(reader, writer, identities=settings.identities, passphrase=settings.passphrase,
-                                 name=src, out_name=dest)
+                                 name=src, out_name=dest, hash_output=task.record_kept)
     record = task.record.with_op("decrypt", format="age")
     record.privspeech.sha256 = written.sha256
     return dataclasses.replace(record, audio_filepath=dest)

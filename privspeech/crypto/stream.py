@@ -39,10 +39,10 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Written:
-    """What an encryption or decryption wrote: the sha256 (hex) and size of the output bytes, and the sha256 of
-    the input bytes when they were hashed."""
+    """What an encryption or decryption wrote: the sha256 (hex) and size of the output bytes (the sha256 None when
+    the output was not to be hashed), and the sha256 of the input bytes when they were hashed."""
 
-    sha256: str
+    sha256: str | None
     size: int
     input_sha256: str | None = None
 
@@ -105,7 +105,7 @@ _prompt_switches = _PromptSwitches()
 
 
 class _Worker:
-    """A thread that writes blocks to `sink` (if any) and adds them to `digest`, in order, while rage works
+    """A thread that writes blocks to `sink` (if any) and adds them to `digest` (if any), in order, while rage works
     on the next ones.
 
     rage holds the GIL while it encrypts; hashlib and file writes release it on large buffers, so this
@@ -113,7 +113,7 @@ class _Worker:
     dropped) for the calling thread to raise.
     """
 
-    def __init__(self, digest: Any, sink: BinaryIO | None = None):
+    def __init__(self, digest: Any | None, sink: BinaryIO | None = None):
         self.digest, self._sink = digest, sink
         self._jobs: queue.Queue = queue.Queue(_IN_FLIGHT)
         self.error: BaseException | None = None
@@ -134,7 +134,8 @@ class _Worker:
                 try:
                     if self._sink is not None:
                         self._sink.write(data)
-                    self.digest.update(data)
+                    if self.digest is not None:
+                        self.digest.update(data)
                 except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
                     self.error = exc
             if done is not None:
@@ -170,7 +171,7 @@ class _Tap:
     """
 
     def __init__(self, reader: Any, writer: BinaryIO, names: tuple[str, str], input_sha256: str | None = None,
-                 hash_input: bool = False):
+                 hash_input: bool = False, hash_output: bool = True):
         self._read = getattr(reader, "read1", reader.read)
         fd = _blocking_fd(reader)
         self._poller = None if fd is None else select.poll()
@@ -185,7 +186,7 @@ class _Tap:
         self.size = 0
         self.error: BaseException | None = None
         self._writing = False
-        self._output = _Worker(hashlib.sha256(), writer)
+        self._output = _Worker(hashlib.sha256() if hash_output else None, writer)
         self._input = _Worker(hashlib.sha256()) if input_sha256 or hash_input else None
         _prompt_switches.acquire()
         self._switching = True
@@ -277,7 +278,8 @@ class _Tap:
             raise PrivspeechError(f"{self._names[0]}: file changed since its manifest record was written "
                                   f"(sha256 mismatch)", hint="rescan it with privspeech scan",
                                   status=ExitStatus.DATAERR)
-        return Written(self._output.digest.hexdigest(), self.size, read)
+        digest = self._output.digest
+        return Written(digest.hexdigest() if digest is not None else None, self.size, read)
 
     def reraise(self) -> None:
         """Raise the kept exception, if any, OSErrors translated and naming the input or the output (a closed
@@ -291,7 +293,7 @@ class _Tap:
 def encrypt_stream(reader: BinaryIO, writer: BinaryIO, *, recipients: Sequence[Recipient] = (),
                    passphrase: _passphrase.Passphrase | None = None, armor: bool = False,
                    name: str = "<stdin>", out_name: str = "<stdout>", input_sha256: str | None = None,
-                   hash_input: bool = False) -> Written:
+                   hash_input: bool = False, hash_output: bool = True) -> Written:
     """Encrypt what `reader` yields to `recipients` (or a passphrase) and write the age file to `writer`.
 
     Parameters
@@ -310,6 +312,8 @@ def encrypt_stream(reader: BinaryIO, writer: BinaryIO, *, recipients: Sequence[R
         The plaintext's expected sha256 (from its manifest record): a mismatch raises DATAERR at the end.
     hash_input : bool
         Hash the plaintext as it is read (``Written.input_sha256``), also without an expected value.
+    hash_output : bool
+        Hash the ciphertext (``Written.sha256``); false saves that time when no record will carry the sha256.
 
     Returns
     -------
@@ -319,7 +323,7 @@ def encrypt_stream(reader: BinaryIO, writer: BinaryIO, *, recipients: Sequence[R
     if bool(recipients) == (passphrase is not None):
         raise PrivspeechError("encrypt to recipients or with a passphrase, not both and not neither",
                               status=ExitStatus.USAGE)
-    tap = _Tap(reader, writer, (name, out_name), input_sha256, hash_input)
+    tap = _Tap(reader, writer, (name, out_name), input_sha256, hash_input, hash_output)
     try:
         if passphrase is not None:
             data = _passphrase.read_limited(tap, name)
@@ -339,12 +343,13 @@ def encrypt_stream(reader: BinaryIO, writer: BinaryIO, *, recipients: Sequence[R
 
 def decrypt_stream(reader: BinaryIO, writer: BinaryIO, *, identities: Sequence[Identity] = (),
                    passphrase: _passphrase.Passphrase | None = None, name: str = "<stdin>",
-                   out_name: str = "<stdout>") -> Written:
+                   out_name: str = "<stdout>", hash_output: bool = True) -> Written:
     """Decrypt the age file `reader` yields and write the plaintext to `writer`, chunk by chunk.
 
     A file encrypted with a passphrase needs `passphrase` (called only then, when it is a function);
-    any other needs `identities`. `writer` may have received part of the plaintext when this raises:
-    use :func:`decrypt_file` for all or nothing.
+    any other needs `identities`. The plaintext's sha256 is ``Written.sha256`` unless `hash_output` is false.
+    `writer` may have received part of the plaintext when this raises: use :func:`decrypt_file` for all or
+    nothing.
 
     Raises
     ------
@@ -353,7 +358,7 @@ def decrypt_stream(reader: BinaryIO, writer: BinaryIO, *, identities: Sequence[I
         with or truncated (the message names the layer that failed: armor, header, MAC or payload).
     """
     info, rewound = _header.inspect(reader, name)
-    tap = _Tap(rewound, writer, (name, out_name))
+    tap = _Tap(rewound, writer, (name, out_name), hash_output=hash_output)
     try:
         if info.passphrase:
             if passphrase is None:

@@ -5,9 +5,6 @@ Modules: :mod:`.rng` (ChaCha20 generator), :mod:`.samplers` (discrete Laplace an
 ledger fields), :mod:`.audio_noise` (event-level DP on samples), :mod:`.intonation` (DP F0 contour for
 the anonymizer), :mod:`.statistics` (central DP statistics over records), :mod:`.accounting`
 (composition and budgets), :mod:`.ledger` (the dataset's ledger file), :mod:`.guarantee` (plain words).
+Import what you use from its module: the package imports nothing, so `privspeech budget` and `stats`, which only
+add up ledgers, do not load the generator's cipher or numpy.
 """
-
-from .rng import SecureRandom
-from .samplers import DiscreteGaussian, DiscreteLaplace
-
-__all__ = ["SecureRandom", "DiscreteGaussian", "DiscreteLaplace"]

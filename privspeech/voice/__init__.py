@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..keys import SecretKey
-from .methods import LEVELS, METHODS, VERSIONS, check_method, resolve_settings
+from .methods import LEVELS, METHODS, check_method, resolve_settings, version
 from .stream import VoiceStream, check_signal
 
 __all__ = ["anonymize", "describe", "VoiceStream", "METHODS", "LEVELS"]
@@ -70,4 +70,4 @@ def describe(method: str = "world", level: str = "speaker", key: SecretKey | Non
     check_method(method, level)
     resolved = resolve_settings(method, settings)
     return {"method": method, "level": level, "settings": dataclasses.asdict(resolved),
-            "key": key.fingerprint if key is not None else None, "version": VERSIONS[method]}
+            "key": key.fingerprint if key is not None else None, "version": version(method)}

@@ -24,7 +24,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-import scipy.ndimage
 
 from ..dp.calibration import check_positive
 from ..dp.intonation import dp_intonation
@@ -32,6 +31,7 @@ from ..dp.mechanisms import calibrate
 from ..dp.rng import SecureRandom, resolve
 from ..errors import ExitStatus, PrivspeechError
 from ..keys import SecretKey
+from .filters import gaussian
 from .stream import SEARCH_SECONDS, SEGMENT_SECONDS, VoiceStream, check_signal
 from .targets import Target
 
@@ -179,7 +179,7 @@ class IntonationHook:
             return out
         frames = np.arange(f0.size)
         at = frames[core][core_f0 > 0]
-        contour = scipy.ndimage.gaussian_filter1d(np.interp(frames, at, released), self.sigma, mode="nearest")
+        contour = gaussian(np.interp(frames, at, released), self.sigma)
         values = contour[at]
         spread = values.std()
         z = (contour - values.mean()) / spread if spread > 1e-9 else np.zeros_like(contour)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import scipy.ndimage
+
+from .filters import running_min, smooth
 
 FRAME_SECONDS = 0.02
 ACTIVE_RANGE_DB = 40.0
@@ -69,8 +70,8 @@ def limit_peaks(y: np.ndarray, *, sr: int, ceiling: float = 1.0, window_seconds:
         return y
     width = max(3, int(window_seconds * sr)) | 1
     need = np.minimum(1.0, ceiling / np.maximum(np.abs(y), 1e-12))
-    floor = scipy.ndimage.minimum_filter1d(need, size=2 * width + 1, mode="nearest")
+    floor = running_min(need, 2 * width + 1)
     kernel = np.hanning(width + 2)[1:-1]
-    gain = scipy.ndimage.convolve1d(floor, kernel / kernel.sum(), mode="nearest")
+    gain = smooth(floor, kernel / kernel.sum())
     gain[gain > 1.0 - 1e-9] = 1.0  # the smoother's rounding must not touch samples far from peaks
     return np.clip(y * gain, -ceiling, ceiling)  # the clip only absorbs rounding

@@ -16,6 +16,7 @@ loudness-matched by the caller instead of peak-normalised.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import librosa
 import numpy as np
@@ -28,6 +29,23 @@ WIN_MS = 20.0
 HOP_MS = 10.0
 LPC_ORDER = 20
 EPS = float(np.finfo(np.float32).eps)
+
+
+@dataclass(frozen=True)
+class McAdamsSettings:
+    """The B2 baseline has no settings: frame, hop, order and the alpha range are fixed."""
+
+
+class McAdamsVoice:
+    """The McAdams conversion of one channel with a keyed coefficient."""
+
+    def __init__(self, alpha: float, *, sr: int):
+        self.alpha = alpha
+        self.sr = sr
+        self.grid = hop_samples(sr)
+
+    def convert(self, x: np.ndarray, core: slice) -> np.ndarray:
+        return mcadams(x, sr=self.sr, alpha=self.alpha)
 
 
 def hop_samples(sr: int) -> int:

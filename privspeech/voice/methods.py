@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
+from types import ModuleType
 from typing import Any, Protocol
 
 import numpy as np
 
 from ..errors import ExitStatus, PrivspeechError
 from ..keys import SecretKey
-from . import mcadams as _mcadams
-from . import world as _world
 from .targets import mcadams_alpha, world_candidates
 
-METHODS = ("world", "mcadams")
+METHODS = ("world", "mcadams")  # each the name of its module in this package
 LEVELS = ("speaker", "utterance")
-VERSIONS = {"world": _world.VERSION, "mcadams": _mcadams.VERSION}
 MIN_SR, MAX_SR = 8000, 48000
 
 
@@ -30,21 +29,15 @@ class Voice(Protocol):
     def convert(self, x: np.ndarray, core: slice) -> np.ndarray: ...
 
 
-@dataclasses.dataclass(frozen=True)
-class McAdamsSettings:
-    """The B2 baseline has no settings: frame, hop, order and the alpha range are fixed."""
+def module(method: str) -> ModuleType:
+    """The module of `method` (one of :data:`METHODS`), imported when first used: world pulls in pyworld and
+    pysptk, mcadams librosa and scipy.signal, and a run needs only its own method's."""
+    return importlib.import_module(f".{method}", __package__)
 
 
-class McAdamsVoice:
-    """The McAdams conversion of one channel with a keyed coefficient."""
-
-    def __init__(self, alpha: float, *, sr: int):
-        self.alpha = alpha
-        self.sr = sr
-        self.grid = _mcadams.hop_samples(sr)
-
-    def convert(self, x: np.ndarray, core: slice) -> np.ndarray:
-        return _mcadams.mcadams(x, sr=self.sr, alpha=self.alpha)
+def version(method: str) -> str:
+    """The algorithm version of `method` (it changes whenever the same key and input give other output)."""
+    return module(method).VERSION
 
 
 def check_method(method: str, level: str) -> None:
@@ -58,7 +51,7 @@ def check_method(method: str, level: str) -> None:
 
 def resolve_settings(method: str, settings: dict[str, Any]):
     """The settings object for `method` with defaults filled in; unknown or bad settings are usage errors."""
-    cls = _world.WorldSettings if method == "world" else McAdamsSettings
+    cls = module(method).WorldSettings if method == "world" else module(method).McAdamsSettings
     try:
         return cls(**settings)
     except TypeError:
@@ -93,6 +86,6 @@ def make_voices(method: str, level: str, settings, *, key: SecretKey, ident: str
         raise PrivspeechError("anonymization needs a privspeech SecretKey", status=ExitStatus.USAGE)
     if method == "world":
         candidates = world_candidates(key, level=level, ident=ident)
-        return [_world.WorldVoice(candidates, sr=sr, settings=settings) for _ in range(channels)]
+        return [module(method).WorldVoice(candidates, sr=sr, settings=settings) for _ in range(channels)]
     alpha = mcadams_alpha(key, level=level, ident=ident)
-    return [McAdamsVoice(alpha, sr=sr) for _ in range(channels)]
+    return [module(method).McAdamsVoice(alpha, sr=sr) for _ in range(channels)]

@@ -6,10 +6,9 @@ With DP intonation (:mod:`privspeech.voice.dp`) the record's ops gain a second, 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import audio
-from ..dp.rng import SecureRandom
 from ..errors import ExitStatus, PrivspeechError
 from ..keys import SecretKey
 from ..manifest import Record
@@ -17,8 +16,10 @@ from ..pipeline import Task
 from ..scan import source_speaker
 from ..transform import output_record, verify_input
 from . import describe
-from .dp import DPSettings, dp_stream
 from .stream import VoiceStream
+
+if TYPE_CHECKING:
+    from .dp import DPSettings
 
 BLOCK_FRAMES = 1 << 16
 
@@ -72,6 +73,9 @@ def anonymize_record(task: Task, *, settings: AnonymizeSettings) -> Record:
             stream = VoiceStream(sr=info.sample_rate, channels=info.channels, method=settings.method, **ids,
                                  **dict(settings.options))
         else:
+            from ..dp.rng import SecureRandom
+            from .dp import dp_stream
+
             rng = None if settings.seed is None else SecureRandom(f"{settings.seed}/{record.id or path}")
             stream, budget = dp_stream(settings=settings.dp, n_samples=info.frames, sr=info.sample_rate,
                                        channels=info.channels, rng=rng, **ids, **dict(settings.options))

@@ -17,11 +17,11 @@ import math
 from dataclasses import dataclass, replace
 
 import numpy as np
-import scipy.ndimage
 
 from ..errors import ExitStatus, PrivspeechError
 from . import worldlib
 from .worldlib import pyworld
+from .filters import gaussian
 from .loudness import SILENCE_RMS, frame_rms, match_gain
 from .targets import Candidates, Target
 from .warp import apply_warp, tilt_gains, vtln_warp
@@ -355,7 +355,7 @@ class WorldVoice:
         if self._env_count:
             mean = self._env_sum / self._env_count
             sigma = TIMBRE_SMOOTH_HZ / (f[1] - f[0])
-            shape = mean - scipy.ndimage.gaussian_filter1d(mean, sigma, mode="nearest")
+            shape = mean - gaussian(mean, sigma)
         offset = shape - keyed_timbre(target, f, self.settings.timbre_db)
         if self._timbre_limit_db is None:
             return offset
