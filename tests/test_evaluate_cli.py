@@ -79,6 +79,9 @@ def test_evaluate_writes_report_and_plot(dataset, offline):
     assert [a["name"] for a in data["attacks"]] == ["original", "ignorant", "lazy-informed"]
     assert data["settings"]["anonymizer"]["method"] == "world" and data["counts"]["utterances"] == 4
     assert data["attacks"][1]["by_gender"].keys() == set()  # two speakers of different genders: no same-gender pairs
+    # with two speakers a speaker bootstrap has nothing to resample: no interval rather than a point
+    assert all(a["ci_low"] is None and a["ci_high"] is None and a["n_speakers"] == 2 for a in data["attacks"])
+    assert b"none (2 speakers)" in result.stderr
     assert (out / "eval.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     again = run_cli(["evaluate", dataset / "orig.jsonl", "--anonymized", dataset / "anon.jsonl", "--no-asr",
                      "--report", out / "eval.json"])

@@ -127,8 +127,8 @@ class Score:
     """One attack's EER with its speaker-bootstrap interval and trial counts."""
 
     eer: float
-    ci_low: float
-    ci_high: float
+    ci_low: float | None  # None below MIN_INTERVAL_SPEAKERS
+    ci_high: float | None
     n_target: int
     n_nontarget: int
     n_speakers: int
@@ -156,9 +156,16 @@ class AttackResult:
                 "det": {"far": np.round(self.far[keep], 6).tolist(), "frr": np.round(self.frr[keep], 6).tolist()}}
 
 
+# With two speakers every resample that has both trial kinds is the sample itself, so a bootstrap "interval" would
+# be a point: no interval is given below three.
+MIN_INTERVAL_SPEAKERS = 3
+
+
 def _score(trials: metrics.Trials, *, n_resamples: int, confidence: float, seed: int) -> Score:
-    low, high, _ = metrics.bootstrap_eer(trials, n_resamples=n_resamples, confidence=confidence, seed=seed)
     speakers = np.unique(np.concatenate((trials.enroll_speakers, trials.test_speakers)))
+    low = high = None
+    if len(speakers) >= MIN_INTERVAL_SPEAKERS:
+        low, high, _ = metrics.bootstrap_eer(trials, n_resamples=n_resamples, confidence=confidence, seed=seed)
     return Score(metrics.eer(trials.scores, trials.target), low, high, trials.n_target, trials.n_nontarget,
                  len(speakers))
 

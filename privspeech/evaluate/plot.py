@@ -46,9 +46,11 @@ def _det(axes, report: Report) -> None:
         # the curve runs from accepting every trial to rejecting every trial
         far, frr = np.concatenate(([1.0], attack.far, [0.0])), np.concatenate(([0.0], attack.frr, [1.0]))
         reference = attack.name == "original"  # on top: the other curves end along its 0 lines
+        interval = (f"{confidence:.0%} CI {_pct(s.ci_low)}–{_pct(s.ci_high)}" if s.ci_low is not None
+                    else f"no CI with {s.n_speakers} speakers")
         line, = axes.plot(deviate(far), deviate(frr), linewidth=1.5, zorder=3 if reference else 2,
-                          label=f"{attack.name}: EER {_pct(s.eer)} ({confidence:.0%} CI {_pct(s.ci_low)}–"
-                                f"{_pct(s.ci_high)}), {s.n_target} target / {s.n_nontarget} non-target trials")
+                          label=f"{attack.name}: EER {_pct(s.eer)} ({interval}), {s.n_target} target / "
+                                f"{s.n_nontarget} non-target trials")
         axes.plot(*[deviate(s.eer)] * 2, "o", color=line.get_color(), zorder=4)
     for name, reason in report.not_run.items():
         axes.plot([], [], " ", label=f"{name}: not run ({reason})")

@@ -48,7 +48,8 @@ def table(report: Report):
     for attack in report.attacks:
         s = attack.score
         cells = [_pct(attack.by_gender[g].eer) if g in attack.by_gender else "—" for g in genders]
-        out.add_row(f"EER {attack.name}", _pct(s.eer), f"{_pct(s.ci_low)}–{_pct(s.ci_high)}",
+        interval = f"{_pct(s.ci_low)}–{_pct(s.ci_high)}" if s.ci_low is not None else f"none ({s.n_speakers} speakers)"
+        out.add_row(f"EER {attack.name}", _pct(s.eer), interval,
                     f"{s.n_target}/{s.n_nontarget}", *cells)
     blank = [""] * (len(genders) + 2)
     for name in report.not_run:
