@@ -5,6 +5,7 @@ One Env is built per command from the real streams and passed down; tests build 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from dataclasses import dataclass, field
@@ -68,6 +69,13 @@ class Env:
             self.stderr.flush()
         except (BrokenPipeError, ValueError):
             pass
+
+
+def silence_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so the interpreter's final flush stays quiet."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def _isatty(stream) -> bool:

@@ -14,7 +14,7 @@ from .errors import ExitStatus, PrivspeechError, from_os_error
 from .fsutil import HASH_CHUNK, STDIO
 from .keys import SecretKey
 from .manifest import Record
-from .pipeline import Task
+from .task import Task
 from .timeutil import format_ts, now
 
 SOURCE_LABEL = "source-hmac"

@@ -11,7 +11,7 @@ from . import audio
 from .errors import ExitStatus, PrivspeechError
 from .fsutil import STDIO, sha256_file
 from .manifest import Record
-from .pipeline import Task
+from .task import Task
 
 
 def verify_input(record: Record) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from privspeech import pipeline
+from privspeech import executors
 from privspeech.fsutil import sha256_file
 from privspeech.cli import common
 from privspeech.console import Env
@@ -107,7 +107,7 @@ def test_thread_stages_keep_input_order_across_batches_resumed_records_and_failu
 
 def test_thread_stages_spread_large_files_over_the_threads(tmp_path, capsys):
     y, sr = sf.read(VCTK / "p225" / "p225_003.wav")
-    reps = int(np.ceil(pipeline.THREAD_BATCH_BYTES / 2 / y.size)) + 1  # 16-bit samples: over the batch's bytes
+    reps = int(np.ceil(executors.THREAD_BATCH_BYTES / 2 / y.size)) + 1  # 16-bit samples: over the batch's bytes
     for name in ("a", "b"):
         sf.write(tmp_path / f"{name}.wav", np.tile(y, reps), sr, subtype="PCM_16")
     stage = Stage("gain", stages.thread_gain, suffix=".wav", io_bound=True)

@@ -78,7 +78,7 @@ def anonymize(
     from .. import keys
     from ..console import Env
     from ..inputs import collect
-    from ..pipeline import Stage
+    from ..task import Stage
     from ..scan import SpeakerRule
     from ..voice.stage import AnonymizeSettings, anonymize_record
 

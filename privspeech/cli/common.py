@@ -75,9 +75,9 @@ def handles_errors(command):
             env.error(PrivspeechError("interrupted", status=ExitStatus.INTERRUPTED))
             raise typer.Exit(int(ExitStatus.INTERRUPTED)) from None
         except BrokenPipeError:  # stdout closed before all output was delivered: a quiet stop, as SIGPIPE would
-            from ..pipeline import _silence_stdout
+            from ..console import silence_stdout
 
-            _silence_stdout()
+            silence_stdout()
             raise typer.Exit(int(ExitStatus.BROKEN_PIPE)) from None
         finally:
             signal.signal(signal.SIGTERM, previous)
@@ -95,7 +95,9 @@ def run(stage, paths, *, out_dir=None, output=None, force=False, jobs=None, fail
     """Check placement options, collect inputs and run `stage`; returns the exit status."""
     from ..console import Env
     from ..inputs import collect
-    from ..pipeline import Placement, RunOptions, default_jobs, parse_shard, run_stage
+    from ..pipeline import RunOptions, Runner, default_jobs, parse_shard
+    from ..placement import Placement
+    from .progress import Bars
 
     env = Env(quiet=quiet, debug=bool(os.environ.get(DEBUG_ENV)))
     if stage.suffix is not None:
@@ -124,7 +126,9 @@ def run(stage, paths, *, out_dir=None, output=None, force=False, jobs=None, fail
                          shard=parse_shard(shard) if shard else None)
     if output is not None:
         options = RunOptions(jobs=1, fail_fast=True)
-    summary = run_stage(stage, items, placement, options, env)
+    with Bars(env) as progress:
+        summary = Runner(stage, placement, options, env, progress).run(items)
+    env.info(f"{stage.name}: {summary.describe()}")
     if output is not None and summary.error_status is not None:
         return summary.error_status  # single-file mode: the error's own status
     return summary.status

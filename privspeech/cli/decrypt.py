@@ -44,7 +44,7 @@ def decrypt(
     from ..console import Env
     from ..crypto import identities
     from ..crypto.stage import DecryptSettings, decrypt_items, decrypt_record, keep_names
-    from ..pipeline import Stage
+    from ..task import Stage
 
     env = Env(quiet=quiet)
     secret = read_passphrase(env, passphrase_fd, passphrase_file)

@@ -90,7 +90,7 @@ def encrypt(
     from ..crypto.stage import EncryptSettings, encrypt_record, keep_names
     from ..inputs import collect
     from ..journal import consumed_sources
-    from ..pipeline import Stage
+    from ..task import Stage
     from ..removal import SourceRemover
 
     env = Env(quiet=quiet)

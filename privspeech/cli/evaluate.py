@@ -66,6 +66,7 @@ def evaluate(
     from ..inputs import collect
     from ..manifest import read_jsonl
     from ..scan import SpeakerRule
+    from .progress import Bars
 
     env = Env(quiet=quiet)
     for dest in (report, plot):  # refuse before the long run, not after it
@@ -111,7 +112,7 @@ def evaluate(
         env.warn("not running the semi-informed attack: it needs --cohort (speech of other speakers to train its "
                  "back-end on)")
     settings = evaluation.Settings(n_resamples=resamples, asr_model=None if no_asr else asr_model)
-    with _StageProgress(env) as progress:
+    with Bars(env) as progress:
         result = evaluation.evaluate(utterances, anonymizer=anonymizer, cohort=cohort_utterances, settings=settings,
                                      progress=progress)
     for message in result.warnings:
@@ -124,30 +125,3 @@ def evaluate(
         plotting.write_png(result, plot, force=force)
     return 0
 
-
-class _StageProgress:
-    """A rich progress bar per stage on a terminal; nothing otherwise."""
-
-    def __init__(self, env):
-        self.env = env
-        self.bar = None
-        self.tasks: dict[str, int] = {}
-
-    def __enter__(self):
-        if self.env.show_progress:
-            from rich.progress import Progress
-
-            self.bar = Progress(console=self.env.console(), transient=True)
-            self.bar.start()
-        return self.update
-
-    def update(self, stage: str, done: int, total: int) -> None:
-        if self.bar is None:
-            return
-        if stage not in self.tasks:
-            self.tasks[stage] = self.bar.add_task(stage, total=total)
-        self.bar.update(self.tasks[stage], completed=done)
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.stop()

@@ -71,7 +71,7 @@ def noise(
     from ..dp.mechanisms import REPORT_DELTA
     from ..dp.stage import NoiseSettings, noise_record
     from ..inputs import collect
-    from ..pipeline import Stage
+    from ..task import Stage
 
     env = Env(quiet=quiet)
     settings = NoiseSettings(mechanism=mechanism, unit=unit, epsilon=epsilon, delta=delta, rho=rho,

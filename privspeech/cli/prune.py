@@ -68,8 +68,7 @@ def prune(
     With systemd: a privspeech-prune.service (Type=oneshot, ExecStart=privspeech prune /srv/calls --max-runtime 2h
     -q) started by a privspeech-prune.timer (OnCalendar=daily, Persistent=true).
     """
-    from ..console import Env
-    from ..pipeline import _silence_stdout
+    from ..console import Env, silence_stdout
     from ..retention import Policy
     from ..retention import prune as run_prune
     from ..timeutil import parse_duration
@@ -92,7 +91,7 @@ def prune(
             env.stdout.flush()
         except BrokenPipeError:
             closed = True
-            _silence_stdout()
+            silence_stdout()
 
     summary = run_prune(root, policy, dry_run=dry_run, wait=wait, max_runtime=runtime, audit_log=audit_log,
                         emit=emit)

@@ -36,7 +36,7 @@ def scan(
     from .. import keys
     from ..console import Env
     from ..inputs import WalkStats, collect
-    from ..pipeline import Stage
+    from ..task import Stage
     from ..scan import ScanSettings, SpeakerRule, scan_record
     from ..timeutil import parse_duration
 

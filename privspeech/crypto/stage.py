@@ -23,7 +23,7 @@ from ..fsutil import STDIO, atomic_write, binary_stdout
 from ..console import Env
 from ..inputs import Item, collect
 from ..manifest import Record
-from ..pipeline import Task
+from ..task import Task
 from ..removal import FileIdentity
 from . import header
 from .identities import Identity

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import audio
 from ..manifest import Record
-from ..pipeline import Task
+from ..task import Task
 from ..transform import output_record, verify_input
 from .audio_noise import NoiseStream
 from .rng import SecureRandom

@@ -10,6 +10,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..errors import ExitStatus, PrivspeechError
+from ..executors import Progress, Sequential, reported
 from ..keys import SecretKey, generate
 from . import attacks, utility
 from .backend import LDA
@@ -81,7 +82,6 @@ class OriginalMeasures:
     transcripts: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
-Progress = Callable[[str, int, int], Any]
 Signal = tuple[np.ndarray, int]
 
 
@@ -126,37 +126,44 @@ def _check(utterances: Sequence[Utterance], anonymizer, cohort: Sequence[Utteran
                               status=ExitStatus.USAGE)
 
 
+def _each(name: str, fn: Callable, items: Sequence, progress: Progress) -> list:
+    """fn over `items`, in order, reporting progress; one at a time, in this process, which holds the models."""
+    return [value for _, value in reported(Sequential().map(fn, items), progress, name, len(items))]
+
+
 def _audio(utterances, anonymizer, owner_key, attacker_key, clock, progress):
     """Originals, released versions (loaded, or anonymized here) and the attacker's own anonymized enrollment."""
-    originals, released, enroll = [], [], []
-    for i, u in enumerate(utterances):
+    def one(u: Utterance) -> tuple[Signal, Signal, Signal | None]:
         with clock("load"):
             y, sr = load(u.original)
-            originals.append((y, sr))
             if u.anonymized is not None:
                 z, zsr = load(u.anonymized)
-                released.append((resample(z, zsr, sr), sr))
+                released = resample(z, zsr, sr)
         with clock("anonymize"):
             if u.anonymized is None:
-                released.append((anonymizer(y, sr=sr, key=owner_key, speaker=u.speaker, utterance=u.id), sr))
+                released = anonymizer(y, sr=sr, key=owner_key, speaker=u.speaker, utterance=u.id)
+            enroll = None
             if anonymizer is not None:
-                enroll.append((anonymizer(y, sr=sr, key=attacker_key, speaker=u.speaker, utterance=u.id), sr))
-        progress("audio", i + 1, len(utterances))
-    return originals, released, enroll
+                enroll = (anonymizer(y, sr=sr, key=attacker_key, speaker=u.speaker, utterance=u.id), sr)
+        return (y, sr), (released, sr), enroll
+
+    originals, released, enroll = zip(*_each("audio", one, utterances, progress))
+    return list(originals), list(released), [e for e in enroll if e is not None]
 
 
 def _backend(cohort, anonymizer, attacker_key, embedder, settings, clock, progress) -> tuple[LDA, int]:
     """The semi-informed attacker's LDA, trained on cohort speech they anonymized with their own key."""
-    signals, rows = [], []
-    for i, u in enumerate(cohort):
+    def one(u: Utterance) -> list[Signal]:
         with clock("load"):
             y, sr = load(u.original)
         with clock("anonymize"):
             z = anonymizer(y, sr=sr, key=attacker_key, speaker=u.speaker, utterance=u.id)
-        for j, segment in enumerate(_segments(z, sr, settings.segment_s)):
-            signals.append((segment, sr))
-            rows.append((u.speaker, f"{u.id}#{j}", u.gender))
-        progress("cohort", i + 1, len(cohort))
+        return [(segment, sr) for segment in _segments(z, sr, settings.segment_s)]
+
+    signals, rows = [], []
+    for u, segments in zip(cohort, _each("cohort", one, cohort, progress)):
+        signals += segments
+        rows += [(u.speaker, f"{u.id}#{j}", u.gender) for j in range(len(segments))]
     with clock("embed"):
         training = _embed(embedder, signals, rows)
     with clock("score"):
@@ -165,28 +172,28 @@ def _backend(cohort, anonymizer, attacker_key, embedder, settings, clock, progre
 
 def _pitch(utterances, originals, released, memo, clock, progress) -> list[utility.PitchAgreement]:
     """Each released version's harvest F0 contour against its original's (the original's taken from `memo`)."""
+    def one(job: tuple[Utterance, Signal, Signal]) -> utility.PitchAgreement:
+        u, (y, sr), (z, _) = job
+        source = memo.contours.get(u.original)
+        if source is None:
+            source = memo.contours[u.original] = utility.f0_contour(y, sr=sr)
+        return utility.compare_contours(source, utility.f0_contour(z, sr=sr))
+
     with clock("pitch"):
-        out = []
-        for i, (u, (y, sr), (z, _)) in enumerate(zip(utterances, originals, released)):
-            source = memo.contours.get(u.original)
-            if source is None:
-                source = memo.contours[u.original] = utility.f0_contour(y, sr=sr)
-            out.append(utility.compare_contours(source, utility.f0_contour(z, sr=sr)))
-            progress("pitch", i + 1, len(utterances))
-    return out
+        return _each("pitch", one, list(zip(utterances, originals, released)), progress)
 
 
 def _transcribe(utterances, originals, released, transcriber, memo, clock, progress) -> list[tuple[str, str]]:
     """(original, released) transcripts of every utterance, the original's taken from `memo`."""
+    def one(job: tuple[Utterance, Signal, Signal]) -> tuple[str, str]:
+        u, (y, sr), (z, _) = job
+        known = (transcriber.model_name, u.original)
+        if known not in memo.transcripts:
+            memo.transcripts[known] = transcriber.transcribe(y, sr=sr)
+        return memo.transcripts[known], transcriber.transcribe(z, sr=sr)
+
     with clock("asr"):
-        heard = []
-        for i, (u, (y, sr), (z, _)) in enumerate(zip(utterances, originals, released)):
-            known = (transcriber.model_name, u.original)
-            if known not in memo.transcripts:
-                memo.transcripts[known] = transcriber.transcribe(y, sr=sr)
-            heard.append((memo.transcripts[known], transcriber.transcribe(z, sr=sr)))
-            progress("asr", i + 1, len(utterances))
-    return heard
+        return _each("asr", one, list(zip(utterances, originals, released)), progress)
 
 
 def _asr_figures(utterances, heard, disagreements) -> dict[str, Any]:

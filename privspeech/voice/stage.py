@@ -12,7 +12,7 @@ from .. import audio
 from ..errors import ExitStatus, PrivspeechError
 from ..keys import SecretKey
 from ..manifest import Record
-from ..pipeline import Task
+from ..task import Task
 from ..scan import source_speaker
 from ..transform import output_record, verify_input
 from . import describe
