@@ -91,12 +91,12 @@ def test_keygen_never_overwrites_and_does_not_offer_a_force_it_lacks(tmp_path):
 
 
 @pytest.mark.parametrize("command, flag", [("anonymize", "-d"), ("decrypt", "-d"), ("noise", "-m"), ("prune", "-m"),
-                                           ("evaluate", "-a")])
+                                           ("evaluate", "-a"), ("encrypt", "-j"), ("decrypt", "-j")])
 def test_short_flags_keep_one_meaning(command, flag, tmp_path):
-    """-d is age's decrypt, not --out-dir; -m is --method only."""
+    """-d is age's decrypt, not --out-dir; -m is --method only; encrypt and decrypt leave age's -j (plugins) alone."""
     proc = run_cli([command, "--help"])
     help_text = proc.stdout.decode()
-    if command == "decrypt":
+    if (command, flag) == ("decrypt", "-d"):
         assert "--decrypt" in help_text and "-d" in help_text
     else:
         proc = run_cli([command, SPEECH, flag, tmp_path / "out"])

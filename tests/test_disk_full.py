@@ -63,7 +63,7 @@ def _one_disk_full_line(stderr: bytes, dest: str) -> None:
 
 def test_decrypt_out_dir_on_a_full_disk(can_mount, tmp_path, sealed):
     key, vault = sealed
-    result, left = on_full_disk(tmp_path, ["decrypt", "-i", key, "--out-dir", "{full}", vault, "-j", "1", "-q"])
+    result, left = on_full_disk(tmp_path, ["decrypt", "-i", key, "--out-dir", "{full}", vault, "--jobs", "1", "-q"])
     assert result.returncode == 1 and result.stdout == b""  # every record failed, each reported
     _one_disk_full_line(result.stderr, str(tmp_path / "full"))
     assert [p for p in left if not p.startswith("./.privspeech")] == []  # no plaintext, whole or partial

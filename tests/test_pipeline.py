@@ -243,7 +243,7 @@ def test_ctrl_c_in_a_thread_stage_finishes_the_records_being_written_and_starts_
     assert 1 <= len(list(out.rglob("*.wav"))) <= 2  # one per thread at most, of the 10 queued
 
 
-@pytest.mark.parametrize("stage_args", [["noise", "--epsilon", "50", "-j", "2"], ["encrypt", "-p", "-j", "2"]],
+@pytest.mark.parametrize("stage_args", [["noise", "--epsilon", "50", "-j", "2"], ["encrypt", "-p", "--jobs", "2"]],
                          ids=["processes", "threads"])
 def test_a_finished_record_is_handed_on_while_the_next_input_is_still_to_come(stage_args, tmp_path):
     """In a pipeline the upstream stage may take long per record: the first record's output line must come out as

@@ -34,9 +34,13 @@ OutDir = Annotated[Optional[Path], typer.Option(
 Output = Annotated[Optional[str], typer.Option(
     "--output", "-o", help="Write the one output to FILE ('-' for stdout).", metavar="FILE")]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing outputs.")]
-Jobs = Annotated[Optional[int], typer.Option(
-    "--jobs", "-j", min=1, help="Records processed in parallel processes [default: the usable cores].",
-    show_default=False)]
+def _jobs(*names: str):
+    return Annotated[Optional[int], typer.Option(
+        *names, min=1, help="Records processed in parallel processes [default: the usable cores].", show_default=False)]
+
+
+Jobs = _jobs("--jobs", "-j")
+AgeJobs = _jobs("--jobs")  # encrypt and decrypt: age's -j names a plugin
 FailFast = Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failing record.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr (warnings stay).")]
 SkipInvalid = Annotated[bool, typer.Option("--skip-invalid", help="Skip bad manifest lines instead of stopping.")]

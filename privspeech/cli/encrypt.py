@@ -65,7 +65,7 @@ def encrypt(
     output: common.Output = None,
     force: common.Force = False,
     emit_manifest: common.EmitManifest = False,
-    jobs: common.Jobs = None,
+    jobs: common.AgeJobs = None,
     fail_fast: common.FailFast = False,
     skip_invalid: common.SkipInvalid = False,
     shard: common.Shard = None,
