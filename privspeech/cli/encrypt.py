@@ -104,7 +104,7 @@ def encrypt(
     if source_root and not remove_source:
         raise common.PrivspeechError("--source-root applies with --remove-source only", status=common.ExitStatus.USAGE)
     secret = None
-    found = []
+    found = recipients.Recipients()
     if passphrase:
         if recipient or recipients_file:
             raise common.PrivspeechError("-p excludes -r and -R", status=common.ExitStatus.USAGE)
