@@ -134,6 +134,8 @@ class Dask(Executor):
             client = stack.enter_context(Client(address, security=security, timeout=timeout))
         except OSError as exc:  # TimeoutError included
             raise self._unavailable(f"cannot be reached ({exc})") from None
+        except Exception:  # e.g. MemoryError: an HTTP answer read as the length of a Dask message
+            raise self._unavailable("does not answer as a Dask scheduler (is it the dashboard's port?)") from None
         try:
             client.wait_for_workers(1, timeout=timeout)
         except TimeoutError:
@@ -142,7 +144,7 @@ class Dask(Executor):
         return client
 
     def _unavailable(self, why: str) -> PrivspeechError:
-        return PrivspeechError(f"the Dask scheduler at {self.cluster.address} {why}",
+        return PrivspeechError(f"--scheduler {self.cluster.address}: {why}",
                                hint="check the address, and that `dask scheduler` and `dask worker` run there",
                                status=ExitStatus.TEMPFAIL)
 
