@@ -62,10 +62,16 @@ class Cluster:
             if path is not None and not os.path.isfile(path):
                 raise PrivspeechError(f"{name} {path}: no such file", status=ExitStatus.NOINPUT)
         try:
+            import dask.config
             import distributed  # noqa: F401
         except ImportError:
             raise PrivspeechError("--scheduler needs dask.distributed, which is not installed", hint=INSTALL_HINT,
                                   status=ExitStatus.USAGE) from None
+        if (self.address.startswith("tls://") and not self.tls_cert
+                and not dask.config.get("distributed.comm.tls.client.cert", None)):
+            raise PrivspeechError("a tls:// scheduler needs this client's certificate",
+                                  hint="give --tls-ca-file, --tls-cert and --tls-key (or set Dask's "
+                                       "distributed.comm.tls configuration)", status=ExitStatus.USAGE)
 
     def warning(self) -> str | None:
         """What to say about an address whose traffic is neither encrypted nor kept on this machine."""

@@ -19,8 +19,18 @@ START_TIMEOUT = 60
 
 
 class DaskCluster:
-    def __init__(self, folder: Path, workers: int = 2, *, env: dict[str, str] | None = None):
+    def __init__(self, folder: Path, workers: int = 2, *, env: dict[str, str] | None = None,
+                 tls: dict[str, Path] | None = None):
+        """`tls`: {"ca": ..., "cert": ..., "key": ...} PEM files for a tls:// cluster (one certificate for all)."""
         self.folder = folder
+        self.tls = [] if tls is None else ["--tls-ca-file", str(tls["ca"]), "--tls-cert", str(tls["cert"]),
+                                           "--tls-key", str(tls["key"])]
+        self.security = None
+        if tls is not None:
+            from distributed.security import Security
+
+            self.security = Security(tls_ca_file=str(tls["ca"]), tls_client_cert=str(tls["cert"]),
+                                     tls_client_key=str(tls["key"]), require_encryption=True)
         folder.mkdir(parents=True, exist_ok=True)
         self.env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tests"),
                                                                 os.environ.get("PYTHONPATH", "")]),
@@ -28,8 +38,9 @@ class DaskCluster:
         self.env.pop("PRIVSPEECH_DEBUG", None)
         self.scheduler_file = folder / "scheduler.json"
         self.workers: list[subprocess.Popen] = []
+        protocol = ["--protocol", "tls", *self.tls] if tls is not None else []
         self.scheduler = self._start(["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                                      "--scheduler-file", str(self.scheduler_file)], "scheduler", folder)
+                                      "--scheduler-file", str(self.scheduler_file), *protocol], "scheduler", folder)
         try:
             self.address = self._wait(lambda: self.scheduler_file.is_file() and self.scheduler_file.stat().st_size
                                        and json.loads(self.scheduler_file.read_text())["address"])
@@ -52,7 +63,7 @@ class DaskCluster:
         n = len(self.workers)
         worker = self._start(["worker", "--scheduler-file", str(self.scheduler_file), "--nthreads", "1",
                               "--no-nanny", "--no-dashboard", "--host", "127.0.0.1", "--death-timeout", "30",
-                              "--name", f"worker{n}"], f"worker{n}", self.folder / f"worker{n}")
+                              "--name", f"worker{n}", *self.tls], f"worker{n}", self.folder / f"worker{n}")
         self.workers.append(worker)
         return worker
 
@@ -60,13 +71,13 @@ class DaskCluster:
         """The scheduler's view: {"workers": {address: {...}}, "processing": {address: [task keys]}}."""
         from distributed import Client
 
-        with Client(self.address, timeout=10) as client:
+        with Client(self.address, timeout=10, security=self.security) as client:
             return {"workers": client.scheduler_info(n_workers=-1)["workers"], "processing": client.processing()}
 
     def wait_for_workers(self, n: int) -> None:
         from distributed import Client
 
-        with Client(self.address, timeout=START_TIMEOUT) as client:
+        with Client(self.address, timeout=START_TIMEOUT, security=self.security) as client:
             client.wait_for_workers(n, timeout=START_TIMEOUT)
 
     def kill_busy_worker(self) -> None:

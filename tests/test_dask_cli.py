@@ -252,6 +252,60 @@ def test_misuse_is_one_line_with_its_status(cli, monkeypatch, tmp_path, args, st
     assert "Traceback" not in result.stderr and not (tmp_path / "o").exists()
 
 
+def certificates(folder: Path) -> dict[str, Path]:
+    """A CA and one certificate it signed (for 127.0.0.1), with its key, as PEM files."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def name(text):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+    now = dt.datetime.now(dt.timezone.utc)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = (x509.CertificateBuilder().subject_name(name("test CA")).issuer_name(name("test CA"))
+          .public_key(ca_key.public_key()).serial_number(1).not_valid_before(now - dt.timedelta(hours=1))
+          .not_valid_after(now + dt.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(ca_key, hashes.SHA256()))
+    cert = (x509.CertificateBuilder().subject_name(name("127.0.0.1")).issuer_name(ca.subject)
+            .public_key(key.public_key()).serial_number(2).not_valid_before(now - dt.timedelta(hours=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False).sign(ca_key, hashes.SHA256()))
+    files = {"ca": folder / "ca.pem", "cert": folder / "cert.pem", "key": folder / "key.pem"}
+    files["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    files["cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    files["key"].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+    files["key"].chmod(0o600)
+    return files
+
+
+def test_a_tls_cluster_with_the_tls_options(tmp_path):
+    tls = certificates(tmp_path)
+    cluster = DaskCluster(tmp_path / "dask", workers=1, tls=tls)
+    try:
+        assert cluster.address.startswith("tls://")
+        args = ["scan", VCTK / "p225", "--scheduler", cluster.address]
+        proc = run_cli([*args, "--tls-ca-file", tls["ca"], "--tls-cert", tls["cert"], "--tls-key", tls["key"]],
+                       cwd=tmp_path)
+        config = {f"DASK_DISTRIBUTED__COMM__TLS__{name}": str(tls[file]) for name, file in
+                  [("CA_FILE", "ca"), ("CLIENT__CERT", "cert"), ("CLIENT__KEY", "key")]}
+        configured = run_cli(args, cwd=tmp_path, env=config)  # Dask's own configuration
+        refused = run_cli(args, cwd=tmp_path)
+    finally:
+        cluster.close()
+    for done in (proc, configured):
+        assert done.returncode == 0 and "scan: 10 done" in done.stderr.decode(), done.stderr.decode()
+        assert len(records(done.stdout.decode())) == 10 and b"unencrypted" not in done.stderr
+    assert refused.returncode == ExitStatus.USAGE and b"a tls:// scheduler needs this client's certificate" in \
+        refused.stderr
+
+
 def closed_port() -> int:
     import socket
 
