@@ -11,8 +11,8 @@ each cleans up its temporary files, waits for the rest, and hands each result th
 yielded to ``salvage(item, result)``, so the caller can record it.
 
 Executors know nothing of manifests: items, arguments and results are the caller's. :class:`Sequential` calls fn
-in the caller's thread; :class:`Pool` runs calls in local worker processes or threads. :func:`reported` tells a
-progress callback (the CLI's bars) how far a map has come.
+in the caller's thread; :class:`Pool` runs calls in local worker processes or threads; ``executors_dask.Dask`` on
+a Dask cluster. :func:`reported` tells a progress callback (the CLI's bars) how far a map has come.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ Fn = Callable[[Any], Any]
 Prepare = Callable[[Any], Any]
 Size = Callable[[Any], "int | None"]
 Salvage = Callable[[Any, Any], None]
+Lost = Callable[[Any, str], Any]
 Progress = Callable[[str, int, "int | None"], None]  # progress(name, done, total); total None: not known
 
 
@@ -54,79 +55,29 @@ def _same(item: Any) -> Any:
 
 
 class Executor:
-    """Where calls run, behind one interface (see the module docstring)."""
+    """Where calls run, behind one interface (see the module docstring).
 
+    `remote` executors run calls on other machines: fn and its arguments are pickled and must name files by paths
+    the workers see, and a call cancelled while it runs may still finish after the map has ended.
+    """
+
+    remote = False
     _stopping = False
 
     def map(self, fn: Fn, items: Iterable, *, prepare: Prepare = _same, size: Size | None = None,
-            salvage: Salvage | None = None) -> Iterator[tuple[Any, Any]]:
+            salvage: Salvage | None = None, lost: Lost | None = None) -> Iterator[tuple[Any, Any]]:
         """(item, result) for each of `items`, in input order. `size(arg)` is the bytes of input a call reads
-        (None: unknown, counted as large), for executors that batch calls."""
+        (None: unknown, counted as large), for executors that batch calls. ``lost(item, why)`` gives the result of
+        a call an executor gave up on without fn returning (a cluster whose workers kept dying while running it);
+        without it, that raises at the item's turn."""
         raise NotImplementedError
 
     def stop(self) -> None:
         """Take no more items; the results of items already taken still come."""
         self._stopping = True
 
-
-class Sequential(Executor):
-    """One call at a time, in the caller's thread (--jobs 1)."""
-
-    def map(self, fn, items, *, prepare=_same, size=None, salvage=None):
-        for item in items:
-            arg = prepare(item)
-            yield item, arg.value if isinstance(arg, Done) else fn(arg)
-            if self._stopping:
-                return
-
-
-class Pool(Executor):
-    """Calls on `jobs` worker processes (Python-bound work; each worker pins numeric libraries to one thread), or
-    on threads (work in libraries that release the GIL).
-
-    Threads take calls in batches: for light work (scan hashes ~1 GB/s from the page cache) a future and a GIL
-    hand-off per call cost more than a second thread gains. Items are read on a thread, at most a window ahead,
-    so that a finished result is handed on at once even while the next item is still to come from a slow
-    upstream stage. The worker processes are forked before that thread starts: a child forked while the thread
-    held stdin's lock would hang closing its copy of stdin.
-    """
-
-    def __init__(self, jobs: int, *, threads: bool = False):
-        self.jobs, self.threads = jobs, threads
-
-    def map(self, fn, items, *, prepare=_same, size=None, salvage=None):
-        batch_size = THREAD_BATCH if self.threads else 1
-        pool, cancel = self._start()
-        inputs = _ReadAhead(items, window=self.jobs * 2 * batch_size + batch_size)
-        calls = _Calls(pool, fn, batch_size, wake=inputs.wake, cancel=cancel if self.threads else None,
-                       size=size if self.threads else None)
-        try:
-            yield from self._results(calls, inputs, prepare)
-        except BaseException:
-            inputs.stop()
-            cancel.set()
-            _interrupt_workers(pool)
-            pool.shutdown(wait=True, cancel_futures=True)
-            if salvage is not None:
-                calls.salvage(salvage)
-            raise
-        finally:
-            inputs.stop()
-            pool.shutdown(wait=True, cancel_futures=True)
-
-    def _start(self) -> tuple[cf.Executor, Any]:
-        """The pool and its cancel event."""
-        if self.threads:
-            return cf.ThreadPoolExecutor(max_workers=self.jobs), threading.Event()
-        import multiprocessing
-
-        cancel = multiprocessing.get_context().Event()
-        pool = cf.ProcessPoolExecutor(max_workers=self.jobs, initializer=_worker_init, initargs=(cancel, os.getpid()))
-        with _signals_blocked():
-            pool.submit(int)  # forks every worker now, before the reader thread starts
-        return pool, cancel
-
-    def _results(self, calls: _Calls, inputs: _ReadAhead, prepare: Prepare) -> Iterator[tuple[Any, Any]]:
+    def _ordered(self, calls: _Calls, inputs: _ReadAhead, prepare: Prepare) -> Iterator[tuple[Any, Any]]:
+        """Take items from `inputs` into `calls` and yield results from the head of `calls` as they are done."""
         exhausted = False
         while True:
             for result in calls.ready():
@@ -151,6 +102,63 @@ class Pool(Executor):
             elif kind == "error":
                 raise value
 
+
+class Sequential(Executor):
+    """One call at a time, in the caller's thread (--jobs 1)."""
+
+    def map(self, fn, items, *, prepare=_same, size=None, salvage=None, lost=None):
+        for item in items:
+            arg = prepare(item)
+            yield item, arg.value if isinstance(arg, Done) else fn(arg)
+            if self._stopping:
+                return
+
+
+class Pool(Executor):
+    """Calls on `jobs` worker processes (Python-bound work; each worker pins numeric libraries to one thread), or
+    on threads (work in libraries that release the GIL).
+
+    Threads take calls in batches: for light work (scan hashes ~1 GB/s from the page cache) a future and a GIL
+    hand-off per call cost more than a second thread gains. Items are read on a thread, at most a window ahead,
+    so that a finished result is handed on at once even while the next item is still to come from a slow
+    upstream stage. The worker processes are forked before that thread starts: a child forked while the thread
+    held stdin's lock would hang closing its copy of stdin.
+    """
+
+    def __init__(self, jobs: int, *, threads: bool = False):
+        self.jobs, self.threads = jobs, threads
+
+    def map(self, fn, items, *, prepare=_same, size=None, salvage=None, lost=None):
+        batch_size = THREAD_BATCH if self.threads else 1
+        pool, cancel = self._start()
+        inputs = _ReadAhead(items, window=self.jobs * 2 * batch_size + batch_size)
+        calls = _Calls(pool, fn, batch_size, wake=inputs.wake, cancel=cancel if self.threads else None,
+                       size=size if self.threads else None)
+        try:
+            yield from self._ordered(calls, inputs, prepare)
+        except BaseException:
+            inputs.stop()
+            cancel.set()
+            _interrupt_workers(pool)
+            pool.shutdown(wait=True, cancel_futures=True)
+            if salvage is not None:
+                calls.salvage(salvage)
+            raise
+        finally:
+            inputs.stop()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _start(self) -> tuple[cf.Executor, Any]:
+        """The pool and its cancel event."""
+        if self.threads:
+            return cf.ThreadPoolExecutor(max_workers=self.jobs), threading.Event()
+        import multiprocessing
+
+        cancel = multiprocessing.get_context().Event()
+        pool = cf.ProcessPoolExecutor(max_workers=self.jobs, initializer=_worker_init, initargs=(cancel, os.getpid()))
+        with _signals_blocked():
+            pool.submit(int)  # forks every worker now, before the reader thread starts
+        return pool, cancel
 
 class _ReadAhead:
     """Takes items on a thread, at most `window` ahead: puts ("item", item) on `events` as each arrives, then

@@ -7,16 +7,21 @@ finishes (:mod:`privspeech.resume`), maps the work over an executor (:mod:`privs
 resulting records to stdout in input order, and reports failures without stopping the batch. A stage that consumes
 its input (encrypt --remove-source) has the input removed by the runner, in order, only after the output's journal
 line is fsynced (:mod:`privspeech.removal`).
+
+With a cluster (:mod:`privspeech.executors_dask`) the work runs on its workers, which read and write files at the
+paths the client names (a shared filesystem); placement, the journal and the manifest stay with the client.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
+import socket
 import traceback
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from . import manifest
 from .console import Env, silence_stdout
@@ -31,12 +36,16 @@ from .removal import FileIdentity
 from .resume import Resume
 from .task import Outcome, Stage, Task
 
+if TYPE_CHECKING:
+    from .executors_dask import Cluster
+
 
 @dataclass(frozen=True)
 class RunOptions:
     jobs: int = 1
     fail_fast: bool = False
     shard: tuple[int, int] | None = None  # (i, n), 1-based i
+    cluster: Cluster | None = None  # run on a Dask cluster instead of local processes
 
 
 @dataclass
@@ -98,9 +107,11 @@ def _shard(items: Iterable[Item], shard: tuple[int, int] | None) -> Iterator[Ite
             yield item
 
 
-def _execute(work: Callable[[Task], Record], task: Task) -> Outcome:
+def _execute(work: Callable[[Task], Record], task: Task, cwd: str | None = None) -> Outcome:
     """Run one task (in a worker): its record, or its failure. A closed stdout (BrokenPipeError) is not a
-    record's failure: it stops the run, so it is raised."""
+    record's failure: it stops the run, so it is raised. `cwd`: the client's folder, for a cluster's worker."""
+    if cwd is not None:
+        return _in_client_folder(work, task, cwd)
     try:
         return Outcome("ok", work(task), task.warnings, task.consumed)
     except PrivspeechError as exc:
@@ -115,6 +126,37 @@ def _execute(work: Callable[[Task], Record], task: Task) -> Outcome:
         return Outcome("error", PrivspeechError(f"internal error: {type(exc).__name__}: {exc}", hint="rerun with "
                                                 "--debug for the traceback, and report it",
                                                 status=ExitStatus.FAILED), task.warnings + [detail])
+
+
+def _in_client_folder(work: Callable[[Task], Record], task: Task, cwd: str) -> Outcome:
+    """Run a task on a cluster's worker, whose working folder is not the client's: with relative paths resolved
+    against the client's folder `cwd`, and the record and messages naming files as the client does. An input the
+    worker cannot find is said to be missing there."""
+    names = {}
+    for path in (task.record.audio_filepath, task.dest):
+        if path is not None and not os.path.isabs(path):
+            names[os.path.join(cwd, path)] = path
+    task.record = dataclasses.replace(task.record, audio_filepath=os.path.join(cwd, task.record.audio_filepath))
+    task.dest = task.dest and os.path.join(cwd, task.dest)
+    outcome = _execute(work, task)
+
+    def named(text: str) -> str:
+        for full in sorted(names, key=len, reverse=True):
+            text = text.replace(full, names[full])
+        return text
+
+    outcome.warnings = [named(message) for message in outcome.warnings]
+    if outcome.kind == "ok":
+        path = outcome.value.audio_filepath
+        outcome.value = dataclasses.replace(outcome.value, audio_filepath=names.get(path, path))
+    else:
+        exc = outcome.value
+        hint = exc.hint
+        if exc.status == ExitStatus.NOINPUT:
+            hint = (f"Dask worker on {socket.gethostname()}: every worker must see the inputs at the paths this "
+                    f"machine gives (a shared filesystem)")
+        outcome.value = PrivspeechError(named(exc.message), hint=hint and named(hint), status=exc.status)
+    return outcome
 
 
 def _input_size(task: Task) -> int | None:
@@ -137,14 +179,16 @@ class Runner:
         self.base_dir = stdout_folder()
         self.outputs = Outputs(placement, stage.suffix)
         self.resume: Resume | None = None
-        self.executor: Executor = Pool(options.jobs, threads=stage.io_bound) if options.jobs > 1 else Sequential()
+        self.executor = _executor(options, stage)
 
     def run(self, items: Iterable[Item]) -> Summary:
         if self.placement.out_dir is not None:
             mark(self.placement.out_dir)
             self.resume = Resume(self.placement.out_dir, self.stage, self.placement.force)
-        results = self.executor.map(functools.partial(_execute, self.stage.work), _shard(items, self.options.shard),
-                                    prepare=self._prepare, size=_input_size, salvage=self._salvage)
+        cwd = os.getcwd() if self.executor.remote else None
+        results = self.executor.map(functools.partial(_execute, self.stage.work, cwd=cwd),
+                                    _shard(items, self.options.shard), prepare=self._prepare, size=_input_size,
+                                    salvage=self._salvage, lost=_lost)
         try:
             with contextlib.closing(results):
                 for item, outcome in reported(results, self.progress, self.stage.name):
@@ -154,7 +198,7 @@ class Runner:
             self.summary.broken_pipe = True
         finally:
             if self.resume is not None:
-                self.resume.close()
+                self.resume.close(keep_claims=self.executor.remote)
         return self.summary
 
     def _prepare(self, item: Item) -> Task | Done:
@@ -165,6 +209,9 @@ class Runner:
             if self.stage.remover is not None and src != STDIO:
                 self.stage.remover.check(src, item.root)
             dest = self.outputs.dest(item)
+            if self.executor.remote and STDIO in (src, dest):
+                raise PrivspeechError("stdin and stdout stay on this machine, out of the cluster's reach",
+                                      hint="give files, or run without --scheduler", status=ExitStatus.USAGE)
             task = Task(item.record, dest, force=self.placement.force, record_kept=self.placement.record_kept)
             if dest is None or dest == STDIO:
                 return task
@@ -224,6 +271,21 @@ class Runner:
         if outcome.kind == "ok" and self.resume is not None:
             with contextlib.suppress(OSError, PrivspeechError):
                 self.resume.finish(item, outcome)
+
+
+def _executor(options: RunOptions, stage: Stage) -> Executor:
+    if options.cluster is not None:
+        from .executors_dask import Dask
+
+        return Dask(options.cluster)
+    return Pool(options.jobs, threads=stage.io_bound) if options.jobs > 1 else Sequential()
+
+
+def _lost(item: Item, why: str) -> Outcome:
+    """The failure of a record whose work a cluster gave up on."""
+    return Outcome("error", PrivspeechError(f"{item.record.audio_filepath}: not done: {why}",
+                                            hint="see the workers' logs (out of memory? a crash?); a rerun tries it "
+                                                 "again", status=ExitStatus.SOFTWARE))
 
 
 def _with_path(exc: PrivspeechError, item: Item) -> PrivspeechError:

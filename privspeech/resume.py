@@ -126,9 +126,11 @@ class Resume:
             with contextlib.suppress(PrivspeechError):
                 self.journal.release(dest)
 
-    def close(self) -> None:
+    def close(self, *, keep_claims: bool = False) -> None:
         """Drop the claims of records that never ran (an output a worker published meanwhile keeps its claim, so
-        the next run knows it for an orphan), and close the journal."""
-        for index in list(self._claimed):
-            self.release(index)
+        the next run knows it for an orphan), and close the journal. `keep_claims`: keep them all, as work that was
+        cancelled on a cluster may still publish its output later."""
+        if not keep_claims:
+            for index in list(self._claimed):
+                self.release(index)
         self.journal.close()

@@ -14,6 +14,7 @@ from .errors import ExitStatus, PrivspeechError, from_os_error
 from .fsutil import HASH_CHUNK, STDIO
 from .keys import SecretKey
 from .manifest import Record
+from .secretref import SecretFile, reveal
 from .task import Task
 from .timeutil import format_ts, now
 
@@ -64,7 +65,7 @@ class ScanSettings:
     speaker_from: SpeakerRule | None = None
     retain: dt.timedelta | None = None
     retain_from_mtime: bool = False
-    key: SecretKey | None = None
+    key: SecretKey | SecretFile | None = None  # a SecretFile for a cluster's workers
 
 
 def digest_file(path: str, key: SecretKey | None) -> tuple[str, str | None, os.stat_result]:
@@ -98,7 +99,8 @@ def scan_record(task: Task, settings: ScanSettings) -> Record:
     if path == STDIO:
         raise PrivspeechError("scan reads files, not audio on stdin", hint="give the file's path",
                               status=ExitStatus.USAGE)
-    sha, mac, st = digest_file(path, settings.key)
+    key = reveal(settings.key)
+    sha, mac, st = digest_file(path, key)
     info = audio.probe(path)
     if info.frames == 0:
         raise PrivspeechError(f"{path}: zero-length recording", hint="the file holds no samples",
@@ -109,9 +111,9 @@ def scan_record(task: Task, settings: ScanSettings) -> Record:
     if settings.speaker_from is not None:
         speaker = settings.speaker_from.speaker(path) or speaker
     if mac is not None and prov.source is None:  # a record that names its source already (a derived file) keeps it
-        prov.source = {"id": record.id, "hmac": mac, "key": settings.key.fingerprint}
+        prov.source = {"id": record.id, "hmac": mac, "key": key.fingerprint}
         if speaker:
-            prov.source["speaker"] = source_speaker(settings.key, speaker)
+            prov.source["speaker"] = source_speaker(key, speaker)
     if settings.retain is not None:
         start = dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc) if settings.retain_from_mtime else created
         prov.expires_at = format_ts(start + settings.retain)

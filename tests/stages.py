@@ -50,3 +50,13 @@ def thread_gain(task):
     record = gain(task)
     record.extra["thread"] = threading.get_ident()
     return record
+
+
+def square_after(arg):
+    """(n, pause) -> n * n after `pause` seconds; a negative n kills the process running it (a worker dying
+    mid-task)."""
+    n, pause = arg
+    time.sleep(pause)
+    if n < 0:
+        os.kill(os.getpid(), 9)
+    return n * n

@@ -52,6 +52,10 @@ def anonymize(
     skip_invalid: common.SkipInvalid = False,
     shard: common.Shard = None,
     quiet: common.Quiet = False,
+    scheduler: common.Scheduler = None,
+    tls_ca_file: common.TlsCaFile = None,
+    tls_cert: common.TlsCert = None,
+    tls_key: common.TlsKey = None,
 ):
     """Convert each recording's voice to a pseudo-speaker drawn from a secret key.
 
@@ -83,6 +87,7 @@ def anonymize(
     from ..voice.stage import AnonymizeSettings, anonymize_record
 
     env = Env(quiet=quiet)
+    cluster = common.cluster(scheduler, jobs, tls_ca_file, tls_cert, tls_key)
     options = tuple(sorted((name, value) for name, value in
                            (("strength", strength), ("f0_method", f0_method), ("intonation", intonation))
                            if value is not None))
@@ -100,9 +105,11 @@ def anonymize(
 
         dp = DPSettings(epsilon=dp_epsilon)
     if key_file is not None:
-        key, warnings = keys.load_key_file(key_file)
-        for message in warnings:
-            env.warn(message)
+        key = common.secret(keys.load_key_file, str(key_file), env, remote=cluster is not None)
+    elif cluster is not None:
+        raise common.PrivspeechError("--scheduler needs --key-file: a key drawn for this run would have to travel to "
+                                     "the workers", hint="create a key with: privspeech keygen --anon -o anon.key",
+                                     status=common.ExitStatus.USAGE)
     else:
         key = keys.ephemeral()
         env.warn("no --key-file: a fresh key is drawn for this run, so its outputs cannot be linked to any other "
@@ -131,7 +138,7 @@ def anonymize(
         env.info(describe(entry))
     stage = Stage("anonymize", functools.partial(anonymize_record, settings=settings), suffix=".wav", params=params)
     return common.run(stage, paths, out_dir=out_dir, output=output, force=force, jobs=jobs, fail_fast=fail_fast,
-                      quiet=quiet, shard=shard, emit_manifest=emit_manifest, items=items)
+                      quiet=quiet, shard=shard, emit_manifest=emit_manifest, items=items, cluster=cluster)
 
 
 def _note_unnamed_speakers(items, env):

@@ -18,6 +18,8 @@ PANEL_PROTECT = "Protect"
 PANEL_SECURE = "Encrypt"
 PANEL_KEEP = "Retain"
 PANEL_MEASURE = "Measure"
+PANEL_CLUSTER = "Many machines (Dask)"
+SCHEDULER_ENV = "PRIVSPEECH_SCHEDULER"
 
 def choice(*names: str, metavar: str, **kwargs):
     """A typer.Option whose values the shell completes: METAVAR's alternatives (``a|b|prefix:ARG``)."""
@@ -54,6 +56,21 @@ SpeakerFrom = Annotated[Optional[str], choice(
          "in its path.", show_default=False)]
 KeyFile = Annotated[Optional[Path], typer.Option(
     "--key-file", "-k", help="Secret key file (privspeech keygen --anon).", dir_okay=False)]
+Scheduler = Annotated[Optional[str], typer.Option(
+    "--scheduler", metavar="ADDRESS", envvar=SCHEDULER_ENV, show_envvar=True, rich_help_panel=PANEL_CLUSTER,
+    help="Run the records on the workers of a Dask cluster: its scheduler's tcp:// or tls:// address, or 'local' "
+         "to start one on this machine (--jobs workers). Workers read inputs and keys and write outputs at the paths "
+         "given here, so all must see the same files (a shared filesystem). Needs the dask extra.",
+    show_default=False)]
+TlsCaFile = Annotated[Optional[Path], typer.Option(
+    "--tls-ca-file", metavar="PEM", rich_help_panel=PANEL_CLUSTER, dir_okay=False,
+    help="tls:// scheduler: the CA certificate(s) the cluster's certificates are checked against.")]
+TlsCert = Annotated[Optional[Path], typer.Option(
+    "--tls-cert", metavar="PEM", rich_help_panel=PANEL_CLUSTER, dir_okay=False,
+    help="tls:// scheduler: this client's certificate.")]
+TlsKey = Annotated[Optional[Path], typer.Option(
+    "--tls-key", metavar="PEM", rich_help_panel=PANEL_CLUSTER, dir_okay=False,
+    help="tls:// scheduler: this client's private key.")]
 
 DEBUG_ENV = "PRIVSPEECH_DEBUG"
 
@@ -94,9 +111,37 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def cluster(scheduler, jobs, tls_ca_file=None, tls_cert=None, tls_key=None):
+    """The Dask cluster --scheduler names (its options checked), or None to run on this machine."""
+    if not scheduler:
+        if tls_ca_file or tls_cert or tls_key:
+            raise PrivspeechError("--tls-ca-file, --tls-cert and --tls-key apply with --scheduler",
+                                  status=ExitStatus.USAGE)
+        return None
+    from ..executors_dask import Cluster
+
+    found = Cluster(scheduler, workers=jobs, tls_ca_file=tls_ca_file and str(tls_ca_file),
+                    tls_cert=tls_cert and str(tls_cert), tls_key=tls_key and str(tls_key))
+    found.check()
+    return found
+
+
+def secret(load, files, env, *, remote: bool, passphrase=None):
+    """The secret ``load(files)`` returns (a key, identities, a passphrase), checked here with its warnings shown;
+    for a cluster (`remote`), a reference that the workers load the files through, so the secret never enters a
+    task (`passphrase`, for files protected by one, is then a reference too)."""
+    from ..secretref import SecretFile
+
+    value, warnings = load(files) if passphrase is None else load(files, passphrase=passphrase)
+    for message in warnings:
+        env.warn(message)
+    return SecretFile(load, files, passphrase) if remote else value
+
+
 def run(stage, paths, *, out_dir=None, output=None, force=False, jobs=None, fail_fast=False, quiet=False,
-        skip_invalid=False, shard=None, emit_manifest=False, follow_symlinks=False, items=None):
-    """Check placement options, collect inputs and run `stage`; returns the exit status."""
+        skip_invalid=False, shard=None, emit_manifest=False, follow_symlinks=False, items=None, cluster=None):
+    """Check placement options, collect inputs and run `stage` (on `cluster`, if given); returns the exit
+    status."""
     from ..console import Env
     from ..inputs import collect
     from ..pipeline import RunOptions, Runner, default_jobs, parse_shard
@@ -120,6 +165,9 @@ def run(stage, paths, *, out_dir=None, output=None, force=False, jobs=None, fail
         if output == "-" and env.stdout_is_tty:
             raise PrivspeechError("refusing to write binary output to the terminal",
                                   hint="redirect stdout to a file or a pipe, or give -o FILE", status=ExitStatus.USAGE)
+    warning = cluster.warning() if cluster is not None else None
+    if warning:
+        env.warn(warning)
     if items is None:
         items = collect(paths or [], env, skip_invalid=skip_invalid, follow_symlinks=follow_symlinks)
     if output is not None:
@@ -127,9 +175,9 @@ def run(stage, paths, *, out_dir=None, output=None, force=False, jobs=None, fail
     placement = Placement(out_dir=Path(out_dir) if out_dir is not None else None, out_file=output, force=force,
                           emit_manifest=output is None or emit_manifest)
     options = RunOptions(jobs=jobs or default_jobs(), fail_fast=fail_fast,
-                         shard=parse_shard(shard) if shard else None)
+                         shard=parse_shard(shard) if shard else None, cluster=cluster)
     if output is not None:
-        options = RunOptions(jobs=1, fail_fast=True)
+        options = RunOptions(jobs=1, fail_fast=True, cluster=cluster)
     with Bars(env) as progress:
         summary = Runner(stage, placement, options, env, progress).run(items)
     env.info(f"{stage.name}: {summary.describe()}")

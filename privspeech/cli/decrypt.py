@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from . import common
-from .encrypt import Identities, PassphraseFd, PassphraseFile, read_passphrase
+from .encrypt import Identities, PassphraseFd, PassphraseFile, read_identities, read_passphrase
 
 
 @common.handles_errors
@@ -26,6 +26,10 @@ def decrypt(
     skip_invalid: common.SkipInvalid = False,
     shard: common.Shard = None,
     quiet: common.Quiet = False,
+    scheduler: common.Scheduler = None,
+    tls_ca_file: common.TlsCaFile = None,
+    tls_cert: common.TlsCert = None,
+    tls_key: common.TlsKey = None,
 ):
     """Decrypt age files (or folders of them, a manifest, or stdin); outputs drop `.age`.
 
@@ -42,25 +46,27 @@ def decrypt(
     import functools
 
     from ..console import Env
-    from ..crypto import identities
     from ..crypto.stage import DecryptSettings, decrypt_items, decrypt_record, keep_names
     from ..task import Stage
 
     env = Env(quiet=quiet)
-    secret = read_passphrase(env, passphrase_fd, passphrase_file)
+    cluster = common.cluster(scheduler, jobs, tls_ca_file, tls_cert, tls_key)
+    remote = cluster is not None
+    secret = read_passphrase(env, passphrase_fd, passphrase_file, remote=remote)
     if identity:
-        found, warnings = identities.load_identities(identity, passphrase=secret)
-        for message in warnings:
-            env.warn(message)
-        settings = DecryptSettings(identities=found)
+        settings = DecryptSettings(identities=read_identities(env, identity, secret, remote=remote))
+    elif secret is None:
+        raise common.PrivspeechError("decrypt with --scheduler needs -i or --passphrase-file: a prompt cannot reach "
+                                     "the workers", hint="give -i FILE, or --passphrase-file PATH on the filesystem "
+                                     "the workers share", status=common.ExitStatus.USAGE)
     else:
-        settings = DecryptSettings(passphrase=secret() if callable(secret) else secret)
+        settings = DecryptSettings(passphrase=secret() if not remote and callable(secret) else secret)
     items = keep_names(decrypt_items(paths or [], env, skip_invalid=skip_invalid), strip_age=True)
     if output is None and out_dir is None:
         items, output = _one_to_stdout(items, env)
     stage = Stage("decrypt", functools.partial(decrypt_record, settings=settings), suffix="", io_bound=True)
     return common.run(stage, paths, out_dir=out_dir, output=output, force=force, jobs=jobs, fail_fast=fail_fast,
-                      quiet=quiet, shard=shard, emit_manifest=emit_manifest, items=items)
+                      quiet=quiet, shard=shard, emit_manifest=emit_manifest, items=items, cluster=cluster)
 
 
 def _one_to_stdout(items, env):

@@ -19,21 +19,32 @@ Identities = Annotated[Optional[list[Path]], typer.Option(
                                              "repeatable.", dir_okay=False)]
 
 
-def read_passphrase(env, fd: int | None, file: Path | None, *, confirm: bool = False):
-    """The passphrase from --passphrase-fd, --passphrase-file, or else a function that prompts on the terminal."""
+def read_passphrase(env, fd: int | None, file: Path | None, *, confirm: bool = False, remote: bool = False):
+    """The passphrase from --passphrase-fd, --passphrase-file, or else a function that prompts on the terminal.
+    For a cluster (`remote`), a reference the workers read --passphrase-file through, or None without one: a
+    prompt or a descriptor of this process cannot reach them."""
     from ..crypto import passphrase
 
     if fd is not None and file is not None:
         raise common.PrivspeechError("--passphrase-fd and --passphrase-file exclude each other",
                                      status=common.ExitStatus.USAGE)
+    if fd is not None and remote:
+        raise common.PrivspeechError("--passphrase-fd cannot reach the workers of --scheduler",
+                                     hint="give --passphrase-file PATH on the filesystem the workers share",
+                                     status=common.ExitStatus.USAGE)
     if fd is not None:
         return passphrase.read_fd(fd)
     if file is not None:
-        value, warnings = passphrase.read_file(file)
-        for message in warnings:
-            env.warn(message)
-        return value
-    return lambda: passphrase.prompt(confirm=confirm)
+        return common.secret(passphrase.read_file, str(file), env, remote=remote)
+    return None if remote else lambda: passphrase.prompt(confirm=confirm)
+
+
+def read_identities(env, paths: list[Path], secret, *, remote: bool):
+    """The identities in the -i files (`secret`: their passphrase, if one is protected), or for a cluster a
+    reference the workers read them through."""
+    from ..crypto import identities
+
+    return common.secret(identities.load_identities, tuple(map(str, paths)), env, remote=remote, passphrase=secret)
 
 
 @common.handles_errors
@@ -70,6 +81,10 @@ def encrypt(
     skip_invalid: common.SkipInvalid = False,
     shard: common.Shard = None,
     quiet: common.Quiet = False,
+    scheduler: common.Scheduler = None,
+    tls_ca_file: common.TlsCaFile = None,
+    tls_cert: common.TlsCert = None,
+    tls_key: common.TlsKey = None,
 ):
     """Encrypt recordings in the age format; outputs get `.age` and records point at them.
 
@@ -86,7 +101,7 @@ def encrypt(
     import functools
 
     from ..console import Env
-    from ..crypto import identities, recipients
+    from ..crypto import recipients
     from ..crypto.stage import EncryptSettings, encrypt_record, keep_names
     from ..inputs import collect
     from ..journal import consumed_sources
@@ -94,6 +109,12 @@ def encrypt(
     from ..removal import SourceRemover
 
     env = Env(quiet=quiet)
+    cluster = common.cluster(scheduler, jobs, tls_ca_file, tls_cert, tls_key)
+    remote = cluster is not None
+    if remove_source and remote:
+        raise common.PrivspeechError("--remove-source runs on this machine only: it must see that the file a worker "
+                                     "read is the one it removes", hint="run encrypt --remove-source without "
+                                     "--scheduler", status=common.ExitStatus.USAGE)
     if (verify or remove_source) and not (identity or passphrase):
         option = "--remove-source" if remove_source else "--verify"
         raise common.PrivspeechError(f"{option} decrypts each ciphertext back before trusting it: give the identity "
@@ -104,20 +125,23 @@ def encrypt(
     if source_root and not remove_source:
         raise common.PrivspeechError("--source-root applies with --remove-source only", status=common.ExitStatus.USAGE)
     secret = None
-    found = []
+    found = recipients.Recipients()
     if passphrase:
         if recipient or recipients_file:
             raise common.PrivspeechError("-p excludes -r and -R", status=common.ExitStatus.USAGE)
-        secret = read_passphrase(env, passphrase_fd, passphrase_file, confirm=True)
-        secret = secret() if callable(secret) else secret
+        secret = read_passphrase(env, passphrase_fd, passphrase_file, confirm=True, remote=remote)
+        if secret is None:
+            raise common.PrivspeechError("-p with --scheduler needs --passphrase-file: a prompt cannot reach the "
+                                         "workers", hint="give --passphrase-file PATH on the filesystem the workers "
+                                         "share", status=common.ExitStatus.USAGE)
+        if not remote and callable(secret):
+            secret = secret()
     else:
         found = recipients.collect(recipient or [], recipients_file or [])
     verify_with = []
     if identity and (verify or remove_source) and not passphrase:
-        verify_with, warnings = identities.load_identities(
-            identity, passphrase=read_passphrase(env, passphrase_fd, passphrase_file))
-        for message in warnings:
-            env.warn(message)
+        verify_with = read_identities(env, identity, read_passphrase(env, passphrase_fd, passphrase_file,
+                                                                     remote=remote), remote=remote)
     remover = None
     if remove_source:
         remover = SourceRemover(source_root or [])
@@ -131,7 +155,7 @@ def encrypt(
     stage = Stage("encrypt", functools.partial(encrypt_record, settings=settings), params=params, suffix=".age",
                   io_bound=True, remover=remover)
     return common.run(stage, paths, out_dir=out_dir, output=output, force=force, jobs=jobs, fail_fast=fail_fast,
-                      quiet=quiet, shard=shard, emit_manifest=emit_manifest, items=items)
+                      quiet=quiet, shard=shard, emit_manifest=emit_manifest, items=items, cluster=cluster)
 
 
 def _check_manifests_trusted(paths: list[str], source_root) -> None:

@@ -79,6 +79,7 @@ def render(name: str, command, *, summary: str, subcommands=None) -> str:
     lines += [f".TP\n\\fB{code}\\fR\n{_esc(text)}" for code, text in EXIT_STATUS]
     lines += [".SH ENVIRONMENT", ".TP\n\\fBNO_COLOR\\fR\nDisables colour on stderr.",
               ".TP\n\\fBPRIVSPEECH_DEBUG\\fR\nShows tracebacks for errors (for bug reports)."]
+    lines += [f".TP\n\\fB{_esc(p.envvar)}\\fR\nThe default of \\fB{_esc(p.opts[0])}\\fR." for p in options if p.envvar]
     see_also = ["privspeech(1)"] if subcommands is None else [f"privspeech-{n}(1)" for n, _ in subcommands]
     lines += [".SH SEE ALSO", _esc(", ".join(see_also))]
     return "\n".join(line for line in lines if line) + "\n"

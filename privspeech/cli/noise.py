@@ -47,6 +47,10 @@ def noise(
     skip_invalid: common.SkipInvalid = False,
     shard: common.Shard = None,
     quiet: common.Quiet = False,
+    scheduler: common.Scheduler = None,
+    tls_ca_file: common.TlsCaFile = None,
+    tls_cert: common.TlsCert = None,
+    tls_key: common.TlsKey = None,
 ):
     """Add calibrated integer-lattice noise to every sample: event-level differential privacy.
 
@@ -74,6 +78,7 @@ def noise(
     from ..task import Stage
 
     env = Env(quiet=quiet)
+    cluster = common.cluster(scheduler, jobs, tls_ca_file, tls_cert, tls_key)
     settings = NoiseSettings(mechanism=mechanism, unit=unit, epsilon=epsilon, delta=delta, rho=rho,
                              grid_bits=grid_bits, seed=seed)
     mech, entry = noise_mechanism(np.int16, 1, epsilon=epsilon, delta=delta, rho=rho, mechanism=mechanism, unit=unit,
@@ -99,4 +104,4 @@ def noise(
     stage = Stage("noise", functools.partial(noise_record, settings=settings), suffix=".wav",
                   params=dataclasses.asdict(settings))
     return common.run(stage, paths, out_dir=out_dir, output=output, force=force, jobs=jobs, fail_fast=fail_fast,
-                      quiet=quiet, shard=shard, emit_manifest=emit_manifest, items=items)
+                      quiet=quiet, shard=shard, emit_manifest=emit_manifest, items=items, cluster=cluster)

@@ -22,6 +22,10 @@ def scan(
     skip_invalid: common.SkipInvalid = False,
     shard: common.Shard = None,
     quiet: common.Quiet = False,
+    scheduler: common.Scheduler = None,
+    tls_ca_file: common.TlsCaFile = None,
+    tls_cert: common.TlsCert = None,
+    tls_key: common.TlsKey = None,
 ):
     """Walk files and folders for audio and print one manifest record per file.
 
@@ -41,18 +45,18 @@ def scan(
     from ..timeutil import parse_duration
 
     env = Env(quiet=quiet)
+    cluster = common.cluster(scheduler, jobs, tls_ca_file, tls_cert, tls_key)
     key = None
     if key_file is not None:
-        key, warnings = keys.load_key_file(key_file)
-        for message in warnings:
-            env.warn(message)
+        key = common.secret(keys.load_key_file, str(key_file), env, remote=cluster is not None)
     settings = ScanSettings(speaker_from=SpeakerRule.parse(speaker_from) if speaker_from else None,
                             retain=parse_duration(retain) if retain else None,
                             retain_from_mtime=retain_from_mtime, key=key)
     stats = WalkStats()
     items = collect(paths or [], env, skip_invalid=skip_invalid, follow_symlinks=follow_symlinks, stats=stats)
     stage = Stage("scan", functools.partial(scan_record, settings=settings), io_bound=True)
-    status = common.run(stage, paths, jobs=jobs, fail_fast=fail_fast, quiet=quiet, shard=shard, items=items)
+    status = common.run(stage, paths, jobs=jobs, fail_fast=fail_fast, quiet=quiet, shard=shard, items=items,
+                        cluster=cluster)
     if stats.summary():
         env.info(f"scan: {stats.summary()}")
     for root in stats.roots_without_audio:

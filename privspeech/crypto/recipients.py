@@ -6,8 +6,10 @@ never its text: a secret key given by mistake must not end up in a terminal scro
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Union
 
@@ -66,6 +68,11 @@ def _hint(text: str) -> str:
 def parse_file(path: str | os.PathLike) -> list[Recipient]:
     """The recipients in a recipients file: one per line; blank lines and lines starting with `#` are
     ignored (as age does, an indented `#` is an error)."""
+    return [parse(text, where=where) for where, text in _file_lines(path)]
+
+
+def _file_lines(path: str | os.PathLike) -> list[tuple[str, str]]:
+    """(where, text) of each recipient line in a recipients file; at least one."""
     path = Path(path)
     try:
         text = path.read_bytes().decode("utf-8")
@@ -73,7 +80,7 @@ def parse_file(path: str | os.PathLike) -> list[Recipient]:
         raise PrivspeechError(f"{path}: not a text file of recipients", status=ExitStatus.DATAERR) from None
     except OSError as exc:
         raise from_os_error(exc, f"recipients file {path}") from None
-    found = [parse(line, where=f"{path} line {number}") for number, line in enumerate(text.splitlines(), 1)
+    found = [(f"{path} line {number}", line) for number, line in enumerate(text.splitlines(), 1)
              if line.strip() and not line.startswith("#")]
     if not found:
         raise PrivspeechError(f"{path}: no recipients in the file", hint="add one recipient per line",
@@ -81,12 +88,33 @@ def parse_file(path: str | os.PathLike) -> list[Recipient]:
     return found
 
 
-def collect(texts: Iterable[str] = (), files: Iterable[str | os.PathLike] = ()) -> list[Recipient]:
-    """Recipients given one by one (`-r`) and in recipients files (`-R`), in that order; at least one."""
-    found = [parse(text, where=f"recipient {number} given with -r") for number, text in enumerate(texts, 1)]
+@dataclass(frozen=True)
+class Recipients:
+    """Checked recipients by their text forms, parsed where they are used (once per process). Unlike pyrage's
+    recipient objects they pickle, so a cluster's tasks can carry them (they are public keys)."""
+
+    texts: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def parsed(self) -> list[Recipient]:
+        return _parsed(self.texts)
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(texts: tuple[str, ...]) -> list[Recipient]:
+    return [parse(text) for text in texts]
+
+
+def collect(texts: Iterable[str] = (), files: Iterable[str | os.PathLike] = ()) -> Recipients:
+    """Recipients given one by one (`-r`) and in recipients files (`-R`), in that order, checked; at least one."""
+    found = [(f"recipient {number} given with -r", text) for number, text in enumerate(texts, 1)]
     for path in files:
-        found.extend(parse_file(path))
+        found.extend(_file_lines(path))
     if not found:
         raise PrivspeechError("no recipients given", hint="give -r RECIPIENT or -R FILE, or -p for a passphrase",
                               status=ExitStatus.USAGE)
-    return found
+    for where, text in found:
+        parse(text, where=where)
+    return Recipients(tuple(text.strip() for _, text in found))

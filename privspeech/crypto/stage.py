@@ -25,23 +25,25 @@ from ..inputs import Item, collect
 from ..manifest import Record
 from ..task import Task
 from ..removal import FileIdentity
+from ..secretref import SecretFile, reveal
 from . import header
 from .identities import Identity
 from .passphrase import Passphrase
-from .recipients import Recipient
+from .recipients import Recipients
 from .stream import Written, decrypt_stream, encrypt_stream, op_fields
 
 
 @dataclass(frozen=True)
 class EncryptSettings:
     """How to encrypt. With `verify` each ciphertext is decrypted once (with `verify_with`, or the passphrase)
-    and compared with the plaintext read, before it is published; `remove_source` implies it."""
+    and compared with the plaintext read, before it is published; `remove_source` implies it. For a cluster's
+    workers the passphrase and `verify_with` are SecretFile references."""
 
-    recipients: Sequence[Recipient] = ()
+    recipients: Recipients = Recipients()
     passphrase: Passphrase | None = None
     armor: bool = False
     verify: bool = False
-    verify_with: Sequence[Identity] = ()
+    verify_with: Sequence[Identity] | SecretFile = ()
     remove_source: bool = False
 
     @property
@@ -51,7 +53,9 @@ class EncryptSettings:
 
 @dataclass(frozen=True)
 class DecryptSettings:
-    identities: Sequence[Identity] = ()
+    """How to decrypt; for a cluster's workers the identities and passphrase are SecretFile references."""
+
+    identities: Sequence[Identity] | SecretFile = ()
     passphrase: Passphrase | None = None
 
 
@@ -119,9 +123,9 @@ def encrypt_record(task: Task, *, settings: EncryptSettings) -> Record:
     expected = task.record.privspeech.sha256 if src != STDIO else None
     with _source(src) as reader, _sink(dest, force=task.force, private=False) as writer:
         before = FileIdentity.of(os.fstat(reader.fileno())) if settings.remove_source else None
-        written = encrypt_stream(reader, writer, recipients=settings.recipients, passphrase=settings.passphrase,
-                                 armor=settings.armor, name=src, out_name=dest, input_sha256=expected,
-                                 hash_input=settings.verifies, hash_output=task.record_kept)
+        written = encrypt_stream(reader, writer, recipients=settings.recipients.parsed(),
+                                 passphrase=settings.passphrase, armor=settings.armor, name=src, out_name=dest,
+                                 input_sha256=expected, hash_input=settings.verifies, hash_output=task.record_kept)
         if settings.verifies:
             _verify(writer, written, settings, src, dest)
         if before is not None:
@@ -170,7 +174,7 @@ def _verify(ciphertext: BinaryIO, written: Written, settings: EncryptSettings, s
     ciphertext.seek(0)
     sink = _HashSink()
     try:
-        decrypt_stream(ciphertext, sink, identities=settings.verify_with,  # type: ignore[arg-type]
+        decrypt_stream(ciphertext, sink, identities=reveal(settings.verify_with),  # type: ignore[arg-type]
                        passphrase=settings.passphrase, name=dest)
     except PrivspeechError as exc:
         if exc.status != ExitStatus.NOPERM:
@@ -188,7 +192,7 @@ def decrypt_record(task: Task, *, settings: DecryptSettings) -> Record:
     record of the plaintext."""
     src, dest = task.record.audio_filepath, task.dest
     with _source(src) as reader, _sink(dest, force=task.force, private=True) as writer:
-        written = decrypt_stream(reader, writer, identities=settings.identities, passphrase=settings.passphrase,
+        written = decrypt_stream(reader, writer, identities=reveal(settings.identities), passphrase=settings.passphrase,
                                  name=src, out_name=dest, hash_output=task.record_kept)
     record = task.record.with_op("decrypt", format="age")
     record.privspeech.sha256 = written.sha256

@@ -301,7 +301,8 @@ def encrypt_stream(reader: BinaryIO, writer: BinaryIO, *, recipients: Sequence[R
     reader, writer : binary file objects
         Plaintext source and ciphertext sink.
     recipients : sequence of pyrage recipients
-        From :func:`privspeech.crypto.recipients.collect`; exclusive with `passphrase`.
+        From :func:`privspeech.crypto.recipients.parse` (or ``collect(...).parsed()``); exclusive with
+        `passphrase`.
     passphrase : str, bytes or callable, optional
         Encrypt with scrypt instead, in memory (at most ``passphrase.MAX_BYTES``).
     armor : bool

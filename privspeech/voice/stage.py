@@ -12,6 +12,7 @@ from .. import audio
 from ..errors import ExitStatus, PrivspeechError
 from ..keys import SecretKey
 from ..manifest import Record
+from ..secretref import SecretFile, reveal
 from ..task import Task
 from ..scan import source_speaker
 from ..transform import output_record, verify_input
@@ -28,7 +29,7 @@ BLOCK_FRAMES = 1 << 16
 class AnonymizeSettings:
     """Everything the stage needs besides the record: method, level, method settings, speaker-id policy."""
 
-    key: SecretKey
+    key: SecretKey | SecretFile  # a SecretFile for a cluster's workers
     method: str = "world"
     level: str = "speaker"
     keep_speaker_ids: bool = False
@@ -44,7 +45,7 @@ class AnonymizeSettings:
 
     def params(self) -> dict[str, Any]:
         """The non-secret description that goes into the ops entry (and identifies the output for resume)."""
-        return {**describe(self.method, self.level, self.key, **dict(self.options)),
+        return {**describe(self.method, self.level, reveal(self.key), **dict(self.options)),
                 "keep_speaker_ids": self.keep_speaker_ids}
 
     def stage_params(self) -> dict[str, Any]:
@@ -65,7 +66,8 @@ def anonymize_record(task: Task, *, settings: AnonymizeSettings) -> Record:
     speaker = record.speaker
     if not speaker and settings.level == "speaker":
         speaker = f"recording:{record.id or path}"
-    ids = dict(key=settings.key, speaker=speaker, utterance=record.id or path, level=settings.level)
+    key = reveal(settings.key)
+    ids = dict(key=key, speaker=speaker, utterance=record.id or path, level=settings.level)
     with audio.open_input(path) as reader:
         info = reader.info
         budget = None
@@ -96,7 +98,7 @@ def anonymize_record(task: Task, *, settings: AnonymizeSettings) -> Record:
         out = out.with_op("dp-intonation", **budget.entry())
     if not keep and out.speaker:
         source = out.privspeech.source or {}
-        if not settings.key.ephemeral and not source.get("speaker"):
-            out.privspeech.source = {**source, "speaker": source_speaker(settings.key, out.speaker)}
-        out = dataclasses.replace(out, speaker=settings.key.pseudonym("speaker", out.speaker))
+        if not key.ephemeral and not source.get("speaker"):
+            out.privspeech.source = {**source, "speaker": source_speaker(key, out.speaker)}
+        out = dataclasses.replace(out, speaker=key.pseudonym("speaker", out.speaker))
     return out
