@@ -12,8 +12,8 @@ across the space of real voices instead of clustering:
   puts female formants about 17 % above male ones on average (Peterson & Barney 1952; Hillenbrand
   et al. 1995); with individual tract lengths varying by roughly +-8 %, the ratio between a given woman
   and a given man spans about 1.05 to 1.35. The warp factor (target formants over source formants) is
-  drawn from that band: the wider band also spreads the conversions one speaker gets under different
-  keys (lazy-informed EER on VCTK: about 20 % with 1.10-1.25, 26 % with 1.05-1.35, three runs each).
+  drawn from that band, which also spreads the conversions one speaker gets under different keys
+  (measurements: docs/experiments.md).
 - Spectral tilt: a small change of at most 1.5 dB per octave, within the spread of glottal source
   tilt between speakers.
 

@@ -9,7 +9,7 @@ limited to 6 dB), the whole change optionally soft-limited (`timbre_limit_db`); 
 the same VTLN map; a spectral tilt on the envelope. With `fallback` (strength light), per-recording checks limit the
 timbre change of noisy or narrowband recordings and give a gentler target to a conversion that lost its voicing.
 The timbre replacement is what defeats an attacker who converts their own
-enrollment audio: without it that attacker's EER on VCTK was 2.5 %."""
+enrollment audio (measurements: docs/experiments.md)."""
 
 from __future__ import annotations
 
@@ -26,12 +26,12 @@ from .loudness import SILENCE_RMS, frame_rms, match_gain
 from .targets import Candidates, Target
 from .warp import apply_warp, tilt_gains, vtln_warp
 
-# Bump whenever the same key and input would give different output; never reuse a name: "world-5" was a candidate
-# (same-side formant moves of 15-25 %) committed at 0e40978 and withdrawn at a4fbaf6.
+# Bump whenever the same key and input would give different output; never reuse a name (withdrawn ones are listed
+# in docs/experiments.md).
 VERSION = "world-8"
 F0_METHODS = ("dio", "harvest", "rapt")
 RAPT_RANGE_HZ = (60.0, 500.0)  # RAPT's F0 search range
-RAPT_DELAY_S = 0.007  # SPTK's RAPT frame i describes time i * hop + 7 ms (measured on chirps at 8-48 kHz: 6.9-7.2 ms)
+RAPT_DELAY_S = 0.007  # SPTK's RAPT frame i describes time i * hop + 7 ms (docs/experiments.md)
 MIN_VOICED_SECONDS = 0.3  # voiced speech needed before the source voice is judged and the target fixed
 DEFAULT_SPREAD = 3.0 * math.log(2.0) / 12.0  # log-F0 spread assumed while too few frames are voiced
 MIN_SPREAD = 0.5 * math.log(2.0) / 12.0
