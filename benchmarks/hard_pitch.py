@@ -28,22 +28,6 @@ from privspeech import voice  # noqa: E402
 from privspeech.evaluate import attacks, pairs  # noqa: E402
 from privspeech.evaluate.utility import compare_contours, f0_contour, summarize_pitch  # noqa: E402
 
-REFERENCES = ("degraded", "clean")
-SYSTEMS = ("world", "resynth")
-
-
-def clean_halves(corpus: Path, per_slice: int) -> dict[str, tuple[np.ndarray, int]]:
-    """The undegraded halves of the hard set's LibriSpeech utterances, by utterance id."""
-    genders = {r["speaker"]: r["gender"] for r in hard_set.corpus_rows(corpus)}
-    libri = pairs.from_folder(corpus / "librispeech-train-clean-100", genders=genders, pattern="*.flac")
-    out = {}
-    for name, speakers in zip(hard_set.DEGRADED, hard_set._deal(libri[hard_set.SKIP:], per_slice)):
-        for u in speakers:
-            y, sr = pairs.load(u.original)
-            for half, part in zip("ab", hard_set.split(y, sr)):
-                out[f"{name}/{u.id}#{half}"] = (part, sr)
-    return out
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1])
@@ -52,7 +36,8 @@ def main() -> None:
     parser.add_argument("--key-pair", type=int, default=1)
     args = parser.parse_args()
     owner, _ = key_pair(args.key_pair)
-    clean = clean_halves(args.corpus, args.per_slice)
+    clean = {hard_set.utterance_id(name, u, half): (part, sr)
+             for name, u, half, part, sr in hard_set.clean_halves(args.corpus, per_slice=args.per_slice)}
     results: dict[tuple[str, str, str], list] = {}
     with tempfile.TemporaryDirectory() as workdir:
         for u in hard_set.build(args.corpus, Path(workdir), per_slice=args.per_slice):

@@ -58,23 +58,42 @@ def build(corpus: Path, workdir: Path, *, per_slice: int = 24, skip: int = SKIP)
         (at most) are the babble talkers.
     """
     workdir.mkdir(parents=True, exist_ok=True)
-    genders = {r["speaker"]: r["gender"] for r in corpus_rows(corpus)}
-    libri = pairs.from_folder(corpus / "librispeech-train-clean-100", genders=genders, pattern="*.flac")
+    genders = _genders(corpus)
+    libri = _librispeech(corpus, genders)
     babble_pool = [pairs.load(u.original)[0] for u in libri[:min(20, skip)]]
     out: list[pairs.Utterance] = []
-    for name, speakers in zip(DEGRADED, _deal(libri[skip:], per_slice)):
-        for u in speakers:
-            y, sr = pairs.load(u.original)
-            rng = np.random.default_rng(_seed(f"{name}/{u.speaker}"))
-            degrade = _Degradation(name, rng, babble_pool)
-            for half, part in zip("ab", split(y, sr)):
-                z, zsr = degrade(part, sr)
-                path = workdir / f"{name}-{u.speaker}_{half}.wav"
-                sf.write(path, z, zsr, subtype="PCM_16")
-                out.append(pairs.Utterance(f"{name}/{u.id}#{half}", u.speaker, str(path), gender=u.gender))
+    for name, u, half, part, sr in clean_halves(corpus, per_slice=per_slice, skip=skip):
+        if half == "a":  # both halves of a speaker share one drawn degradation
+            degrade = _Degradation(name, np.random.default_rng(_seed(f"{name}/{u.speaker}")), babble_pool)
+        z, zsr = degrade(part, sr)
+        path = workdir / f"{name}-{u.speaker}_{half}.wav"
+        sf.write(path, z, zsr, subtype="PCM_16")
+        out.append(pairs.Utterance(utterance_id(name, u, half), u.speaker, str(path), gender=u.gender))
     for u in pairs.from_folder(corpus / "fsdd-concat", genders=genders):
         out.append(pairs.Utterance(f"fsdd/{u.id}", u.speaker, u.original, gender=u.gender))
     return out
+
+
+def clean_halves(corpus: Path, *, per_slice: int = 24, skip: int = SKIP):
+    """The degraded slices' LibriSpeech halves before degradation, in the set's order: (slice, recording, half
+    'a' or 'b', samples, rate)."""
+    for name, speakers in zip(DEGRADED, _deal(_librispeech(corpus, _genders(corpus))[skip:], per_slice)):
+        for u in speakers:
+            y, sr = pairs.load(u.original)
+            for half, part in zip("ab", split(y, sr)):
+                yield name, u, half, part, sr
+
+
+def utterance_id(name: str, recording: pairs.Utterance, half: str) -> str:
+    return f"{name}/{recording.id}#{half}"
+
+
+def _genders(corpus: Path) -> dict[str, str]:
+    return {r["speaker"]: r["gender"] for r in corpus_rows(corpus)}
+
+
+def _librispeech(corpus: Path, genders: dict[str, str]) -> list[pairs.Utterance]:
+    return pairs.from_folder(corpus / "librispeech-train-clean-100", genders=genders, pattern="*.flac")
 
 
 def slice_of(utterance_id: str) -> str:
