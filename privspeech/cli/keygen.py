@@ -52,7 +52,7 @@ def keygen(
 
         key = keys.generate()
         if to_stdout:
-            _write_stdout(keys.serialize(key))
+            typer.echo(keys.serialize(key).decode("ascii"), nl=False)
         else:
             keys.write_key_file(output, key)
             env.info(f"wrote {output} (fingerprint {key.fingerprint}); keep it private")
@@ -65,7 +65,7 @@ def keygen(
     if to_stdout:
         identity = identities.generate()
         data = identities.identity_text(identity)
-        _write_stdout(identities.protect(data, secret) if secret is not None else data)
+        typer.echo((identities.protect(data, secret) if secret is not None else data).decode("ascii"), nl=False)
         env.info(f"Public key: {identities.recipient(identity)}")
         return 0
     typer.echo(identities.write_identity_file(output, passphrase=secret))
@@ -83,9 +83,3 @@ def _check_stdout_private() -> None:
         raise common.PrivspeechError("refusing to write a secret key into a file that others can read",
                                      hint="use -o FILE (created 0600), or run under umask 077",
                                      status=common.ExitStatus.CANTCREAT)
-
-
-def _write_stdout(data: bytes) -> None:
-    sys.stdout.flush()
-    sys.stdout.buffer.write(data)
-    sys.stdout.flush()
