@@ -193,8 +193,8 @@ def binary_stdout() -> BinaryIO:
     """stdout for binary data, always buffered (a raw stdout, as under ``python -u``, may take only part of a
     write and say so only in its return value); refuses a terminal. Flush it when done."""
     if sys.stdout.isatty():
-        raise PrivspeechError("refusing to write binary data to a terminal",
-                              hint="redirect stdout to a file or pipe, or use -o FILE", status=ExitStatus.USAGE)
+        raise PrivspeechError("refusing to write binary output to the terminal",
+                              hint="redirect stdout to a file or a pipe, or give -o FILE", status=ExitStatus.USAGE)
     sys.stdout.flush()
     try:
         return open(sys.stdout.fileno(), "wb", closefd=False)

@@ -158,9 +158,6 @@ def run(stage, paths, *, out_dir=None, output=None, force=False, jobs=None, fail
                                   status=ExitStatus.USAGE)
         if output == "-" and emit_manifest:
             raise PrivspeechError("-o - puts audio on stdout, so no manifest can go there", status=ExitStatus.USAGE)
-        if output == "-" and env.stdout_is_tty:
-            raise PrivspeechError("refusing to write binary output to the terminal",
-                                  hint="redirect stdout to a file or a pipe, or give -o FILE", status=ExitStatus.USAGE)
     warning = cluster.warning() if cluster is not None else None
     if warning:
         env.warn(warning)
