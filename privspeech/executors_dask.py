@@ -19,6 +19,7 @@ import contextlib
 import ipaddress
 import logging
 import os
+import signal
 import socket
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
@@ -128,9 +129,10 @@ class Dask(Executor):
 
         address: Any = self.cluster.address
         if address == LOCAL:
-            address = stack.enter_context(LocalCluster(
+            address = stack.enter_context(LocalCluster(  # no dashboard; the scheduler's health routes on any port
                 n_workers=self.cluster.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                dashboard_address=None, silence_logs=logging.ERROR))
+                dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                silence_logs=logging.ERROR))
         security = None
         if self.cluster.tls_cert:
             security = Security(tls_ca_file=self.cluster.tls_ca_file, tls_client_cert=self.cluster.tls_cert,
@@ -147,6 +149,8 @@ class Dask(Executor):
         except TimeoutError:
             raise self._unavailable(f"has had no workers for {timeout:g} s") from None
         _check_workers(client)
+        if self.cluster.address == LOCAL:  # the terminal's Ctrl-C reaches them too: the client stops them
+            client.run(_ignore_interrupts)
         return client
 
     def _unavailable(self, why: str) -> PrivspeechError:
@@ -158,6 +162,11 @@ class Dask(Executor):
 def _version() -> str:
     """This privspeech's version (run on each worker)."""
     return __version__
+
+
+def _ignore_interrupts() -> None:
+    """Ignore SIGINT (run in each worker's main thread)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _check_workers(client) -> None:
