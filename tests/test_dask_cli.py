@@ -157,6 +157,22 @@ def test_a_worker_killed_mid_batch_leaves_no_partial_file_and_the_run_completes(
     assert same_files(tmp_path / "anon", here / "anon") and no_temp_files(tmp_path)
 
 
+def test_losing_the_scheduler_is_a_temporary_failure(keys, local, tmp_path):
+    manifest = scanned(local, tmp_path)
+    cluster = DaskCluster(tmp_path / "dask")
+    try:
+        client = start_anonymize(keys, cluster, tmp_path, manifest)
+        first = client.stdout.readline()
+        cluster.scheduler.send_signal(signal.SIGKILL)
+        out, err = client.communicate(timeout=120)
+    finally:
+        cluster.close()
+    assert client.returncode == ExitStatus.TEMPFAIL and "Traceback" not in err.decode(), err.decode()
+    assert f"--scheduler {cluster.address}: the cluster dropped the work" in err.decode()
+    done = records((first + out).decode())
+    assert [same(r) for r in done] == [same(r) for r in local[1][1][:len(done)]]
+
+
 def test_a_missing_input_fails_that_record_only(cluster, tmp_path):
     files = sorted((VCTK / "p225").glob("*.wav"))[:2]
     lines = [{"audio_filepath": str(files[0])}, {"audio_filepath": str(tmp_path / "gone.wav")},
