@@ -19,6 +19,7 @@ import contextlib
 import ipaddress
 import logging
 import os
+import signal
 import socket
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
@@ -110,7 +111,7 @@ class Dask(Executor):
             threads = sum(client.nthreads().values())
             inputs = _ReadAhead(items, window=max(MIN_WINDOW, WINDOW_PER_THREAD * threads))
             stack.callback(inputs.stop)
-            tasks = _Tasks(client, fn, wake=inputs.wake, lost=lost)
+            tasks = _Tasks(client, fn, wake=inputs.wake, lost=lost, address=self.cluster.address)
             try:
                 yield from self._ordered(tasks, inputs, prepare)
             except BaseException:
@@ -126,11 +127,13 @@ class Dask(Executor):
         from distributed import Client, LocalCluster
         from distributed.security import Security
 
+        stack.enter_context(_quiet_logs())
         address: Any = self.cluster.address
         if address == LOCAL:
-            address = stack.enter_context(LocalCluster(
+            address = stack.enter_context(LocalCluster(  # no dashboard; the scheduler's health routes on any port
                 n_workers=self.cluster.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                dashboard_address=None, silence_logs=logging.ERROR))
+                dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                silence_logs=logging.CRITICAL))
         security = None
         if self.cluster.tls_cert:
             security = Security(tls_ca_file=self.cluster.tls_ca_file, tls_client_cert=self.cluster.tls_cert,
@@ -147,6 +150,8 @@ class Dask(Executor):
         except TimeoutError:
             raise self._unavailable(f"has had no workers for {timeout:g} s") from None
         _check_workers(client)
+        if self.cluster.address == LOCAL:  # the terminal's Ctrl-C reaches them too: the client stops them
+            client.run(_ignore_interrupts)
         return client
 
     def _unavailable(self, why: str) -> PrivspeechError:
@@ -155,9 +160,26 @@ class Dask(Executor):
                                status=ExitStatus.TEMPFAIL)
 
 
+@contextlib.contextmanager
+def _quiet_logs():
+    """Keep log records to critical ones: Dask logs a lost connection with tracebacks on stderr (through loggers
+    its configuration gives levels of their own), where the user gets privspeech's one-line error instead."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.ERROR)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
+
+
 def _version() -> str:
     """This privspeech's version (run on each worker)."""
     return __version__
+
+
+def _ignore_interrupts() -> None:
+    """Ignore SIGINT (run in each worker's main thread)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _check_workers(client) -> None:
@@ -176,8 +198,9 @@ class _Tasks:
     """Items taken and not yet handed on, in input order (`pending`: (item, Done | Future)); each call is submitted
     as its own task when it is taken."""
 
-    def __init__(self, client, fn: Fn, *, wake: Callable[[], None], lost: Callable[[Any, str], Any] | None):
-        self.client, self.fn, self.wake, self.lost = client, fn, wake, lost
+    def __init__(self, client, fn: Fn, *, wake: Callable[[], None], lost: Callable[[Any, str], Any] | None,
+                 address: str):
+        self.client, self.fn, self.wake, self.lost, self.address = client, fn, wake, lost, address
         self.pending: collections.deque = collections.deque()
 
     def take(self, item: Any, arg: Any) -> None:
@@ -195,7 +218,12 @@ class _Tasks:
         """(item, result) from the head while the head is done."""
         while self.pending and (isinstance(self.pending[0][1], Done) or self.pending[0][1].done()):
             item, outcome = self.pending.popleft()
-            yield item, outcome.value if isinstance(outcome, Done) else self._result(item, outcome)
+            if isinstance(outcome, Done):
+                yield item, outcome.value
+                continue
+            result = self._result(item, outcome)
+            outcome.release()  # here, not in its finalizer, which would swallow a Ctrl-C arriving meanwhile
+            yield item, result
 
     def _result(self, item: Any, future) -> Any:
         from distributed import KilledWorker
@@ -207,6 +235,13 @@ class _Tasks:
                 raise
             deaths = exc.allowed_failures + 1
             return self.lost(item, f"{deaths} Dask worker{'s' * (deaths > 1)} died while running it")
+        except Exception:
+            if future.status == "error":  # fn's own exception, raised at its item's turn
+                raise
+            # cancelled by the cluster (it lost the scheduler, or someone cancelled it there), or lost on the way
+            raise PrivspeechError(f"--scheduler {self.address}: the cluster dropped the work (lost the scheduler?)",
+                                  hint="what was printed is done; run again to finish (with --out-dir it resumes)",
+                                  status=ExitStatus.TEMPFAIL) from None
 
     def cancel(self, salvage: Callable[[Any, Any], None] | None) -> None:
         """Cancel the calls not finished; hand the results of those finished to `salvage`."""

@@ -25,6 +25,12 @@ def corpus_files(folder: str = "vctk", pattern: str = "*.wav") -> list[Path]:
     return files
 
 
+@pytest.fixture(autouse=True, scope="session")
+def no_scheduler_from_the_environment():
+    """Tests run on this machine unless they give --scheduler (or set PRIVSPEECH_SCHEDULER) themselves."""
+    os.environ.pop("PRIVSPEECH_SCHEDULER", None)
+
+
 @pytest.fixture
 def cli():
     """Invoke the real Typer app in-process: cli(args, input=...) -> result (exit_code, stdout, stderr)."""

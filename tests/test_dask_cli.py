@@ -18,7 +18,7 @@ pytest.importorskip("distributed", reason="the dask extra is not installed (pip 
 from dask_cluster import DaskCluster  # noqa: E402
 from privspeech.errors import ExitStatus  # noqa: E402
 
-from conftest import VCTK, no_temp_files, records, run_cli  # noqa: E402
+from conftest import VCTK, foreground_sigint, no_temp_files, records, run_cli  # noqa: E402
 
 pytestmark = pytest.mark.slow
 SPEAKERS = ["p225", "p226"]  # 20 recordings
@@ -103,14 +103,14 @@ def test_pipeline_on_a_cluster_gives_what_a_local_run_gives(cluster, keys, local
     assert no_temp_files(tmp_path) and not list(cluster.folder.rglob("*.wav"))  # nothing in the workers' folders
 
 
-def anonymize_args(keys: Path, cluster: DaskCluster) -> list:
+def anonymize_args(keys: Path, address: str) -> list:
     return [sys.executable, "-m", "privspeech", "anonymize", "-k", keys / "anon.key", "--out-dir", "anon",
-            "--scheduler", cluster.address]
+            "--scheduler", address]
 
 
 def start_anonymize(keys: Path, cluster: DaskCluster, cwd: Path, manifest: Path) -> subprocess.Popen:
     with open(manifest, "rb") as stdin:
-        return subprocess.Popen(anonymize_args(keys, cluster), stdin=stdin, stdout=subprocess.PIPE,
+        return subprocess.Popen(anonymize_args(keys, cluster.address), stdin=stdin, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, cwd=cwd)
 
 
@@ -132,7 +132,7 @@ def test_a_rerun_after_the_client_is_killed_resumes(cluster, keys, local, tmp_pa
     deadline = time.monotonic() + 30  # what the workers were running when the client died finishes there
     while not no_temp_files(tmp_path / "anon") and time.monotonic() < deadline:
         time.sleep(0.2)
-    rerun = run_cli(anonymize_args(keys, cluster)[3:], input=manifest.read_bytes(), cwd=tmp_path)
+    rerun = run_cli(anonymize_args(keys, cluster.address)[3:], input=manifest.read_bytes(), cwd=tmp_path)
     err = rerun.stderr.decode()
     assert rerun.returncode == 0, err
     resumed = int(err.split(" already done (resumed)")[0].rsplit(" ", 1)[-1])
@@ -155,6 +155,22 @@ def test_a_worker_killed_mid_batch_leaves_no_partial_file_and_the_run_completes(
     assert client.returncode == 0 and "anonymize: 20 done" in err.decode(), err.decode()
     assert [same(r) for r in records((first + out).decode())] == [same(r) for r in expected[1]]
     assert same_files(tmp_path / "anon", here / "anon") and no_temp_files(tmp_path)
+
+
+def test_losing_the_scheduler_is_a_temporary_failure(keys, local, tmp_path):
+    manifest = scanned(local, tmp_path)
+    cluster = DaskCluster(tmp_path / "dask")
+    try:
+        client = start_anonymize(keys, cluster, tmp_path, manifest)
+        first = client.stdout.readline()
+        cluster.scheduler.send_signal(signal.SIGKILL)
+        out, err = client.communicate(timeout=120)
+    finally:
+        cluster.close()
+    assert client.returncode == ExitStatus.TEMPFAIL and "Traceback" not in err.decode(), err.decode()
+    assert f"--scheduler {cluster.address}: the cluster dropped the work" in err.decode()
+    done = records((first + out).decode())
+    assert [same(r) for r in done] == [same(r) for r in local[1][1][:len(done)]]
 
 
 def test_a_missing_input_fails_that_record_only(cluster, tmp_path):
@@ -185,6 +201,23 @@ def test_scheduler_local_from_the_environment(tmp_path):
     assert proc.returncode == 0, proc.stderr.decode()
     assert [same(r) for r in records(proc.stdout.decode())] == [same(r) for r in records(here.stdout.decode())]
     assert "scan: 10 done" in proc.stderr.decode()
+
+
+def test_ctrl_c_on_a_local_cluster_is_one_line_and_a_rerun_finishes(keys, local, tmp_path):
+    """The terminal's Ctrl-C reaches the whole process group, LocalCluster's workers included: they ignore it
+    and the client, interrupted, stops them."""
+    manifest = scanned(local, tmp_path)
+    args = [*anonymize_args(keys, "local"), "-j", "2"]
+    with open(manifest, "rb") as stdin:
+        client = subprocess.Popen(args, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
+                                  start_new_session=True, preexec_fn=foreground_sigint)
+    assert client.stdout.readline()
+    os.killpg(client.pid, signal.SIGINT)
+    _, err = client.communicate(timeout=120)
+    assert client.returncode == ExitStatus.INTERRUPTED and err.decode().strip() == "privspeech: error: interrupted"
+    rerun = run_cli(args[3:], input=manifest.read_bytes(), cwd=tmp_path)
+    assert rerun.returncode == 0 and len(records(rerun.stdout.decode())) == 20, rerun.stderr.decode()
+    assert same_files(tmp_path / "anon", local[0] / "anon") and no_temp_files(tmp_path)
 
 
 def test_no_secret_goes_into_a_task(cluster, keys, cli, monkeypatch, tmp_path):

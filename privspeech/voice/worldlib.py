@@ -42,8 +42,9 @@ def rapt(x: np.ndarray, sr: int, *, hopsize: int, min_hz: float, max_hz: float) 
     if pid == 0:  # the child: compute, send, and leave without running any of the parent's cleanup
         status = 1
         try:
-            for signum in (signal.SIGINT, signal.SIGTERM):  # interrupted, it just dies
-                signal.signal(signum, signal.SIG_DFL)
+            for signum in (signal.SIGINT, signal.SIGTERM):  # interrupted, it just dies; ignored, it ignores it too
+                if signal.getsignal(signum) != signal.SIG_IGN:  # (a local Dask cluster's worker ignores Ctrl-C)
+                    signal.signal(signum, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
             os.close(read)
             f0 = pysptk.rapt(x, sr, hopsize=hopsize, min=min_hz, max=max_hz)
