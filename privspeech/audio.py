@@ -20,7 +20,7 @@ from typing import BinaryIO, Iterator
 import numpy as np
 import soundfile as sf
 
-from .errors import ExitStatus, PrivspeechError, from_os_error
+from .errors import DataError, from_os_error, IOFailure, PrivspeechError, UsageError
 from .fsutil import STDIO, atomic_write, binary_stdout, sha256_stream
 
 _WAV_KEEP = set(sf.available_subtypes("WAV"))
@@ -58,9 +58,8 @@ def _open(source: str | os.PathLike | BinaryIO, name: str) -> sf.SoundFile:
         return sf.SoundFile(source)
     except sf.LibsndfileError as exc:
         reason = str(exc).split(": ", 1)[-1].strip() or "unreadable"
-        raise PrivspeechError(f"{name}: not a readable audio file ({reason})",
-                              hint="privspeech reads WAV, FLAC, OGG and the other formats libsndfile knows",
-                              status=ExitStatus.DATAERR) from None
+        raise DataError(f"{name}: not a readable audio file ({reason})",
+                        hint="privspeech reads WAV, FLAC, OGG and the other formats libsndfile knows") from None
     except OSError as exc:
         raise from_os_error(exc, name) from None
 
@@ -70,20 +69,20 @@ def _load_source(path: str | os.PathLike) -> tuple[str | BinaryIO, str, bytes]:
     if str(path) == STDIO:
         data = sys.stdin.buffer.read()
         if not data:
-            raise PrivspeechError("<stdin>: empty input", hint="pipe an audio file in", status=ExitStatus.DATAERR)
+            raise DataError("<stdin>: empty input", hint="pipe an audio file in")
         return io.BytesIO(data), "<stdin>", data[:64]
     name = str(path)
     try:
         with open(path, "rb") as fh:
             if not os.path.isfile(path):
-                raise PrivspeechError(f"{name}: not a regular file", status=ExitStatus.DATAERR)
+                raise DataError(f"{name}: not a regular file")
             head = fh.read(64)
     except IsADirectoryError:
-        raise PrivspeechError(f"{name}: is a folder, not an audio file", status=ExitStatus.DATAERR) from None
+        raise DataError(f"{name}: is a folder, not an audio file") from None
     except OSError as exc:
         raise from_os_error(exc, name) from None
     if not head:
-        raise PrivspeechError(f"{name}: empty file", hint="the file holds no audio", status=ExitStatus.DATAERR)
+        raise DataError(f"{name}: empty file", hint="the file holds no audio")
     return name, name, head
 
 
@@ -138,11 +137,11 @@ class Reader:
             data = self._snd.read(frames, dtype=dtype, always_2d=True)
         except (sf.LibsndfileError, RuntimeError) as exc:
             reason = str(exc).removeprefix("Error : ").strip() or "unreadable"
-            raise PrivspeechError(f"{self.name}: corrupt audio data ({reason})",
-                                  hint="the file is damaged; get an intact copy", status=ExitStatus.DATAERR) from None
+            raise DataError(f"{self.name}: corrupt audio data ({reason})",
+                            hint="the file is damaged; get an intact copy") from None
         if self.info.subtype in FLOAT_SUBTYPES and not np.isfinite(data).all():
-            raise PrivspeechError(f"{self.name}: contains NaN or infinite samples",
-                                  hint="repair the file; privspeech will not guess values", status=ExitStatus.DATAERR)
+            raise DataError(f"{self.name}: contains NaN or infinite samples",
+                            hint="repair the file; privspeech will not guess values")
         self._frames += data.shape[0]
         return data
 
@@ -156,8 +155,7 @@ class Reader:
         self.info = dataclasses.replace(self.info, frames=self._frames)
 
     def _zero_length(self) -> None:
-        raise PrivspeechError(f"{self.name}: zero-length recording", hint="the file holds no samples",
-                              status=ExitStatus.DATAERR)
+        raise DataError(f"{self.name}: zero-length recording", hint="the file holds no samples")
 
 
 @contextlib.contextmanager
@@ -213,9 +211,8 @@ def output_format(dest: str | os.PathLike, source_subtype: str | None) -> tuple[
     fmt = "WAV" if str(dest) == STDIO else _FORMATS.get(Path(str(dest)).suffix.lower())
     if fmt is None:
         suffix = Path(str(dest)).suffix or "no suffix"
-        raise PrivspeechError(f"{dest}: cannot write audio with {suffix}",
-                              hint=f"name it with one of {', '.join(_FORMATS)}; convert afterwards with sox or ffmpeg",
-                              status=ExitStatus.USAGE)
+        raise UsageError(f"{dest}: cannot write audio with {suffix}",
+                         hint=f"name it with one of {', '.join(_FORMATS)}; convert afterwards with sox or ffmpeg")
     if source_subtype and sf.check_format(fmt, source_subtype):
         return fmt, source_subtype
     return fmt, sf.default_subtype(fmt)
@@ -268,8 +265,7 @@ def _write_error(dest: str | os.PathLike, fd: int, exc: sf.LibsndfileError) -> P
     if full:
         return from_os_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), str(dest), writing=True)
     reason = str(exc).split(": ")[-1].strip() or "write failed"
-    return PrivspeechError(f"cannot write {dest}: {reason}", hint="check the free space and quota of its filesystem",
-                           status=ExitStatus.IOERR)
+    return IOFailure(f"cannot write {dest}: {reason}", hint="check the free space and quota of its filesystem")
 
 
 def write(dest: str | os.PathLike, data: np.ndarray, *, sample_rate: int, subtype: str | None = None,

@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from .errors import ExitStatus, PrivspeechError
+from .errors import CannotWrite
 from .fsutil import make_dirs, write_bytes
 from .timeutil import format_ts, now
 
@@ -43,7 +43,7 @@ def mark(root: str | os.PathLike) -> Path:
                 "note": "this folder is managed by privspeech; prune acts only inside marked folders"}
         try:
             write_bytes(marker, (json.dumps(body) + "\n").encode())
-        except PrivspeechError as exc:
-            if exc.status != ExitStatus.CANTCREAT or not marker.exists():  # lost a race: fine
+        except CannotWrite:
+            if not marker.exists():  # else another run wrote it first: fine
                 raise
     return state

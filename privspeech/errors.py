@@ -1,4 +1,4 @@
-"""The one exception type privspeech raises for user-facing errors, and the exit statuses (sysexits)."""
+"""privspeech's user-facing errors, one class per meaning, and the exit statuses (sysexits) they end a run with."""
 
 from __future__ import annotations
 
@@ -31,30 +31,85 @@ class ExitStatus(enum.IntEnum):
 
 
 class PrivspeechError(Exception):
-    """A user-facing error: a one-line message, an optional hint and the exit status.
+    """The root of privspeech's user-facing errors: a one-line message naming the path or value concerned, an
+    optional hint (what the user can do about it) and, by its class, the exit status the CLI ends with. Raise the
+    subclass that says what went wrong."""
 
-    Parameters
-    ----------
-    message : str
-        What went wrong, naming the path or value concerned.
-    hint : str, optional
-        What the user can do about it.
-    status : ExitStatus
-        The exit status the CLI ends with.
-    """
+    status = ExitStatus.SOFTWARE
 
-    def __init__(self, message: str, *, hint: str | None = None, status: ExitStatus = ExitStatus.DATAERR):
+    def __init__(self, message: str, *, hint: str | None = None):
         message = redact(message)
         super().__init__(message)
         self.message = message
         self.hint = redact(hint) if hint else hint
-        self.status = ExitStatus(status)
 
     def __str__(self) -> str:
         return self.message
 
-    def __reduce__(self):  # keep message, hint and status across process boundaries
-        return (_rebuild, (self.message, self.hint, int(self.status)))
+    def __reduce__(self):  # keep message and hint across process boundaries (the class carries the status)
+        return (_rebuild, (type(self), self.message, self.hint))
+
+    def reworded(self, message: str, hint: str | None = None) -> PrivspeechError:
+        """The same kind of error with another message (and hint, else this one's)."""
+        return type(self)(message, hint=self.hint if hint is None else hint)
+
+
+class UsageError(PrivspeechError):
+    """A bad option, argument or combination of them."""
+
+    status = ExitStatus.USAGE
+
+
+class DataError(PrivspeechError):
+    """Bad input data: not audio, a corrupt file, a malformed manifest line, a file changed since its record."""
+
+    status = ExitStatus.DATAERR
+
+
+class NotFound(PrivspeechError):
+    """An input that does not exist (or that a cluster's worker cannot see)."""
+
+    status = ExitStatus.NOINPUT
+
+
+class InternalError(PrivspeechError):
+    """A bug, or a library or helper process privspeech runs that failed."""
+
+    status = ExitStatus.SOFTWARE
+
+
+class CannotWrite(PrivspeechError):
+    """An output that cannot be created."""
+
+    status = ExitStatus.CANTCREAT
+
+
+class IOFailure(PrivspeechError):
+    """Reading or writing failed part-way: a full disk, an I/O error, a check of written bytes that failed."""
+
+    status = ExitStatus.IOERR
+
+
+class TryAgain(PrivspeechError):
+    """A temporary obstacle: a lock another run holds, a cluster that cannot be reached."""
+
+    status = ExitStatus.TEMPFAIL
+
+
+class NotPermitted(PrivspeechError):
+    """Permission denied: a file's mode or owner, a manifest not trusted to name files to delete."""
+
+    status = ExitStatus.NOPERM
+
+
+class WrongKey(NotPermitted):
+    """No key, identity or passphrase given opens the file."""
+
+
+class Interrupted(PrivspeechError):
+    """Ctrl-C or SIGTERM."""
+
+    status = ExitStatus.INTERRUPTED
 
 
 def redact(text: str) -> str:
@@ -63,26 +118,25 @@ def redact(text: str) -> str:
     return _SECRET.sub(REDACTED, text)
 
 
-def _rebuild(message: str, hint: str | None, status: int) -> PrivspeechError:
-    return PrivspeechError(message, hint=hint, status=ExitStatus(status))
+def _rebuild(cls: type[PrivspeechError], message: str, hint: str | None) -> PrivspeechError:
+    return cls(message, hint=hint)
 
 
 def from_os_error(exc: OSError, what: str, *, writing: bool = False) -> PrivspeechError:
-    """Translate an OSError on `what` into a PrivspeechError with the sysexits status that fits."""
+    """Translate an OSError on `what` into the PrivspeechError subclass that fits."""
     import errno
 
     reason = exc.strerror or str(exc)
     if exc.errno in (errno.ENOENT, errno.ENOTDIR) and not writing:
-        return PrivspeechError(f"{what}: no such file or folder", hint="check the path", status=ExitStatus.NOINPUT)
+        return NotFound(f"{what}: no such file or folder", hint="check the path")
     if exc.errno in (errno.EACCES, errno.EPERM):
-        status = ExitStatus.CANTCREAT if writing else ExitStatus.NOPERM
-        return PrivspeechError(f"{what}: permission denied", hint="check the file's owner and mode", status=status)
+        return (CannotWrite if writing else NotPermitted)(f"{what}: permission denied",
+                                                          hint="check the file's owner and mode")
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return PrivspeechError(f"cannot write {what}: {reason}", hint="free space on that filesystem (or raise the "
-                               "quota), or write somewhere else, and run again", status=ExitStatus.IOERR)
+        return IOFailure(f"cannot write {what}: {reason}", hint="free space on that filesystem (or raise the quota), "
+                         "or write somewhere else, and run again")
     if exc.errno == errno.EISDIR and not writing:
-        return PrivspeechError(f"{what}: is a folder, not a file", status=ExitStatus.DATAERR)
+        return DataError(f"{what}: is a folder, not a file")
     if writing:
-        return PrivspeechError(f"cannot write {what}: {reason}", hint="check that the folder exists and is writable",
-                               status=ExitStatus.CANTCREAT)
-    return PrivspeechError(f"{what}: {reason}", status=ExitStatus.IOERR)
+        return CannotWrite(f"cannot write {what}: {reason}", hint="check that the folder exists and is writable")
+    return IOFailure(f"{what}: {reason}")

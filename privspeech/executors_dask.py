@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from . import __version__
-from .errors import ExitStatus, PrivspeechError
+from .errors import NotFound, PrivspeechError, TryAgain, UsageError
 from .executors import Done, Executor, Fn, _ReadAhead, _same
 
 LOCAL = "local"  # --scheduler local: a LocalCluster on this machine
@@ -48,31 +48,28 @@ class Cluster:
     def check(self) -> None:
         """Refuse (USAGE) options that do not fit the address, and a missing dask extra."""
         if self.workers is not None and self.address != LOCAL:
-            raise PrivspeechError("--jobs sets the worker processes of --scheduler local only",
-                                  hint="a cluster's parallelism is its workers' threads", status=ExitStatus.USAGE)
+            raise UsageError("--jobs sets the worker processes of --scheduler local only",
+                             hint="a cluster's parallelism is its workers' threads")
         tls_files = (self.tls_ca_file, self.tls_cert, self.tls_key)
         if any(tls_files) and not self.address.startswith("tls://"):
-            raise PrivspeechError("--tls-ca-file, --tls-cert and --tls-key apply to a tls:// scheduler address",
-                                  status=ExitStatus.USAGE)
+            raise UsageError("--tls-ca-file, --tls-cert and --tls-key apply to a tls:// scheduler address")
         if any(tls_files) and not all(tls_files):
-            raise PrivspeechError("TLS needs --tls-ca-file, --tls-cert and --tls-key together",
-                                  hint="or leave all three to Dask's configuration (distributed.comm.tls)",
-                                  status=ExitStatus.USAGE)
+            raise UsageError("TLS needs --tls-ca-file, --tls-cert and --tls-key together",
+                             hint="or leave all three to Dask's configuration (distributed.comm.tls)")
         for name, path in (("--tls-ca-file", self.tls_ca_file), ("--tls-cert", self.tls_cert),
                            ("--tls-key", self.tls_key)):
             if path is not None and not os.path.isfile(path):
-                raise PrivspeechError(f"{name} {path}: no such file", status=ExitStatus.NOINPUT)
+                raise NotFound(f"{name} {path}: no such file")
         try:
             import dask.config
             import distributed  # noqa: F401
         except ImportError:
-            raise PrivspeechError("--scheduler needs dask.distributed, which is not installed", hint=INSTALL_HINT,
-                                  status=ExitStatus.USAGE) from None
+            raise UsageError("--scheduler needs dask.distributed, which is not installed", hint=INSTALL_HINT) from None
         if (self.address.startswith("tls://") and not self.tls_cert
                 and not dask.config.get("distributed.comm.tls.client.cert", None)):
-            raise PrivspeechError("a tls:// scheduler needs this client's certificate",
-                                  hint="give --tls-ca-file, --tls-cert and --tls-key (or set Dask's "
-                                       "distributed.comm.tls configuration)", status=ExitStatus.USAGE)
+            raise UsageError("a tls:// scheduler needs this client's certificate",
+                             hint="give --tls-ca-file, --tls-cert and --tls-key (or set Dask's "
+                                  "distributed.comm.tls configuration)")
 
     def warning(self) -> str | None:
         """What to say about an address whose traffic is neither encrypted nor kept on this machine."""
@@ -155,9 +152,8 @@ class Dask(Executor):
         return client
 
     def _unavailable(self, why: str) -> PrivspeechError:
-        return PrivspeechError(f"--scheduler {self.cluster.address}: {why}",
-                               hint="check the address, and that `dask scheduler` and `dask worker` run there",
-                               status=ExitStatus.TEMPFAIL)
+        return TryAgain(f"--scheduler {self.cluster.address}: {why}",
+                        hint="check the address, and that `dask scheduler` and `dask worker` run there")
 
 
 @contextlib.contextmanager
@@ -187,11 +183,11 @@ def _check_workers(client) -> None:
     would fail, or come out differently than here."""
     for worker, version in client.run(_version, on_error="return").items():
         if isinstance(version, BaseException):
-            raise PrivspeechError(f"Dask worker {worker} cannot run privspeech ({type(version).__name__}: {version})",
-                                  hint=f"install privspeech {__version__} on every worker", status=ExitStatus.USAGE)
+            raise UsageError(f"Dask worker {worker} cannot run privspeech ({type(version).__name__}: {version})",
+                             hint=f"install privspeech {__version__} on every worker")
         if version != __version__:
-            raise PrivspeechError(f"Dask worker {worker} runs privspeech {version}, this machine {__version__}",
-                                  hint=f"install privspeech {__version__} on every worker", status=ExitStatus.USAGE)
+            raise UsageError(f"Dask worker {worker} runs privspeech {version}, this machine {__version__}",
+                             hint=f"install privspeech {__version__} on every worker")
 
 
 class _Tasks:
@@ -239,9 +235,8 @@ class _Tasks:
             if future.status == "error":  # fn's own exception, raised at its item's turn
                 raise
             # cancelled by the cluster (it lost the scheduler, or someone cancelled it there), or lost on the way
-            raise PrivspeechError(f"--scheduler {self.address}: the cluster dropped the work (lost the scheduler?)",
-                                  hint="what was printed is done; run again to finish (with --out-dir it resumes)",
-                                  status=ExitStatus.TEMPFAIL) from None
+            raise TryAgain(f"--scheduler {self.address}: the cluster dropped the work (lost the scheduler?)",
+                           hint="what was printed is done; run again to finish (with --out-dir it resumes)") from None
 
     def cancel(self, salvage: Callable[[Any, Any], None] | None) -> None:
         """Cancel the calls not finished; hand the results of those finished to `salvage`."""

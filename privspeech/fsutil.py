@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from .errors import ExitStatus, PrivspeechError, from_os_error
+from .errors import CannotWrite, from_os_error, TryAgain, UsageError
 
 TMP_SUFFIX = ".privspeech-tmp"
 STDIO = "-"  # as an input path: stdin; as an output path: stdout
@@ -31,8 +31,7 @@ def _umask() -> int:
 def refuse_existing(dest: Path, force: bool) -> None:
     """Raise CANTCREAT when `dest` exists and `force` is not set."""
     if not force and os.path.lexists(dest):
-        raise PrivspeechError(f"{dest}: output already exists", hint="use --force to overwrite it",
-                              status=ExitStatus.CANTCREAT)
+        raise CannotWrite(f"{dest}: output already exists", hint="use --force to overwrite it")
 
 
 @contextlib.contextmanager
@@ -91,9 +90,8 @@ def _claim(tmp: Path, dest: Path) -> int:
             fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         except FileExistsError:
             if not remove_stale(tmp):
-                raise PrivspeechError(f"{dest}: another run is writing it ({tmp.name} is in use or not ours)",
-                                      hint="wait for that run to finish, then run again",
-                                      status=ExitStatus.TEMPFAIL) from None
+                raise TryAgain(f"{dest}: another run is writing it ({tmp.name} is in use or not ours)",
+                               hint="wait for that run to finish, then run again") from None
             continue
         except OSError as exc:
             raise from_os_error(exc, str(dest), writing=True) from None
@@ -104,8 +102,7 @@ def _claim(tmp: Path, dest: Path) -> int:
         except BlockingIOError:  # a cleaner took it between our open and our lock, and is removing it
             pass
         os.close(fd)
-    raise PrivspeechError(f"{dest}: could not claim {tmp.name}", hint="is another run writing it?",
-                          status=ExitStatus.TEMPFAIL)
+    raise TryAgain(f"{dest}: could not claim {tmp.name}", hint="is another run writing it?")
 
 
 def remove_stale(tmp: str | os.PathLike) -> bool:
@@ -150,8 +147,7 @@ def _publish(tmp: str, dest: Path, force: bool) -> None:
     try:  # link() refuses an existing name, so a file created since the check is never clobbered
         os.link(tmp, dest)
     except FileExistsError:
-        raise PrivspeechError(f"{dest}: output already exists", hint="use --force to overwrite it",
-                              status=ExitStatus.CANTCREAT) from None
+        raise CannotWrite(f"{dest}: output already exists", hint="use --force to overwrite it") from None
     except OSError as exc:
         if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
             raise from_os_error(exc, str(dest), writing=True) from None
@@ -182,8 +178,7 @@ def make_dirs(folder: str | os.PathLike) -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
-        raise PrivspeechError(f"{folder}: exists and is not a folder", hint="choose another --out-dir",
-                              status=ExitStatus.CANTCREAT) from None
+        raise CannotWrite(f"{folder}: exists and is not a folder", hint="choose another --out-dir") from None
     except OSError as exc:
         raise from_os_error(exc, str(folder), writing=True) from None
     return folder
@@ -193,8 +188,8 @@ def binary_stdout() -> BinaryIO:
     """stdout for binary data, always buffered (a raw stdout, as under ``python -u``, may take only part of a
     write and say so only in its return value); refuses a terminal. Flush it when done."""
     if sys.stdout.isatty():
-        raise PrivspeechError("refusing to write binary output to the terminal",
-                              hint="redirect stdout to a file or a pipe, or give -o FILE", status=ExitStatus.USAGE)
+        raise UsageError("refusing to write binary output to the terminal",
+                         hint="redirect stdout to a file or a pipe, or give -o FILE")
     sys.stdout.flush()
     try:
         return open(sys.stdout.fileno(), "wb", closefd=False)

@@ -12,7 +12,7 @@ from typing import Collection, Iterable, Iterator
 
 from .console import Env
 from .dataset import AUDIO_SUFFIXES
-from .errors import ExitStatus, PrivspeechError, from_os_error
+from .errors import DataError, from_os_error, NotFound, UsageError
 from .fsutil import STDIO
 from .manifest import Record, read_jsonl
 
@@ -77,12 +77,11 @@ def collect(args: Iterable[str], env: Env, *, skip_invalid: bool = False, follow
     gone = _by_folder(consumed)
     if not args:
         if env.stdin_is_tty:
-            raise PrivspeechError("no input", hint="give files or folders, or pipe a manifest or audio into stdin",
-                                  status=ExitStatus.USAGE)
+            raise UsageError("no input", hint="give files or folders, or pipe a manifest or audio into stdin")
         args = [STDIO]
     for arg in args:
         if arg != STDIO and not os.path.lexists(arg) and os.path.abspath(arg) not in consumed:
-            raise PrivspeechError(f"{arg}: no such file or folder", hint="check the path", status=ExitStatus.NOINPUT)
+            raise NotFound(f"{arg}: no such file or folder", hint="check the path")
     index = 0
     for arg in args:
         for record, rel, root in _expand(arg, env, skip_invalid, follow_symlinks, stats, gone):
@@ -235,8 +234,8 @@ def _checked_text(stream, name: str):
     try:
         yield from stream
     except UnicodeDecodeError:
-        raise PrivspeechError(f"{name}: not a UTF-8 JSONL manifest",
-                              hint="pass audio files as arguments, or pipe a manifest", status=ExitStatus.DATAERR) \
+        raise DataError(f"{name}: not a UTF-8 JSONL manifest",
+                        hint="pass audio files as arguments, or pipe a manifest") \
             from None
 
 

@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ExitStatus, PrivspeechError, from_os_error
+from .errors import DataError, from_os_error, PrivspeechError
 from .fsutil import check_private, write_bytes
 
 PREFIX = "privspeech-key-v1:"
@@ -98,6 +98,5 @@ def load_key_file(path: str | os.PathLike) -> tuple[SecretKey, list[str]]:
 
 
 def _bad(path: Path) -> PrivspeechError:
-    return PrivspeechError(f"{path}: not a privspeech key file",
-                           hint="create one with: privspeech keygen --anon -o FILE",
-                           status=ExitStatus.DATAERR)
+    return DataError(f"{path}: not a privspeech key file",
+                     hint="create one with: privspeech keygen --anon -o FILE")

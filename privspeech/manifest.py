@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, TextIO
 
 from . import __version__
-from .errors import ExitStatus, PrivspeechError
+from .errors import DataError, PrivspeechError
 from .timeutil import format_ts, now, parse_ts
 
 SCHEMA_VERSION = 1
@@ -187,8 +187,7 @@ def read_jsonl(stream: TextIO, *, base_dir: Path | None, name: str = "<stdin>",
                 if warn is not None:
                     warn(message)
                 continue
-            raise PrivspeechError(message, hint="fix the line, or pass --skip-invalid to skip bad lines",
-                                  status=ExitStatus.DATAERR) from None
+            raise DataError(message, hint="fix the line, or pass --skip-invalid to skip bad lines") from None
 
 
 def dumps(record: Record, base_dir: Path | None = None) -> str:
@@ -211,5 +210,5 @@ def check_inside(path: str, root: Path) -> None:
     real_root = os.path.realpath(root)
     real = os.path.realpath(path)
     if os.path.commonpath([real_root, real]) != real_root:
-        raise PrivspeechError(f"{path}: path escapes the dataset root {root}",
-                              hint="manifest paths must stay inside the manifest's folder", status=ExitStatus.DATAERR)
+        raise DataError(f"{path}: path escapes the dataset root {root}",
+                        hint="manifest paths must stay inside the manifest's folder")

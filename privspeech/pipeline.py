@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 from . import manifest
 from .console import Env, silence_stdout
 from .dataset import mark
-from .errors import ExitStatus, PrivspeechError
+from .errors import ExitStatus, InternalError, IOFailure, NotFound, PrivspeechError, UsageError
 from .executors import Done, Executor, Pool, Progress, Sequential, reported
 from .fsutil import STDIO
 from .inputs import Item, stdout_folder
@@ -92,8 +92,7 @@ def parse_shard(text: str) -> tuple[int, int]:
     except ValueError:
         i = n = 0
     if not 1 <= i <= n:
-        raise PrivspeechError(f"bad --shard {text!r}", hint="write I/N with 1 <= I <= N, e.g. 2/8",
-                              status=ExitStatus.USAGE)
+        raise UsageError(f"bad --shard {text!r}", hint="write I/N with 1 <= I <= N, e.g. 2/8")
     return i, n
 
 
@@ -119,13 +118,12 @@ def _execute(work: Callable[[Task], Record], task: Task, cwd: str | None = None)
     except BrokenPipeError:
         raise
     except MemoryError:
-        return Outcome("error", PrivspeechError("out of memory", hint="lower --jobs", status=ExitStatus.IOERR),
+        return Outcome("error", IOFailure("out of memory", hint="lower --jobs"),
                        task.warnings)
     except Exception as exc:  # a bug: report it with the record, keep the batch going
         detail = traceback.format_exc()
-        return Outcome("error", PrivspeechError(f"internal error: {type(exc).__name__}: {exc}", hint="rerun with "
-                                                "--debug for the traceback, and report it",
-                                                status=ExitStatus.FAILED), task.warnings + [detail])
+        return Outcome("error", InternalError(f"internal error: {type(exc).__name__}: {exc}", hint="rerun with "
+                                              "--debug for the traceback, and report it"), task.warnings + [detail])
 
 
 def _in_client_folder(work: Callable[[Task], Record], task: Task, cwd: str) -> Outcome:
@@ -152,10 +150,10 @@ def _in_client_folder(work: Callable[[Task], Record], task: Task, cwd: str) -> O
     else:
         exc = outcome.value
         hint = exc.hint
-        if exc.status == ExitStatus.NOINPUT:
+        if isinstance(exc, NotFound):
             hint = (f"Dask worker on {socket.gethostname()}: every worker must see the inputs at the paths this "
                     f"machine gives (a shared filesystem)")
-        outcome.value = PrivspeechError(named(exc.message), hint=hint and named(hint), status=exc.status)
+        outcome.value = exc.reworded(named(exc.message), hint and named(hint))
     return outcome
 
 
@@ -210,8 +208,8 @@ class Runner:
                 self.stage.remover.check(src, item.root)
             dest = self.outputs.dest(item)
             if self.executor.remote and STDIO in (src, dest):
-                raise PrivspeechError("stdin and stdout stay on this machine, out of the cluster's reach",
-                                      hint="give files, or run without --scheduler", status=ExitStatus.USAGE)
+                raise UsageError("stdin and stdout stay on this machine, out of the cluster's reach",
+                                 hint="give files, or run without --scheduler")
             task = Task(item.record, dest, force=self.placement.force, record_kept=self.placement.record_kept)
             if dest is None or dest == STDIO:
                 return task
@@ -283,9 +281,9 @@ def _executor(options: RunOptions, stage: Stage) -> Executor:
 
 def _lost(item: Item, why: str) -> Outcome:
     """The failure of a record whose work a cluster gave up on."""
-    return Outcome("error", PrivspeechError(f"{item.record.audio_filepath}: not done: {why}",
-                                            hint="see the workers' logs (out of memory? a crash?); a rerun tries it "
-                                                 "again", status=ExitStatus.SOFTWARE))
+    return Outcome("error", InternalError(f"{item.record.audio_filepath}: not done: {why}",
+                                          hint="see the workers' logs (out of memory? a crash?); a rerun tries it "
+                                               "again"))
 
 
 def _with_path(exc: PrivspeechError, item: Item) -> PrivspeechError:
@@ -293,4 +291,4 @@ def _with_path(exc: PrivspeechError, item: Item) -> PrivspeechError:
     path = item.record.audio_filepath
     if path in exc.message or (item.record.id and item.record.id in exc.message):
         return exc
-    return PrivspeechError(f"{path}: {exc.message}", hint=exc.hint, status=exc.status)
+    return exc.reworded(f"{path}: {exc.message}")

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ExitStatus, PrivspeechError
+from .errors import UsageError
 from .fsutil import STDIO
 from .inputs import Item
 
@@ -48,12 +48,11 @@ class Outputs:
         key = os.path.abspath(dest)
         src = item.record.audio_filepath
         if key in self._dests:
-            raise PrivspeechError(f"{src}: output {dest} would be written twice",
-                                  hint="two inputs share a name; give them distinct ids", status=ExitStatus.USAGE)
+            raise UsageError(f"{src}: output {dest} would be written twice",
+                             hint="two inputs share a name; give them distinct ids")
         self._dests.add(key)
         if os.path.abspath(src) == key:
-            raise PrivspeechError(f"{dest}: output would replace its input", hint="choose another --out-dir",
-                                  status=ExitStatus.USAGE)
+            raise UsageError(f"{dest}: output would replace its input", hint="choose another --out-dir")
         return dest
 
     def make_parent(self, dest: str) -> None:

@@ -20,7 +20,7 @@ import stat
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
-from .errors import ExitStatus, PrivspeechError
+from .errors import NotPermitted, PrivspeechError
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
@@ -107,10 +107,9 @@ class SourceRemover:
                     os.close(fd)
                     fd = child
                 return fd, name
-        raise PrivspeechError(f"{path}: not removed: outside the folders its input came from",
-                              hint="--remove-source deletes only files inside the folders given, the file named or "
-                                   "the manifest's own folder; widen it explicitly with --source-root DIR",
-                              status=ExitStatus.NOPERM)
+        raise NotPermitted(f"{path}: not removed: outside the folders its input came from",
+                           hint="--remove-source deletes only files inside the folders given, the file named or "
+                                "the manifest's own folder; widen it explicitly with --source-root DIR")
 
 
 def _open(folder: str, path: str) -> int:
@@ -121,4 +120,4 @@ def _open(folder: str, path: str) -> int:
 
 
 def _refuse(path: str, why: str) -> PrivspeechError:
-    return PrivspeechError(f"{path}: source kept: {why}", hint="nothing was deleted", status=ExitStatus.NOPERM)
+    return NotPermitted(f"{path}: source kept: {why}", hint="nothing was deleted")

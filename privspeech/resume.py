@@ -14,7 +14,7 @@ import json
 import os
 from pathlib import Path
 
-from .errors import ExitStatus, PrivspeechError
+from .errors import NotFound, PrivspeechError
 from .fsutil import STDIO, remove_stale, temp_path
 from .inputs import Item
 from .journal import Journal
@@ -71,8 +71,8 @@ class Resume:
             entry = self.journal.consumed(src)  # an input an earlier run removed
             if entry is not None and (entry.get("dest") != self.journal.key(dest)
                                       or entry.get("stage") != self.stage.identity):
-                raise PrivspeechError(f"{src}: removed by an earlier run into {self.journal.out_dir} with other "
-                                      f"settings", hint="rerun with the settings of that run", status=ExitStatus.NOINPUT)
+                raise NotFound(f"{src}: removed by an earlier run into {self.journal.out_dir} with other "
+                               f"settings", hint="rerun with the settings of that run")
             if entry is not None:
                 self._fps[item.index] = entry["fp"]
                 entry = self.journal.finished(dest, entry["fp"])

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import audio
-from .errors import ExitStatus, PrivspeechError, from_os_error
+from .errors import DataError, from_os_error, UsageError
 from .fsutil import HASH_CHUNK, STDIO
 from .keys import SecretKey
 from .manifest import Record
@@ -37,12 +37,12 @@ class SpeakerRule:
             try:
                 pattern = re.compile(text[len("regex:"):])
             except re.error as exc:
-                raise PrivspeechError(f"bad --speaker-from regex: {exc}", status=ExitStatus.USAGE) from None
+                raise UsageError(f"bad --speaker-from regex: {exc}") from None
             if pattern.groups == 0:
-                raise PrivspeechError("--speaker-from regex needs a group that captures the speaker",
-                                      hint=r"e.g. regex:(?P<speaker>spk\d+)", status=ExitStatus.USAGE)
+                raise UsageError("--speaker-from regex needs a group that captures the speaker",
+                                 hint=r"e.g. regex:(?P<speaker>spk\d+)")
             return cls("regex", pattern)
-        raise PrivspeechError(f"bad --speaker-from {text!r}", hint="use dir or regex:PATTERN", status=ExitStatus.USAGE)
+        raise UsageError(f"bad --speaker-from {text!r}", hint="use dir or regex:PATTERN")
 
     def fill(self, record: Record) -> Record:
         """`record` with its speaker named by this rule, when it has none."""
@@ -80,7 +80,7 @@ def digest_file(path: str, key: SecretKey | None) -> tuple[str, str | None, os.s
                 if mac is not None:
                     mac.update(chunk)
     except IsADirectoryError:
-        raise PrivspeechError(f"{path}: is a folder, not an audio file", status=ExitStatus.DATAERR) from None
+        raise DataError(f"{path}: is a folder, not an audio file") from None
     except OSError as exc:
         raise from_os_error(exc, path) from None
     return sha.hexdigest(), mac.hexdigest() if mac is not None else None, st
@@ -97,14 +97,12 @@ def scan_record(task: Task, settings: ScanSettings) -> Record:
     record = task.record
     path = record.audio_filepath
     if path == STDIO:
-        raise PrivspeechError("scan reads files, not audio on stdin", hint="give the file's path",
-                              status=ExitStatus.USAGE)
+        raise UsageError("scan reads files, not audio on stdin", hint="give the file's path")
     key = reveal(settings.key)
     sha, mac, st = digest_file(path, key)
     info = audio.probe(path)
     if info.frames == 0:
-        raise PrivspeechError(f"{path}: zero-length recording", hint="the file holds no samples",
-                              status=ExitStatus.DATAERR)
+        raise DataError(f"{path}: zero-length recording", hint="the file holds no samples")
     created = now()
     prov = replace(record.privspeech, sha256=sha, created_at=record.privspeech.created_at or format_ts(created))
     speaker = record.speaker

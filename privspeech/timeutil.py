@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from .errors import ExitStatus, PrivspeechError
+from .errors import DataError, UsageError
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _SIMPLE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
@@ -27,9 +27,9 @@ def parse_ts(text: str) -> dt.datetime:
     try:
         moment = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
     except (ValueError, AttributeError):
-        raise PrivspeechError(f"not an RFC 3339 timestamp: {text!r}", hint="write e.g. 2026-11-22T10:02:11Z") from None
+        raise DataError(f"not an RFC 3339 timestamp: {text!r}", hint="write e.g. 2026-11-22T10:02:11Z") from None
     if moment.tzinfo is None:
-        raise PrivspeechError(f"timestamp without a time zone: {text!r}", hint="end it with Z for UTC")
+        raise DataError(f"timestamp without a time zone: {text!r}", hint="end it with Z for UTC")
     return moment.astimezone(dt.timezone.utc)
 
 
@@ -41,10 +41,9 @@ def parse_duration(text: str) -> dt.timedelta:
     else:
         iso = _ISO.match(text.strip())
         if not iso or not any(iso.groups()) or text.strip().upper().endswith("T"):
-            raise PrivspeechError(f"not a duration: {text!r}", hint="write e.g. 90d, 12h, 30m or P90D",
-                                  status=ExitStatus.USAGE)
+            raise UsageError(f"not a duration: {text!r}", hint="write e.g. 90d, 12h, 30m or P90D")
         weeks, days, hours, minutes, secs = (float(g) if g else 0.0 for g in iso.groups())
         seconds = (((weeks * 7 + days) * 24 + hours) * 60 + minutes) * 60 + secs
     if seconds <= 0:
-        raise PrivspeechError(f"duration must be positive: {text!r}", status=ExitStatus.USAGE)
+        raise UsageError(f"duration must be positive: {text!r}")
     return dt.timedelta(seconds=seconds)

@@ -8,7 +8,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import audio
-from .errors import ExitStatus, PrivspeechError
+from .errors import DataError
 from .fsutil import STDIO, sha256_file
 from .manifest import Record
 from .task import Task
@@ -20,8 +20,8 @@ def verify_input(record: Record) -> None:
     if not expected or record.audio_filepath == STDIO:
         return
     if sha256_file(record.audio_filepath) != expected:
-        raise PrivspeechError(f"{record.audio_filepath}: file changed since its manifest record was written "
-                              f"(sha256 mismatch)", hint="rescan it with privspeech scan", status=ExitStatus.DATAERR)
+        raise DataError(f"{record.audio_filepath}: file changed since its manifest record was written "
+                        f"(sha256 mismatch)", hint="rescan it with privspeech scan")
 
 
 def output_record(task: Task, *, sha256: str, info: audio.AudioInfo, op: str, **op_fields: Any) -> Record:

@@ -4,6 +4,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..errors import UsageError
 from . import common
 from .noise import MaxEpsilon, Seed
 
@@ -93,12 +94,10 @@ def anonymize(
                            if value is not None))
     world_only = [name for name, _ in options] + ["dp_epsilon"] * (dp_epsilon is not None)
     if world_only and method != "world":
-        raise common.PrivspeechError(f"--{world_only[0].replace('_', '-')} applies to --method world only",
-                                     status=common.ExitStatus.USAGE)
+        raise UsageError(f"--{world_only[0].replace('_', '-')} applies to --method world only")
     for name, value in (("max_epsilon", max_epsilon), ("seed", seed)):
         if value is not None and dp_epsilon is None:
-            raise common.PrivspeechError(f"--{name.replace('_', '-')} applies with --dp-epsilon only",
-                                         status=common.ExitStatus.USAGE)
+            raise UsageError(f"--{name.replace('_', '-')} applies with --dp-epsilon only")
     dp = None
     if dp_epsilon is not None:
         from ..voice.dp import DPSettings
@@ -107,9 +106,8 @@ def anonymize(
     if key_file is not None:
         key = common.secret(keys.load_key_file, str(key_file), env, remote=cluster is not None)
     elif cluster is not None:
-        raise common.PrivspeechError("--scheduler needs --key-file: a key drawn for this run would have to travel to "
-                                     "the workers", hint="create a key with: privspeech keygen --anon -o anon.key",
-                                     status=common.ExitStatus.USAGE)
+        raise UsageError("--scheduler needs --key-file: a key drawn for this run would have to travel to "
+                         "the workers", hint="create a key with: privspeech keygen --anon -o anon.key")
     else:
         key = keys.ephemeral()
         env.warn("no --key-file: a fresh key is drawn for this run, so its outputs cannot be linked to any other "

@@ -5,6 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..errors import DataError
 from . import common
 
 
@@ -57,7 +58,6 @@ def budget(
             over.append(f"{row.who} in unit {row.unit} ({line['epsilon']:.4g})")
     env.stdout.flush()
     if over:
-        raise common.PrivspeechError(f"over --max-epsilon {max_epsilon:g}: {', '.join(over)}",
-                                     hint="each unit's figure is held to the budget on its own",
-                                     status=common.ExitStatus.DATAERR)
+        raise DataError(f"over --max-epsilon {max_epsilon:g}: {', '.join(over)}",
+                        hint="each unit's figure is held to the budget on its own")
     return 0

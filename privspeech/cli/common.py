@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import ExitStatus, PrivspeechError
+from ..errors import ExitStatus, Interrupted, PrivspeechError, UsageError
 
 PANEL_PREPARE = "Prepare"
 PANEL_PROTECT = "Protect"
@@ -93,7 +93,7 @@ def handles_errors(command):
             env.error(exc)
             raise typer.Exit(int(exc.status)) from None
         except KeyboardInterrupt:
-            env.error(PrivspeechError("interrupted", status=ExitStatus.INTERRUPTED))
+            env.error(Interrupted("interrupted"))
             raise typer.Exit(int(ExitStatus.INTERRUPTED)) from None
         except BrokenPipeError:  # stdout closed before all output was delivered: a quiet stop, as SIGPIPE would
             from ..console import silence_stdout
@@ -115,8 +115,7 @@ def cluster(scheduler, jobs, tls_ca_file=None, tls_cert=None, tls_key=None):
     """The Dask cluster --scheduler names (its options checked), or None to run on this machine."""
     if not scheduler:
         if tls_ca_file or tls_cert or tls_key:
-            raise PrivspeechError("--tls-ca-file, --tls-cert and --tls-key apply with --scheduler",
-                                  status=ExitStatus.USAGE)
+            raise UsageError("--tls-ca-file, --tls-cert and --tls-key apply with --scheduler")
         return None
     from ..executors_dask import Cluster
 
@@ -151,13 +150,12 @@ def run(stage, paths, *, out_dir=None, output=None, force=False, jobs=None, fail
     env = Env(quiet=quiet, debug=bool(os.environ.get(DEBUG_ENV)))
     if stage.suffix is not None:
         if out_dir is not None and output is not None:
-            raise PrivspeechError("--out-dir and --output exclude each other", status=ExitStatus.USAGE)
+            raise UsageError("--out-dir and --output exclude each other")
         if out_dir is None and output is None:
-            raise PrivspeechError("no output given",
-                                  hint="write to a folder with --out-dir DIR or one file with -o FILE",
-                                  status=ExitStatus.USAGE)
+            raise UsageError("no output given",
+                             hint="write to a folder with --out-dir DIR or one file with -o FILE")
         if output == "-" and emit_manifest:
-            raise PrivspeechError("-o - puts audio on stdout, so no manifest can go there", status=ExitStatus.USAGE)
+            raise UsageError("-o - puts audio on stdout, so no manifest can go there")
     warning = cluster.warning() if cluster is not None else None
     if warning:
         env.warn(warning)
@@ -183,6 +181,6 @@ def _single(items):
     """-o FILE takes exactly one input."""
     items = list(items)
     if len(items) != 1:
-        raise PrivspeechError(f"-o FILE takes exactly one input, got {len(items)}",
-                              hint="use --out-dir DIR for several inputs", status=ExitStatus.USAGE)
+        raise UsageError(f"-o FILE takes exactly one input, got {len(items)}",
+                         hint="use --out-dir DIR for several inputs")
     return items

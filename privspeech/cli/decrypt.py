@@ -5,6 +5,7 @@ from typing import Annotated
 
 import typer
 
+from ..errors import UsageError
 from . import common
 from .encrypt import Identities, PassphraseFd, PassphraseFile, read_identities, read_passphrase
 
@@ -56,9 +57,9 @@ def decrypt(
     if identity:
         settings = DecryptSettings(identities=read_identities(env, identity, secret, remote=remote))
     elif secret is None:
-        raise common.PrivspeechError("decrypt with --scheduler needs -i or --passphrase-file: a prompt cannot reach "
-                                     "the workers", hint="give -i FILE, or --passphrase-file PATH on the filesystem "
-                                     "the workers share", status=common.ExitStatus.USAGE)
+        raise UsageError("decrypt with --scheduler needs -i or --passphrase-file: a prompt cannot reach "
+                         "the workers", hint="give -i FILE, or --passphrase-file PATH on the filesystem "
+                         "the workers share")
     else:
         settings = DecryptSettings(passphrase=secret() if not remote and callable(secret) else secret)
     items = keep_names(decrypt_items(paths or [], env, skip_invalid=skip_invalid), strip_age=True)
@@ -75,8 +76,7 @@ def _one_to_stdout(items, env):
     first = list(itertools.islice(items, 2))
     if len(first) == 1:
         if env.stdout_is_tty:
-            raise common.PrivspeechError("no output given, and stdout is a terminal",
-                                         hint="redirect stdout, or give -o FILE or --out-dir DIR",
-                                         status=common.ExitStatus.USAGE)
+            raise UsageError("no output given, and stdout is a terminal",
+                             hint="redirect stdout, or give -o FILE or --out-dir DIR")
         return first, "-"
     return itertools.chain(first, items), None

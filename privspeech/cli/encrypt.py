@@ -5,6 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..errors import NotPermitted, UsageError
 from . import common
 
 Passphrase = Annotated[bool, typer.Option(
@@ -26,12 +27,10 @@ def read_passphrase(env, fd: int | None, file: Path | None, *, confirm: bool = F
     from ..crypto import passphrase
 
     if fd is not None and file is not None:
-        raise common.PrivspeechError("--passphrase-fd and --passphrase-file exclude each other",
-                                     status=common.ExitStatus.USAGE)
+        raise UsageError("--passphrase-fd and --passphrase-file exclude each other")
     if fd is not None and remote:
-        raise common.PrivspeechError("--passphrase-fd cannot reach the workers of --scheduler",
-                                     hint="give --passphrase-file PATH on the filesystem the workers share",
-                                     status=common.ExitStatus.USAGE)
+        raise UsageError("--passphrase-fd cannot reach the workers of --scheduler",
+                         hint="give --passphrase-file PATH on the filesystem the workers share")
     if fd is not None:
         return passphrase.read_fd(fd)
     if file is not None:
@@ -112,28 +111,28 @@ def encrypt(
     cluster = common.cluster(scheduler, jobs, tls_ca_file, tls_cert, tls_key)
     remote = cluster is not None
     if remove_source and remote:
-        raise common.PrivspeechError("--remove-source runs on this machine only: it must see that the file a worker "
-                                     "read is the one it removes", hint="run encrypt --remove-source without "
-                                     "--scheduler", status=common.ExitStatus.USAGE)
+        raise UsageError("--remove-source runs on this machine only: it must see that the file a worker "
+                         "read is the one it removes", hint="run encrypt --remove-source without "
+                         "--scheduler")
     if (verify or remove_source) and not (identity or passphrase):
         option = "--remove-source" if remove_source else "--verify"
-        raise common.PrivspeechError(f"{option} decrypts each ciphertext back before trusting it: give the identity "
-                                     "to decrypt with", hint="add -i FILE", status=common.ExitStatus.USAGE)
+        raise UsageError(f"{option} decrypts each ciphertext back before trusting it: give the identity "
+                         "to decrypt with", hint="add -i FILE")
     if remove_source and output == "-":
-        raise common.PrivspeechError("--remove-source with -o -: a ciphertext on stdout is not kept, so the source "
-                                     "must stay", hint="write the ciphertext to a file", status=common.ExitStatus.USAGE)
+        raise UsageError("--remove-source with -o -: a ciphertext on stdout is not kept, so the source "
+                         "must stay", hint="write the ciphertext to a file")
     if source_root and not remove_source:
-        raise common.PrivspeechError("--source-root applies with --remove-source only", status=common.ExitStatus.USAGE)
+        raise UsageError("--source-root applies with --remove-source only")
     secret = None
     found = recipients.Recipients()
     if passphrase:
         if recipient or recipients_file:
-            raise common.PrivspeechError("-p excludes -r and -R", status=common.ExitStatus.USAGE)
+            raise UsageError("-p excludes -r and -R")
         secret = read_passphrase(env, passphrase_fd, passphrase_file, confirm=True, remote=remote)
         if secret is None:
-            raise common.PrivspeechError("-p with --scheduler needs --passphrase-file: a prompt cannot reach the "
-                                         "workers", hint="give --passphrase-file PATH on the filesystem the workers "
-                                         "share", status=common.ExitStatus.USAGE)
+            raise UsageError("-p with --scheduler needs --passphrase-file: a prompt cannot reach the "
+                             "workers", hint="give --passphrase-file PATH on the filesystem the workers "
+                             "share")
         if not remote and callable(secret):
             secret = secret()
     else:
@@ -173,12 +172,12 @@ def _check_manifests_trusted(paths: list[str], source_root) -> None:
         if folder is not None:
             manifests.append(os.readlink(f"/proc/self/fd/{sys.stdin.fileno()}"))
         elif not source_root and not sys.stdin.isatty():
-            raise common.PrivspeechError(
+            raise UsageError(
                 "--remove-source with a manifest (or audio) on a pipe: the input has no folder its sources may be "
-                "removed from", hint="name the folder with --source-root DIR", status=common.ExitStatus.USAGE)
+                "removed from", hint="name the folder with --source-root DIR")
     for manifest in manifests:
         why = distrust(manifest)
         if why is not None:
-            raise common.PrivspeechError(f"refusing to remove sources on the word of {manifest}: {why}",
-                                         hint="only a manifest that nobody but you or root can write may name files "
-                                              "to delete", status=common.ExitStatus.NOPERM)
+            raise NotPermitted(f"refusing to remove sources on the word of {manifest}: {why}",
+                               hint="only a manifest that nobody but you or root can write may name files "
+                                    "to delete")

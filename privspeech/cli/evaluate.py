@@ -5,6 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..errors import CannotWrite, DataError, from_os_error, PrivspeechError
 from . import common
 
 
@@ -59,7 +60,6 @@ def evaluate(
     --speaker-from dir --report eval.json --plot eval.png
     """
     from ..console import Env
-    from ..errors import from_os_error
     from ..evaluate import asr, attacks, evaluation, pairs
     from ..evaluate import plot as plotting
     from ..evaluate import report as reporting
@@ -71,8 +71,7 @@ def evaluate(
     env = Env(quiet=quiet)
     for dest in (report, plot):  # refuse before the long run, not after it
         if dest is not None and dest.exists() and not force:
-            raise common.PrivspeechError(f"{dest}: already exists", hint="pass --force to overwrite",
-                                         status=common.ExitStatus.CANTCREAT)
+            raise CannotWrite(f"{dest}: already exists", hint="pass --force to overwrite")
     if not no_asr and asr_model is None:
         asr_model = str(asr.bundled_model())
     rule = SpeakerRule.parse(speaker_from) if speaker_from else None
@@ -97,7 +96,7 @@ def evaluate(
     else:
         try:
             anonymizer = attacks.anonymizer_from_records(released)
-        except common.PrivspeechError as exc:
+        except PrivspeechError as exc:
             env.warn(f"{exc.message}: running the reference and ignorant attacks only")
             anonymizer = None
     cohort_utterances = []
@@ -105,9 +104,8 @@ def evaluate(
         cohort_utterances = [pairs.Utterance(r.id or r.audio_filepath, r.speaker, r.audio_filepath)
                              for r in records(cohort) if r.speaker]
         if not cohort_utterances:
-            raise common.PrivspeechError("the cohort has no records with a speaker",
-                                         hint="pass --speaker-from dir for folders of <speaker>/<file>",
-                                         status=common.ExitStatus.DATAERR)
+            raise DataError("the cohort has no records with a speaker",
+                            hint="pass --speaker-from dir for folders of <speaker>/<file>")
     if anonymizer is not None and not cohort:  # a warning: without it the figures look more private than they are
         env.warn("not running the semi-informed attack: it needs --cohort (speech of other speakers to train its "
                  "back-end on)")

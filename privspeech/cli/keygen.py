@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..errors import CannotWrite, UsageError
 from . import common
 from .encrypt import PassphraseFd, PassphraseFile, read_passphrase
 
@@ -42,12 +43,11 @@ def keygen(
     if to_stdout:
         _check_stdout_private()
     elif os.path.lexists(output):
-        raise common.PrivspeechError(f"{output}: already exists; keygen never overwrites a key file",
-                                     hint="choose another name; the old key may still be needed to decrypt",
-                                     status=common.ExitStatus.CANTCREAT)
+        raise CannotWrite(f"{output}: already exists; keygen never overwrites a key file",
+                          hint="choose another name; the old key may still be needed to decrypt")
     if anon:
         if passphrase or passphrase_fd is not None or passphrase_file is not None:
-            raise common.PrivspeechError("--anon key files take no passphrase", status=common.ExitStatus.USAGE)
+            raise UsageError("--anon key files take no passphrase")
         from .. import keys
 
         key = keys.generate()
@@ -80,6 +80,5 @@ def _check_stdout_private() -> None:
     except (AttributeError, OSError, ValueError):  # not a real file descriptor
         return
     if stat.S_ISREG(mode) and mode & 0o077:
-        raise common.PrivspeechError("refusing to write a secret key into a file that others can read",
-                                     hint="use -o FILE (created 0600), or run under umask 077",
-                                     status=common.ExitStatus.CANTCREAT)
+        raise CannotWrite("refusing to write a secret key into a file that others can read",
+                          hint="use -o FILE (created 0600), or run under umask 077")

@@ -5,6 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..errors import ExitStatus, UsageError
 from . import common
 
 
@@ -75,8 +76,7 @@ def prune(
 
     env = Env(quiet=quiet)
     if any_file and not older_than:
-        raise common.PrivspeechError("--any-file applies only with --older-than", hint="add --older-than DURATION",
-                                     status=common.ExitStatus.USAGE)
+        raise UsageError("--any-file applies only with --older-than", hint="add --older-than DURATION")
     policy = Policy(older_than=parse_duration(older_than) if older_than else None, protect=tuple(protect or ()),
                     manifests=tuple(manifest or ()), prune_empty_dirs=prune_empty_dirs, any_file=any_file)
     runtime = parse_duration(max_runtime).total_seconds() if max_runtime else None
@@ -100,6 +100,6 @@ def prune(
     env.info(summary.text(dry_run))
     if any(action == "error" and kind in ("file", "record") for action, kind in summary.counts):
         env.warn("some files could not be deleted; their records stay (see the error lines)")
-    if closed and summary.status == common.ExitStatus.OK:
-        return common.ExitStatus.BROKEN_PIPE  # the run finished, but not all of its report was delivered
+    if closed and summary.status == ExitStatus.OK:
+        return ExitStatus.BROKEN_PIPE  # the run finished, but not all of its report was delivered
     return summary.status

@@ -4,6 +4,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..errors import NotFound
 from . import common
 
 
@@ -62,6 +63,6 @@ def scan(
     for root in stats.roots_without_audio:
         env.warn(f"{root}: no audio files found")
     if stats.items == 0 and status == 0:
-        raise common.PrivspeechError("no audio files found", hint="privspeech looks for .wav, .flac, .ogg and other "
-                                     "audio suffixes; hidden files are skipped", status=common.ExitStatus.NOINPUT)
+        raise NotFound("no audio files found", hint="privspeech looks for .wav, .flac, .ogg and other "
+                       "audio suffixes; hidden files are skipped")
     return status

@@ -5,6 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..errors import NotFound
 from . import common
 from .noise import Delta, MaxEpsilon, Seed
 
@@ -61,7 +62,7 @@ def stats(
     declared = [g for g in groups.split(",") if g] if groups else []
     records = [item.record for item in collect(paths or [], env, skip_invalid=skip_invalid)]
     if not records:
-        raise common.PrivspeechError("no records to summarise", status=common.ExitStatus.NOINPUT)
+        raise NotFound("no records to summarise")
     if max_epsilon is not None:
         planned = {"mechanism": "discrete-laplace", "epsilon": epsilon, "delta": 0.0,
                    "unit": accounting.SPEAKER_UNIT}

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from ..errors import ExitStatus, PrivspeechError
+from ..errors import DataError, PrivspeechError, WrongKey
 
 MAGIC = b"age-encryption.org/"
 ARMOR_BEGIN = b"-----BEGIN AGE ENCRYPTED FILE-----"
@@ -81,7 +81,7 @@ def inspect(stream: BinaryIO, name: str) -> tuple[Header, Rewound]:
     """Read ahead through the header of the age file in `stream` and check it.
 
     Returns the header facts and a reader that yields the whole file again (less any whitespace
-    before an armor). Raises PrivspeechError (DATAERR) for the rule violations described above.
+    before an armor). Raises DataError for the rule violations described above.
     """
     head = b""
     while len(head) < _LOOKAHEAD:
@@ -148,11 +148,10 @@ def _check(header: bytes, name: str) -> tuple[str, ...]:
 def failure(kind: str, name: str, detail: str) -> PrivspeechError:
     """The user-facing error for a decryption failure of `kind` (one of the constants above)."""
     if kind == NO_MATCH:
-        return PrivspeechError(f"{name}: {_PHRASES[kind]}", hint="check the identity file (-i) or the passphrase; "
-                               "otherwise the file is for someone else's key, or its header is damaged",
-                               status=ExitStatus.NOPERM)
-    return PrivspeechError(f"{name}: {_PHRASES[kind]}: {detail}", hint="the file is damaged or was altered; get an "
-                           "intact copy", status=ExitStatus.DATAERR)
+        return WrongKey(f"{name}: {_PHRASES[kind]}", hint="check the identity file (-i) or the passphrase; "
+                        "otherwise the file is for someone else's key, or its header is damaged")
+    return DataError(f"{name}: {_PHRASES[kind]}: {detail}", hint="the file is damaged or was altered; get an "
+                     "intact copy")
 
 
 def classify(exc: Exception) -> str:

@@ -12,7 +12,7 @@ from typing import Iterable, Union
 import pyrage
 
 from .. import timeutil
-from ..errors import ExitStatus, PrivspeechError, from_os_error
+from ..errors import DataError, from_os_error, PrivspeechError, UsageError, WrongKey
 from ..fsutil import check_private, write_bytes
 from . import header as _header
 from . import passphrase as _passphrase
@@ -79,8 +79,8 @@ def load_identity_file(path: str | os.PathLike, *,
     stripped = data.lstrip()
     if stripped.startswith((_header.MAGIC, _header.ARMOR_BEGIN)):
         if passphrase is None:
-            raise PrivspeechError(f"{name} is protected by a passphrase", hint="give the passphrase (prompt, "
-                                  "--passphrase-fd or --passphrase-file)", status=ExitStatus.NOPERM)
+            raise WrongKey(f"{name} is protected by a passphrase", hint="give the passphrase (prompt, "
+                           "--passphrase-fd or --passphrase-file)")
         plain = io.BytesIO()
         decrypt_stream(io.BytesIO(data), plain, passphrase=passphrase, name=name, out_name=name)
         data = plain.getvalue()
@@ -99,7 +99,7 @@ def _ssh(data: bytes, name: str) -> pyrage.ssh.Identity:
         else:
             problem, hint = ("unusable ssh private key (damaged, or not an OpenSSH ed25519 or rsa key)",
                              "privspeech reads unencrypted OpenSSH ed25519 and rsa keys")
-        raise PrivspeechError(f"{name}: {problem}", hint=hint, status=ExitStatus.DATAERR) from None
+        raise DataError(f"{name}: {problem}", hint=hint) from None
 
 
 def _age_identities(data: bytes, name: str) -> list[Identity]:
@@ -125,8 +125,8 @@ def _age_identities(data: bytes, name: str) -> list[Identity]:
 
 
 def _bad(where: str, what: str) -> PrivspeechError:
-    return PrivspeechError(f"{where}: {what}", hint="an identity file holds age secret keys, one per line, as "
-                           "privspeech keygen or age-keygen write them", status=ExitStatus.DATAERR)
+    return DataError(f"{where}: {what}", hint="an identity file holds age secret keys, one per line, as "
+                     "privspeech keygen or age-keygen write them")
 
 
 def load_identities(paths: Iterable[str | os.PathLike], *,
@@ -139,5 +139,5 @@ def load_identities(paths: Iterable[str | os.PathLike], *,
         found.extend(identities)
         warnings.extend(more)
     if not found:
-        raise PrivspeechError("no identity given", hint="give -i IDENTITY_FILE", status=ExitStatus.USAGE)
+        raise UsageError("no identity given", hint="give -i IDENTITY_FILE")
     return found, warnings

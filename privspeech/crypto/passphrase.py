@@ -13,7 +13,7 @@ from typing import BinaryIO, Callable, Union
 
 import pyrage
 
-from ..errors import ExitStatus, PrivspeechError, from_os_error
+from ..errors import DataError, from_os_error, PrivspeechError, UsageError
 from ..fsutil import check_private
 
 MAX_BYTES = 64 << 20
@@ -30,9 +30,9 @@ def resolve(passphrase: Passphrase) -> str:
         try:
             value = value.decode("utf-8")
         except UnicodeDecodeError:
-            raise PrivspeechError("the passphrase is not valid UTF-8", status=ExitStatus.DATAERR) from None
+            raise DataError("the passphrase is not valid UTF-8") from None
     if not value:
-        raise PrivspeechError("empty passphrase", hint="give a non-empty passphrase", status=ExitStatus.USAGE)
+        raise UsageError("empty passphrase", hint="give a non-empty passphrase")
     return value
 
 
@@ -79,10 +79,9 @@ def read_limited(stream: BinaryIO, name: str) -> bytes:
             return b"".join(parts)
         parts.append(chunk)
         size += len(chunk)
-    raise PrivspeechError(f"{name}: too large for passphrase mode (over {MAX_BYTES >> 20} MiB)",
-                          hint="pyrage encrypts with a passphrase only in memory: use recipients "
-                               "(-r/-R, identity files) for large files, or the age command",
-                          status=ExitStatus.DATAERR)
+    raise DataError(f"{name}: too large for passphrase mode (over {MAX_BYTES >> 20} MiB)",
+                    hint="pyrage encrypts with a passphrase only in memory: use recipients "
+                         "(-r/-R, identity files) for large files, or the age command")
 
 
 def encrypt(data: bytes, passphrase: Passphrase, *, armor: bool = False) -> bytes:
@@ -105,16 +104,14 @@ def prompt(*, confirm: bool = False) -> str:
         try:
             value = resolve(getpass.getpass("Passphrase: "))
             if confirm and getpass.getpass("Confirm passphrase: ") != value:
-                raise PrivspeechError("the passphrases differ", hint="type the same passphrase twice",
-                                      status=ExitStatus.USAGE)
+                raise UsageError("the passphrases differ", hint="type the same passphrase twice")
         except (OSError, getpass.GetPassWarning):
             raise _no_terminal() from None
         except EOFError:
-            raise PrivspeechError("no passphrase was typed (end of input at the prompt)",
-                                  status=ExitStatus.USAGE) from None
+            raise UsageError("no passphrase was typed (end of input at the prompt)") from None
     return value
 
 
 def _no_terminal() -> PrivspeechError:
-    return PrivspeechError("no terminal to ask for the passphrase on", hint="use --passphrase-fd N or "
-                           "--passphrase-file PATH", status=ExitStatus.USAGE)
+    return UsageError("no terminal to ask for the passphrase on", hint="use --passphrase-fd N or "
+                      "--passphrase-file PATH")

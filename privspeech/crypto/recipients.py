@@ -15,7 +15,7 @@ from typing import Iterable, Union
 
 import pyrage
 
-from ..errors import ExitStatus, PrivspeechError, from_os_error
+from ..errors import DataError, from_os_error, UsageError
 
 Recipient = Union[pyrage.x25519.Recipient, pyrage.ssh.Recipient]
 _SSH_TYPES = ("ssh-ed25519", "ssh-rsa")
@@ -36,10 +36,10 @@ def parse(text: str, *, where: str = "recipient") -> Recipient:
             return pyrage.x25519.Recipient.from_str(text)
     except pyrage.RecipientError:
         what = kind if kind in _SSH_TYPES else "age"
-        raise PrivspeechError(f"{where}: not a valid {what} recipient (bad encoding, checksum or key data)",
-                              hint=_hint(text), status=ExitStatus.USAGE) from None
+        raise UsageError(f"{where}: not a valid {what} recipient (bad encoding, checksum or key data)",
+                         hint=_hint(text)) from None
     problem, hint = _unsupported(text, kind)
-    raise PrivspeechError(f"{where}: {problem}", hint=hint, status=ExitStatus.USAGE)
+    raise UsageError(f"{where}: {problem}", hint=hint)
 
 
 def _unsupported(text: str, kind: str) -> tuple[str, str]:
@@ -77,14 +77,13 @@ def _file_lines(path: str | os.PathLike) -> list[tuple[str, str]]:
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
-        raise PrivspeechError(f"{path}: not a text file of recipients", status=ExitStatus.DATAERR) from None
+        raise DataError(f"{path}: not a text file of recipients") from None
     except OSError as exc:
         raise from_os_error(exc, f"recipients file {path}") from None
     found = [(f"{path} line {number}", line) for number, line in enumerate(text.splitlines(), 1)
              if line.strip() and not line.startswith("#")]
     if not found:
-        raise PrivspeechError(f"{path}: no recipients in the file", hint="add one recipient per line",
-                              status=ExitStatus.USAGE)
+        raise UsageError(f"{path}: no recipients in the file", hint="add one recipient per line")
     return found
 
 
@@ -113,8 +112,7 @@ def collect(texts: Iterable[str] = (), files: Iterable[str | os.PathLike] = ()) 
     for path in files:
         found.extend(_file_lines(path))
     if not found:
-        raise PrivspeechError("no recipients given", hint="give -r RECIPIENT or -R FILE, or -p for a passphrase",
-                              status=ExitStatus.USAGE)
+        raise UsageError("no recipients given", hint="give -r RECIPIENT or -R FILE, or -p for a passphrase")
     for where, text in found:
         parse(text, where=where)
     return Recipients(tuple(text.strip() for _, text in found))

@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Iterable, Iterator, Sequence
 
 from ..dataset import AGE_SUFFIX as SUFFIX
-from ..errors import ExitStatus, PrivspeechError, from_os_error
+from ..errors import DataError, from_os_error, IOFailure, NotFound, UsageError, WrongKey
 from ..fsutil import STDIO, atomic_write, binary_stdout
 from ..console import Env
 from ..inputs import Item, collect
@@ -116,8 +116,8 @@ def encrypt_record(task: Task, *, settings: EncryptSettings) -> Record:
     """
     src, dest = task.record.audio_filepath, task.dest
     if settings.verifies and STDIO in (src, dest):
-        raise PrivspeechError("verifying a ciphertext needs the source and the ciphertext as files, not stdin or "
-                              "stdout", status=ExitStatus.USAGE)
+        raise UsageError("verifying a ciphertext needs the source and the ciphertext as files, not stdin or "
+                         "stdout")
     if settings.remove_source:
         _check_audio(src)
     expected = task.record.privspeech.sha256 if src != STDIO else None
@@ -130,8 +130,8 @@ def encrypt_record(task: Task, *, settings: EncryptSettings) -> Record:
             _verify(writer, written, settings, src, dest)
         if before is not None:
             if FileIdentity.of(os.fstat(reader.fileno())) != before:
-                raise PrivspeechError(f"{src}: changed while it was being encrypted", hint="nothing was written "
-                                      "and the source was kept; run again", status=ExitStatus.DATAERR)
+                raise DataError(f"{src}: changed while it was being encrypted", hint="nothing was written "
+                                "and the source was kept; run again")
             task.consumed = before
     record = task.record.with_op("encrypt", **op_fields(recipients=len(settings.recipients), armor=settings.armor,
                                                         passphrase=settings.passphrase is not None))
@@ -148,15 +148,13 @@ def _check_audio(src: str) -> None:
     except OSError as exc:
         raise from_os_error(exc, src) from None
     if not stat.S_ISREG(st.st_mode):
-        raise PrivspeechError(f"{src}: not a regular file (a symlink?); --remove-source deletes only regular files",
-                              hint="nothing was written", status=ExitStatus.DATAERR)
+        raise DataError(f"{src}: not a regular file (a symlink?); --remove-source deletes only regular files",
+                        hint="nothing was written")
     try:
         probe(src)
-    except PrivspeechError as exc:
-        if exc.status != ExitStatus.DATAERR:
-            raise
-        raise PrivspeechError(f"{src}: not a recognised audio file; --remove-source deletes only audio",
-                              hint="nothing was written", status=ExitStatus.DATAERR) from None
+    except DataError:
+        raise DataError(f"{src}: not a recognised audio file; --remove-source deletes only audio",
+                        hint="nothing was written") from None
 
 
 class _HashSink:
@@ -176,15 +174,13 @@ def _verify(ciphertext: BinaryIO, written: Written, settings: EncryptSettings, s
     try:
         decrypt_stream(ciphertext, sink, identities=reveal(settings.verify_with),  # type: ignore[arg-type]
                        passphrase=settings.passphrase, name=dest)
-    except PrivspeechError as exc:
-        if exc.status != ExitStatus.NOPERM:
-            raise
-        raise PrivspeechError(f"{dest}: the identity given with -i does not open the new ciphertext",
-                              hint="give the identity of one of the recipients; nothing was written and the "
-                                   "source was kept", status=ExitStatus.NOPERM) from None
+    except WrongKey:
+        raise WrongKey(f"{dest}: the identity given with -i does not open the new ciphertext",
+                       hint="give the identity of one of the recipients; nothing was written and the source was "
+                            "kept") from None
     if sink.hash.hexdigest() != written.input_sha256:
-        raise PrivspeechError(f"{dest}: does not decrypt to {src}", hint="nothing was written and the source was "
-                              "kept; check the disk and memory", status=ExitStatus.IOERR)
+        raise IOFailure(f"{dest}: does not decrypt to {src}", hint="nothing was written and the source was "
+                        "kept; check the disk and memory")
 
 
 def decrypt_record(task: Task, *, settings: DecryptSettings) -> Record:
@@ -207,7 +203,7 @@ def decrypt_items(args: Sequence[str], env: Env, *, skip_invalid: bool = False) 
         if arg != STDIO and os.path.isdir(arg):
             found = age_files(Path(arg))
             if not found:
-                raise PrivspeechError(f"{arg}: no .age files found", status=ExitStatus.NOINPUT)
+                raise NotFound(f"{arg}: no .age files found")
             items = (Item(0, Record(audio_filepath=full, id=_stem(rel)), rel.removesuffix(SUFFIX))
                      for full, rel in ((f, os.path.relpath(f, arg)) for f in found))
         elif arg == STDIO and not env.stdin_is_tty and looks_encrypted(_peek_stdin(env)):

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import pyrage
 
-from ..errors import ExitStatus, PrivspeechError, from_os_error
+from ..errors import DataError, from_os_error, IOFailure, UsageError, WrongKey
 from ..fsutil import atomic_write
 from . import header as _header
 from . import passphrase as _passphrase
@@ -275,9 +275,8 @@ class _Tap:
             self.reraise()
         read = self._input.digest.hexdigest() if self._input is not None else None
         if self._expected_input and read != self._expected_input:
-            raise PrivspeechError(f"{self._names[0]}: file changed since its manifest record was written "
-                                  f"(sha256 mismatch)", hint="rescan it with privspeech scan",
-                                  status=ExitStatus.DATAERR)
+            raise DataError(f"{self._names[0]}: file changed since its manifest record was written "
+                            f"(sha256 mismatch)", hint="rescan it with privspeech scan")
         digest = self._output.digest
         return Written(digest.hexdigest() if digest is not None else None, self.size, read)
 
@@ -322,8 +321,7 @@ def encrypt_stream(reader: BinaryIO, writer: BinaryIO, *, recipients: Sequence[R
         sha256 and size of the ciphertext, and the plaintext's sha256 when it was hashed.
     """
     if bool(recipients) == (passphrase is not None):
-        raise PrivspeechError("encrypt to recipients or with a passphrase, not both and not neither",
-                              status=ExitStatus.USAGE)
+        raise UsageError("encrypt to recipients or with a passphrase, not both and not neither")
     tap = _Tap(reader, writer, (name, out_name), input_sha256, hash_input, hash_output)
     try:
         if passphrase is not None:
@@ -337,7 +335,7 @@ def encrypt_stream(reader: BinaryIO, writer: BinaryIO, *, recipients: Sequence[R
         tap.reraise()
         if str(exc).startswith("KeyboardInterrupt"):  # Ctrl-C taken on entry to a callback, before its try
             raise KeyboardInterrupt from None
-        raise PrivspeechError(f"{name}: encryption failed: {exc}", status=ExitStatus.IOERR) from None
+        raise IOFailure(f"{name}: encryption failed: {exc}") from None
     finally:
         tap.close()
 
@@ -354,24 +352,23 @@ def decrypt_stream(reader: BinaryIO, writer: BinaryIO, *, identities: Sequence[I
 
     Raises
     ------
-    PrivspeechError
-        NOPERM when no identity or passphrase opens the file; DATAERR when it is malformed, tampered
-        with or truncated (the message names the layer that failed: armor, header, MAC or payload).
+    WrongKey, DataError
+        When no identity or passphrase opens the file; when it is malformed, tampered with or truncated (the message names the layer that failed: armor, header, MAC or payload).
     """
     info, rewound = _header.inspect(reader, name)
     tap = _Tap(rewound, writer, (name, out_name), hash_output=hash_output)
     try:
         if info.passphrase:
             if passphrase is None:
-                raise PrivspeechError(f"{name}: encrypted with a passphrase", hint="give the passphrase (prompt, "
-                                      "--passphrase-fd or --passphrase-file)", status=ExitStatus.NOPERM)
+                raise WrongKey(f"{name}: encrypted with a passphrase", hint="give the passphrase (prompt, "
+                               "--passphrase-fd or --passphrase-file)")
             ciphertext = _passphrase.read_limited(tap, name)
             tap.write(pyrage.passphrase.decrypt(ciphertext, _passphrase.resolve(passphrase)))
         else:
             if not identities and info.stanza_types:  # with no header found, let rage say what is wrong
                 kinds = ", ".join(sorted(set(info.stanza_types))) or "unknown"
-                raise PrivspeechError(f"{name}: encrypted to recipients ({kinds}), but no identity was given",
-                                      hint="give the identity file with -i", status=ExitStatus.NOPERM)
+                raise WrongKey(f"{name}: encrypted to recipients ({kinds}), but no identity was given",
+                               hint="give the identity file with -i")
             pyrage.decrypt_io(tap, tap, list(identities))
         return tap.finish()
     except (pyrage.DecryptError, OSError) as exc:

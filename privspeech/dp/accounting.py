@@ -34,7 +34,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from ..errors import ExitStatus, PrivspeechError
+from ..errors import DataError, UsageError
 from ..manifest import Record
 from .calibration import check_delta, zcdp_epsilon
 
@@ -94,15 +94,13 @@ def cost_of(entry: Mapping[str, Any], where: str = "ledger entry") -> Cost | Non
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise PrivspeechError(f"{where}: {name} must be a finite number >= 0, not {value!r}",
-                                  status=ExitStatus.DATAERR)
+            raise DataError(f"{where}: {name} must be a finite number >= 0, not {value!r}")
         figures[name] = float(value)
     if "rho" in figures:
         return Cost(rho=figures["rho"])
     if "epsilon" not in figures:
-        raise PrivspeechError(f"{where}: DP entry ({entry.get('mechanism')}) without epsilon or rho",
-                              hint="the ledger cannot account for it; the record's privacy cost is unknown",
-                              status=ExitStatus.DATAERR)
+        raise DataError(f"{where}: DP entry ({entry.get('mechanism')}) without epsilon or rho",
+                        hint="the ledger cannot account for it; the record's privacy cost is unknown")
     return Cost(epsilon=figures["epsilon"], delta=figures.get("delta", 0.0))
 
 
@@ -113,9 +111,8 @@ def release_of(entry: Mapping[str, Any], where: str = "ledger entry") -> Release
         return None
     unit = entry.get("unit")
     if not isinstance(unit, str) or not unit:
-        raise PrivspeechError(f"{where}: DP entry ({entry.get('mechanism')}) without a unit",
-                              hint="a DP figure means nothing without its unit; the record's privacy cost is unknown",
-                              status=ExitStatus.DATAERR)
+        raise DataError(f"{where}: DP entry ({entry.get('mechanism')}) without a unit",
+                        hint="a DP figure means nothing without its unit; the record's privacy cost is unknown")
     key = entry.get("release_id") or json.dumps(entry, sort_keys=True, default=str)
     return Release(str(key), unit, cost, entry.get("private") is not False)
 
@@ -297,8 +294,7 @@ class Ledger:
         (record-level unit: to each of its recordings once per record; unit speaker: to each speaker once)
         if it takes any speaker's total in that unit past `max_epsilon`."""
         if isinstance(max_epsilon, bool) or not isinstance(max_epsilon, (int, float)) or not max_epsilon > 0:
-            raise PrivspeechError(f"--max-epsilon must be greater than 0, not {max_epsilon!r}",
-                                  status=ExitStatus.USAGE)
+            raise UsageError(f"--max-epsilon must be greater than 0, not {max_epsilon!r}")
         new = release_of(entry, "this run's release")
         worst = None
         for group, members in self._groups.items():
@@ -313,7 +309,7 @@ class Ledger:
         if worst is not None and worst[0] > max_epsilon:
             spent, after_delta, group, count = worst
             before = self._total(group, new.unit).approx(delta)[0]
-            raise PrivspeechError(
+            raise DataError(
                 f"speaker {self._names[group]}, unit {new.unit}: privacy budget exceeded: spent epsilon {before:.4g}, "
                 f"this operation ({count} record(s) in this run) would bring it to {spent:.4g} (delta "
-                f"{after_delta:.3g}), over --max-epsilon {max_epsilon:g}", hint=hint, status=ExitStatus.DATAERR)
+                f"{after_delta:.3g}), over --max-epsilon {max_epsilon:g}", hint=hint)

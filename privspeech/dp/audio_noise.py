@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ExitStatus, PrivspeechError
+from ..errors import DataError, UsageError
 from .mechanisms import Mechanism, calibrate
 from .rng import SecureRandom
 from .samplers import CHUNK
@@ -56,8 +56,7 @@ def parse_unit(unit: str) -> int:
     name, _, value = str(unit).partition(":")
     if name == "window" and value.isdigit() and int(value) > 0:
         return int(value)
-    raise PrivspeechError(f"unknown privacy unit {unit!r}", hint="use 'sample' or 'window:W' with W >= 1 frames",
-                          status=ExitStatus.USAGE)
+    raise UsageError(f"unknown privacy unit {unit!r}", hint="use 'sample' or 'window:W' with W >= 1 frames")
 
 
 def add_noise(y: np.ndarray, *, epsilon: float | None = None, delta: float | None = None, rho: float | None = None,
@@ -84,8 +83,7 @@ def add_noise(y: np.ndarray, *, epsilon: float | None = None, delta: float | Non
     NoisedAudio
     """
     if not isinstance(y, np.ndarray) or y.ndim not in (1, 2) or y.size == 0:
-        raise PrivspeechError("audio must be a non-empty array of shape (n,) or (n, channels)",
-                              status=ExitStatus.DATAERR)
+        raise DataError("audio must be a non-empty array of shape (n,) or (n, channels)")
     stream = NoiseStream(y.dtype, 1 if y.ndim == 1 else y.shape[1], epsilon=epsilon, delta=delta, rho=rho,
                          mechanism=mechanism, unit=unit, grid_bits=grid_bits, rng=rng)
     out = stream.process(y)
@@ -119,10 +117,10 @@ class NoiseStream:
         """The released block: same shape and dtype as `block`, shape (n,) or (n, channels)."""
         width = 1 if block.ndim == 1 else block.shape[1]
         if block.dtype != self.dtype or block.ndim not in (1, 2) or width != self.channels:
-            raise PrivspeechError(f"audio block of {block.dtype} with shape {block.shape} does not match the stream "
-                                  f"({self.dtype}, {self.channels} channel(s))", status=ExitStatus.DATAERR)
+            raise DataError(f"audio block of {block.dtype} with shape {block.shape} does not match the stream "
+                            f"({self.dtype}, {self.channels} channel(s))")
         if self._float and not np.isfinite(block).all():
-            raise PrivspeechError("audio holds NaN or infinite samples", status=ExitStatus.DATAERR)
+            raise DataError("audio holds NaN or infinite samples")
         flat = block.reshape(-1)
         out = np.empty_like(flat)
         for start, noise in zip(range(0, flat.size, CHUNK), self.mechanism.sampler.chunks(flat.size)):
@@ -179,10 +177,9 @@ def _range(dtype: np.dtype, grid_bits: int) -> tuple[int, int]:
     if dtype in PCM_RANGES:
         return PCM_RANGES[dtype]
     if dtype not in FLOAT_TYPES:
-        raise PrivspeechError(f"unsupported sample type {dtype}", hint="use int16, int32, float32 or float64 audio",
-                              status=ExitStatus.DATAERR)
+        raise DataError(f"unsupported sample type {dtype}", hint="use int16, int32, float32 or float64 audio")
     if isinstance(grid_bits, bool) or not isinstance(grid_bits, int) or not 1 <= grid_bits <= 24:
-        raise PrivspeechError(f"grid bits must be an integer from 1 to 24, not {grid_bits!r}", status=ExitStatus.USAGE)
+        raise UsageError(f"grid bits must be an integer from 1 to 24, not {grid_bits!r}")
     return -2**grid_bits, 2**grid_bits
 
 

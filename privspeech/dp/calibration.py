@@ -14,23 +14,22 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-from ..errors import ExitStatus, PrivspeechError
+from ..errors import UsageError
 
 
 def check_positive(value: float, what: str) -> float:
     """A finite number > 0, or a USAGE error naming it."""
     if isinstance(value, bool) or not isinstance(value, (int, float, Fraction)) or not math.isfinite(value) \
             or value <= 0:
-        raise PrivspeechError(f"{what} must be a finite number greater than 0, not {value!r}", status=ExitStatus.USAGE)
+        raise UsageError(f"{what} must be a finite number greater than 0, not {value!r}")
     return value
 
 
 def check_delta(delta: float) -> float:
     """A delta in (0, 1)."""
     if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not 0 < delta < 1:
-        raise PrivspeechError(f"delta must be between 0 and 1 (exclusive), not {delta!r}",
-                              hint="a common choice is below 1/(number of people in the data), e.g. 1e-6",
-                              status=ExitStatus.USAGE)
+        raise UsageError(f"delta must be between 0 and 1 (exclusive), not {delta!r}",
+                         hint="a common choice is below 1/(number of people in the data), e.g. 1e-6")
     return float(delta)
 
 
@@ -57,7 +56,7 @@ def zcdp_epsilon(rho: float, delta: float) -> float:
     """
     check_delta(delta)
     if isinstance(rho, bool) or not math.isfinite(rho) or rho < 0:
-        raise PrivspeechError(f"rho must be a finite number >= 0, not {rho!r}", status=ExitStatus.USAGE)
+        raise UsageError(f"rho must be a finite number >= 0, not {rho!r}")
     if rho == 0:
         return 0.0
     log_inv = math.log(1 / delta)

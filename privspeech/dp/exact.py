@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import ExitStatus, PrivspeechError
+from ..errors import UsageError
 from .rng import SecureRandom
 
 GUARD = 30  # decimal digits computed beyond the precision claimed
@@ -75,13 +75,12 @@ def uniform_below(value: Threshold, prefix: int, bits: int, rng: SecureRandom) -
 def check_scale(value: int | float | Fraction, what: str, low: Fraction, high: Fraction) -> Fraction:
     """A finite positive number within [low, high] as an exact Fraction (floats convert exactly)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, Fraction)):
-        raise PrivspeechError(f"{what} must be a number, not {type(value).__name__}", status=ExitStatus.USAGE)
+        raise UsageError(f"{what} must be a number, not {type(value).__name__}")
     if isinstance(value, float) and not np.isfinite(value):
-        raise PrivspeechError(f"{what} must be finite, not {value}", status=ExitStatus.USAGE)
+        raise UsageError(f"{what} must be finite, not {value}")
     exact = Fraction(value)
     if not low <= exact <= high:
-        raise PrivspeechError(f"{what} must be between {float(low):g} and {float(high):g}, not {float(exact):g}",
-                              status=ExitStatus.USAGE)
+        raise UsageError(f"{what} must be between {float(low):g} and {float(high):g}, not {float(exact):g}")
     return exact
 
 

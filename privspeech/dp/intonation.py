@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import scipy.fft
 
-from ..errors import ExitStatus, PrivspeechError
+from ..errors import DataError, UsageError
 from .calibration import check_positive
 from .mechanisms import calibrate
 from .rng import SecureRandom
@@ -76,16 +76,14 @@ def dp_intonation(f0: np.ndarray, *, epsilon: float, target_mean_hz: float, segm
     for name, value, high in (("segment", segment, 10**6), ("n_coeffs", n_coeffs, segment),
                               ("grid_bits", grid_bits, 16)):
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
-            raise PrivspeechError(f"{name} must be an integer from 1 to {high}, not {value!r}", status=ExitStatus.USAGE)
+            raise UsageError(f"{name} must be an integer from 1 to {high}, not {value!r}")
     steps = clip * 2**grid_bits
     if steps != int(steps):
-        raise PrivspeechError(f"clip {clip} is not a whole number of 2^-{grid_bits} octave steps",
-                              status=ExitStatus.USAGE)
+        raise UsageError(f"clip {clip} is not a whole number of 2^-{grid_bits} octave steps")
     limit = int(steps)
     f0 = np.asarray(f0, dtype=np.float64)
     if f0.ndim != 1 or np.isinf(f0).any() or (f0 < 0).any():
-        raise PrivspeechError("F0 must be a 1-D array of frequencies >= 0 (0 or NaN when unvoiced)",
-                              status=ExitStatus.DATAERR)
+        raise DataError("F0 must be a 1-D array of frequencies >= 0 (0 or NaN when unvoiced)")
     voiced = np.nan_to_num(f0) > 0
     if not voiced.any():
         return DPIntonation(np.zeros_like(f0), None, 0.0)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..dataset import state_dir
-from ..errors import ExitStatus, PrivspeechError, from_os_error
+from ..errors import DataError, from_os_error, NotFound, TryAgain
 from ..fsutil import atomic_write, make_dirs
 from ..manifest import make_op
 
@@ -46,10 +46,9 @@ def read(root: str | os.PathLike) -> list[dict[str, Any]]:
         try:
             entry = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise PrivspeechError(f"{path}:{lineno}: bad ledger line: {exc.msg}", status=ExitStatus.DATAERR) from None
+            raise DataError(f"{path}:{lineno}: bad ledger line: {exc.msg}") from None
         if not isinstance(entry, dict) or not isinstance(entry.get("op"), str):
-            raise PrivspeechError(f"{path}:{lineno}: a ledger line must be an object with an 'op' name",
-                                  status=ExitStatus.DATAERR)
+            raise DataError(f"{path}:{lineno}: a ledger line must be an object with an 'op' name")
         entries.append(entry)
     return entries
 
@@ -58,8 +57,7 @@ def append(root: str | os.PathLike, op: str, **fields: Any) -> dict[str, Any]:
     """Append one entry (:func:`privspeech.manifest.make_op` adds time and version); returns it."""
     entry = make_op(op, **fields)
     if not Path(root).is_dir():
-        raise PrivspeechError(f"{root}: no such dataset folder", hint="--dataset names the folder the data is in",
-                              status=ExitStatus.NOINPUT)
+        raise NotFound(f"{root}: no such dataset folder", hint="--dataset names the folder the data is in")
     state = make_dirs(state_dir(root))  # no root.json marker: marking (which lets prune act) is for `init`
     with _locked(state / LOCK):
         path = state / LEDGER
@@ -90,9 +88,8 @@ def _locked(lock: Path) -> Iterator[None]:
                 break
             except OSError as exc:
                 if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
-                    raise PrivspeechError(f"{lock}: the DP ledger is locked by another run",
-                                          hint="wait for it to finish and run again",
-                                          status=ExitStatus.TEMPFAIL) from None
+                    raise TryAgain(f"{lock}: the DP ledger is locked by another run",
+                                   hint="wait for it to finish and run again") from None
                 time.sleep(0.05)
         yield
     finally:

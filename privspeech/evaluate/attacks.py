@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from ..errors import ExitStatus, PrivspeechError
+from ..errors import DataError, UsageError
 from ..manifest import Record
 from . import metrics
 from .metrics import Labelled
@@ -42,7 +42,7 @@ def voice_anonymizer(method: str = "world", level: str = "speaker", *, dp_epsilo
     from ..voice.dp import DPSettings
 
     if method != "world":
-        raise PrivspeechError(f"DP intonation needs --method world, not {method}", status=ExitStatus.USAGE)
+        raise UsageError(f"DP intonation needs --method world, not {method}")
     DPSettings(epsilon=dp_epsilon, **(dp or {}))
     return functools.partial(_anonymize_dp, method=method, epsilon=dp_epsilon, level=level, dp=dp, **settings)
 
@@ -85,9 +85,8 @@ def _configuration(record: Record) -> tuple:
     ops = record.privspeech.ops
     last = max((i for i, op in enumerate(ops) if op.get("op") == "anonymize"), default=None)
     if last is None:
-        raise PrivspeechError(f"{record.audio_filepath}: no 'anonymize' entry in its privspeech.ops",
-                              hint="informed attacks need to know how the audio was anonymized",
-                              status=ExitStatus.DATAERR)
+        raise DataError(f"{record.audio_filepath}: no 'anonymize' entry in its privspeech.ops",
+                        hint="informed attacks need to know how the audio was anonymized")
     op = ops[last]
     dp = next((o for o in ops[last + 1:] if o.get("op") == "dp-intonation"), None)
     dp_config = None if dp is None else (dp.get("epsilon"), tuple((k, (dp.get("params") or {}).get(k))
@@ -104,8 +103,8 @@ def anonymizer_from_records(records: Iterable[Record]) -> Anonymizer:
     """
     configs = {_configuration(record) for record in records}
     if len(configs) != 1:
-        raise PrivspeechError("the anonymized records were made with different settings (or there are none)",
-                              hint="evaluate one anonymization configuration at a time", status=ExitStatus.DATAERR)
+        raise DataError("the anonymized records were made with different settings (or there are none)",
+                        hint="evaluate one anonymization configuration at a time")
     method, level, settings, dp = configs.pop()
     if dp is None:
         return voice_anonymizer(method, level, **dict(settings))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ExitStatus, PrivspeechError
+from ..errors import DataError, UsageError
 from .deps import need
 from .metrics import Labelled, length_norm
 
@@ -42,13 +42,13 @@ class LDA:
         """
         speakers, counts = np.unique(data.speakers, return_counts=True)
         if len(speakers) < 2 or counts.max() < 2:
-            raise PrivspeechError("the back-end needs training speech from two or more speakers, with several "
-                                  "utterances for some of them", status=ExitStatus.DATAERR)
+            raise DataError("the back-end needs training speech from two or more speakers, with several "
+                            "utterances for some of them")
         x = length_norm(data.vectors)
         limit = min(len(speakers) - 1, x.shape[1])
         dim = limit if dim is None else dim
         if not 1 <= dim <= limit:
-            raise PrivspeechError(f"LDA dimension must be between 1 and {limit}, not {dim}", status=ExitStatus.USAGE)
+            raise UsageError(f"LDA dimension must be between 1 and {limit}, not {dim}")
         model = need("sklearn.discriminant_analysis").LinearDiscriminantAnalysis(
             solver="eigen", shrinkage=shrinkage, n_components=dim)
         with warnings.catch_warnings():  # a speaker with one utterance adds nothing to the within-speaker covariance

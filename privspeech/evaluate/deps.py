@@ -5,15 +5,15 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from ..errors import ExitStatus, PrivspeechError
+from ..errors import UsageError
 
 INSTALL_HINT = "pip install 'privspeech[eval]'"
 
 
 def need(module: str) -> ModuleType:
-    """Import `module` from the ``eval`` extra; a PrivspeechError (USAGE) with the install hint if missing."""
+    """Import `module` from the ``eval`` extra; a UsageError with the install hint if missing."""
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise PrivspeechError(f"the evaluation needs the Python module {module!r}, which is not installed "
-                              f"({exc})", hint=INSTALL_HINT, status=ExitStatus.USAGE) from None
+        raise UsageError(f"the evaluation needs the Python module {module!r}, which is not installed "
+                         f"({exc})", hint=INSTALL_HINT) from None

@@ -15,7 +15,7 @@ from typing import Iterable
 import numpy as np
 
 from .. import audio
-from ..errors import ExitStatus, PrivspeechError
+from ..errors import DataError, PrivspeechError, UsageError
 from .deps import need
 
 ENCODER_SR = 16000
@@ -46,13 +46,12 @@ def mono(y: np.ndarray, *, sr: int) -> np.ndarray:
     np.ndarray, shape (n,), float32
     """
     if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or sr <= 0:
-        raise PrivspeechError(f"sample rate must be a positive integer, not {sr!r}", status=ExitStatus.USAGE)
+        raise UsageError(f"sample rate must be a positive integer, not {sr!r}")
     y = np.asarray(y)
     if y.ndim not in (1, 2) or y.shape[0] == 0 or (y.ndim == 2 and y.shape[1] == 0):
-        raise PrivspeechError(f"expected a non-empty signal of shape (n,) or (n, channels), got {y.shape}",
-                              status=ExitStatus.DATAERR)
+        raise DataError(f"expected a non-empty signal of shape (n,) or (n, channels), got {y.shape}")
     if not np.issubdtype(y.dtype, np.floating) or not np.isfinite(y).all():
-        raise PrivspeechError("expected a finite floating-point signal", status=ExitStatus.DATAERR)
+        raise DataError("expected a finite floating-point signal")
     return (y.mean(axis=1) if y.ndim == 2 else y).astype(np.float32)
 
 
@@ -82,14 +81,13 @@ def embed(y: np.ndarray, *, sr: int) -> np.ndarray:
 
     Raises
     ------
-    PrivspeechError
-        DATAERR when the signal is empty, shorter than 0.1 s, silent or not finite.
+    DataError
+        When the signal is empty, shorter than 0.1 s, silent or not finite.
     """
     signal = resample(mono(y, sr=sr), sr, ENCODER_SR)
     resemblyzer, encoder = _encoder()
     if signal.size < ENCODER_SR // 10 or not signal.any():
-        raise PrivspeechError("no speech found to embed (the signal is silent or too short)",
-                              status=ExitStatus.DATAERR)
+        raise DataError("no speech found to embed (the signal is silent or too short)")
     # resemblyzer's own preprocessing; when its VAD keeps (almost) nothing of a signal that is not silent (seen on a
     # few converted utterances), the whole signal is embedded, as an attacker would do
     wav = resemblyzer.audio.normalize_volume(signal, resemblyzer.hparams.audio_norm_target_dBFS, increase_only=True)
@@ -120,7 +118,7 @@ class Embedder:
         try:
             return self.embed(decoded.data, sr=decoded.info.sample_rate)
         except PrivspeechError as exc:
-            raise PrivspeechError(f"{path}: {exc.message}", hint=exc.hint, status=exc.status) from None
+            raise exc.reworded(f"{path}: {exc.message}") from None
 
     def embed_files(self, paths: Iterable[str | os.PathLike]) -> np.ndarray:
         """Embeddings of several files, shape (n, 256)."""

@@ -9,7 +9,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..errors import ExitStatus, PrivspeechError
+from ..errors import DataError, NotFound, UsageError
 from ..executors import Progress, Sequential, reported
 from ..keys import SecretKey, generate
 from . import attacks, utility
@@ -114,16 +114,14 @@ def _segments(y: np.ndarray, sr: int, seconds: float) -> list[np.ndarray]:
 
 def _check(utterances: Sequence[Utterance], anonymizer, cohort: Sequence[Utterance]) -> None:
     if not utterances:
-        raise PrivspeechError("nothing to evaluate", status=ExitStatus.NOINPUT)
+        raise NotFound("nothing to evaluate")
     if len({u.speaker for u in utterances}) < 2:
-        raise PrivspeechError("the attacks need at least two speakers", status=ExitStatus.DATAERR)
+        raise DataError("the attacks need at least two speakers")
     if anonymizer is None and any(u.anonymized is None for u in utterances):
-        raise PrivspeechError("some utterances have no anonymized version and no anonymizer was given",
-                              status=ExitStatus.USAGE)
+        raise UsageError("some utterances have no anonymized version and no anonymizer was given")
     overlap = {u.speaker for u in cohort} & {u.speaker for u in utterances}
     if overlap:
-        raise PrivspeechError(f"cohort speakers must differ from the evaluated ones (shared: {sorted(overlap)[:3]})",
-                              status=ExitStatus.USAGE)
+        raise UsageError(f"cohort speakers must differ from the evaluated ones (shared: {sorted(overlap)[:3]})")
 
 
 def _each(name: str, fn: Callable, items: Sequence, progress: Progress) -> list:

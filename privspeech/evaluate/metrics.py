@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..errors import ExitStatus, PrivspeechError
+from ..errors import DataError, UsageError
 from .deps import need
 
 
@@ -40,12 +40,12 @@ class Labelled:
         vectors = np.asarray(vectors, dtype=np.float64)
         n = len(vectors)
         if vectors.ndim != 2:
-            raise PrivspeechError(f"embeddings must have shape (n, d), got {vectors.shape}", status=ExitStatus.DATAERR)
+            raise DataError(f"embeddings must have shape (n, d), got {vectors.shape}")
         genders = [""] * n if genders is None else genders
         groups = [""] * n if groups is None else groups
         labels = [np.asarray(list(x), dtype=str) for x in (speakers, utterances, genders, groups)]
         if any(len(x) != n for x in labels):
-            raise PrivspeechError("embeddings and labels differ in length", status=ExitStatus.DATAERR)
+            raise DataError("embeddings and labels differ in length")
         return cls(vectors, *labels)
 
     def __len__(self) -> int:
@@ -95,20 +95,19 @@ def make_trials(enroll: Labelled, test: Labelled | None = None) -> Trials:
     else:
         rows, cols = np.nonzero(enroll.utterances[:, None] != test.utterances[None, :])
     if enroll.vectors.shape[1:] != test.vectors.shape[1:]:
-        raise PrivspeechError("enrollment and test embeddings differ in dimension", status=ExitStatus.DATAERR)
+        raise DataError("enrollment and test embeddings differ in dimension")
     scores = np.einsum("ij,ij->i", length_norm(enroll.vectors)[rows], length_norm(test.vectors)[cols])
     return Trials(scores, enroll.speakers[rows] == test.speakers[cols], enroll.speakers[rows], test.speakers[cols])
 
 
 def _check(scores: np.ndarray, target: np.ndarray) -> None:
     if scores.shape != target.shape or scores.ndim != 1:
-        raise PrivspeechError("scores and target flags must be 1-D arrays of one length", status=ExitStatus.DATAERR)
+        raise DataError("scores and target flags must be 1-D arrays of one length")
     if not np.isfinite(scores).all():
-        raise PrivspeechError("scores must be finite", status=ExitStatus.DATAERR)
+        raise DataError("scores must be finite")
     if target.all() or not target.any():
-        raise PrivspeechError("an error rate needs both target and non-target trials",
-                              hint="evaluate at least two speakers, one with two or more utterances",
-                              status=ExitStatus.DATAERR)
+        raise DataError("an error rate needs both target and non-target trials",
+                        hint="evaluate at least two speakers, one with two or more utterances")
 
 
 def _det(scores: np.ndarray, target: np.ndarray, weights: np.ndarray | None = None):
@@ -148,8 +147,8 @@ def eer(scores: np.ndarray, target: np.ndarray, *, weights: np.ndarray | None = 
         weights = np.asarray(weights, dtype=np.float64)
         if weights.shape != scores.shape or not (weights >= 0).all() or not (
                 weights[target].any() and weights[~target].any()):
-            raise PrivspeechError("weights must be non-negative, one per trial, and give both target and "
-                                  "non-target trials some weight", status=ExitStatus.DATAERR)
+            raise DataError("weights must be non-negative, one per trial, and give both target and "
+                            "non-target trials some weight")
     return _crossing(*_det(scores, target, weights))
 
 
@@ -182,7 +181,7 @@ def bootstrap_eer(trials: Trials, *, n_resamples: int = 1000, confidence: float 
         How many resamples had both target and non-target trials.
     """
     if n_resamples < 1 or not 0 < confidence < 1:
-        raise PrivspeechError("need n_resamples >= 1 and 0 < confidence < 1", status=ExitStatus.USAGE)
+        raise UsageError("need n_resamples >= 1 and 0 < confidence < 1")
     _check(trials.scores, trials.target)
     speakers, index = np.unique(np.concatenate((trials.enroll_speakers, trials.test_speakers)), return_inverse=True)
     enroll_idx, test_idx = np.split(index, 2)
@@ -197,8 +196,8 @@ def bootstrap_eer(trials: Trials, *, n_resamples: int = 1000, confidence: float 
                 known[counts.tobytes()] = _crossing(*_det(trials.scores, target, w))
             values.append(known[counts.tobytes()])
     if not values:
-        raise PrivspeechError("no bootstrap resample had both target and non-target trials",
-                              hint="evaluate more speakers", status=ExitStatus.DATAERR)
+        raise DataError("no bootstrap resample had both target and non-target trials",
+                        hint="evaluate more speakers")
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high), len(values)

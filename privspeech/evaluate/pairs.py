@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from .. import audio
-from ..errors import ExitStatus, PrivspeechError, from_os_error
+from ..errors import DataError, from_os_error, NotFound
 from ..manifest import Record
 
 
@@ -47,8 +47,7 @@ def read_genders(path: str | os.PathLike) -> dict[str, str]:
     except OSError as exc:
         raise from_os_error(exc, str(path)) from None
     if not rows or not {"speaker", "gender"} <= set(rows[0]):
-        raise PrivspeechError(f"{path}: expected a tab-separated header with 'speaker' and 'gender' columns",
-                              status=ExitStatus.DATAERR)
+        raise DataError(f"{path}: expected a tab-separated header with 'speaker' and 'gender' columns")
     return {row["speaker"]: (row["gender"] or "").strip().upper() for row in rows if row["speaker"]}
 
 
@@ -76,25 +75,24 @@ def from_records(originals: Iterable[Record], anonymized: Iterable[Record] | Non
     by_id: dict[str, Record] = {}
     for record in originals:
         if not record.id or not record.speaker:
-            raise PrivspeechError(f"{record.audio_filepath}: the evaluation needs an 'id' and a 'speaker' for every "
-                                  f"original record", hint="scan the originals with --speaker-from",
-                                  status=ExitStatus.DATAERR)
+            raise DataError(f"{record.audio_filepath}: the evaluation needs an 'id' and a 'speaker' for every "
+                            f"original record", hint="scan the originals with --speaker-from")
         if record.id in by_id:
-            raise PrivspeechError(f"duplicate record id {record.id!r} among the originals", status=ExitStatus.DATAERR)
+            raise DataError(f"duplicate record id {record.id!r} among the originals")
         by_id[record.id] = record
     released: dict[str, Record] = {}
     for record in anonymized or ():
         source = _source_id(record)
         if source not in by_id:
-            raise PrivspeechError(f"{record.audio_filepath}: its source id {source!r} is not among the originals",
-                                  hint="pass the manifest the anonymized set was made from", status=ExitStatus.DATAERR)
+            raise DataError(f"{record.audio_filepath}: its source id {source!r} is not among the originals",
+                            hint="pass the manifest the anonymized set was made from")
         released[source] = record
     if anonymized is not None:
         missing = [rid for rid in by_id if rid not in released]
         if missing and warn is not None:
             warn(f"{len(missing)} original(s) have no anonymized version and are left out, e.g. {missing[0]!r}")
         if not released:
-            raise PrivspeechError("no anonymized record matches an original", status=ExitStatus.DATAERR)
+            raise DataError("no anonymized record matches an original")
     return [Utterance(rid, rec.speaker, rec.audio_filepath,
                       released[rid].audio_filepath if rid in released else None, _gender(rec, genders), rec.text)
             for rid, rec in by_id.items() if anonymized is None or rid in released]
@@ -106,6 +104,6 @@ def from_folder(root: str | os.PathLike, *, genders: dict[str, str] | None = Non
     root = Path(root)
     files = sorted(p for p in root.rglob(pattern) if p.is_file())
     if not files:
-        raise PrivspeechError(f"{root}: no files matching {pattern}", status=ExitStatus.NOINPUT)
+        raise NotFound(f"{root}: no files matching {pattern}")
     return [Utterance(str(p.relative_to(root).with_suffix("")), p.parent.name, str(p),
                       gender=(genders or {}).get(p.parent.name, "")) for p in files]

@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import ExitStatus, PrivspeechError
+from ..errors import UsageError
 from .embeddings import mono
 
 FRAME_MS = 10.0
@@ -141,8 +141,7 @@ def summarize_disagreement(values: Sequence[float | None]) -> dict[str, float | 
 def duration_check(original_s: list[float], anonymized_s: list[float], *, tolerance_s: float) -> dict:
     """How far anonymized durations stray from the originals: max absolute difference and count over tolerance."""
     if len(original_s) != len(anonymized_s) or tolerance_s < 0:
-        raise PrivspeechError("duration check needs paired durations and a non-negative tolerance",
-                              status=ExitStatus.USAGE)
+        raise UsageError("duration check needs paired durations and a non-negative tolerance")
     diff = np.abs(np.asarray(anonymized_s, float) - np.asarray(original_s, float))
     return {"max_abs_diff_s": float(diff.max()) if len(diff) else 0.0,
             "mismatched": int((diff > tolerance_s).sum()), "tolerance_s": tolerance_s, "checked": len(diff)}

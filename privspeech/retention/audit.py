@@ -8,7 +8,7 @@ import stat
 import time
 from typing import Any
 
-from ..errors import ExitStatus, PrivspeechError, from_os_error
+from ..errors import CannotWrite, from_os_error
 from ..timeutil import format_ts, now
 from .walk import Root
 
@@ -35,7 +35,7 @@ class AuditLog:
         st = os.fstat(self.fd)
         if not stat.S_ISREG(st.st_mode):
             os.close(self.fd)
-            raise PrivspeechError(f"audit log {path}: not a regular file", status=ExitStatus.CANTCREAT)
+            raise CannotWrite(f"audit log {path}: not a regular file")
         self.identity = (st.st_dev, st.st_ino)
         self.run, self.batch, self._lines = run, batch, []
         self._second, self._prefix = -1, ""

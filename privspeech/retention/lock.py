@@ -8,7 +8,7 @@ import os
 import time
 from typing import Iterator
 
-from ..errors import ExitStatus, PrivspeechError
+from ..errors import TryAgain
 from .walk import Root
 
 LOCK_NAME = "prune.lock"
@@ -33,9 +33,8 @@ def hold_lock(root: Root, *, wait: float = 0.0) -> Iterator[tuple[int, int]]:
                 left = give_up - time.monotonic()
                 if left <= 0:
                     holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
-                    raise PrivspeechError(f"{root.path}: another prune run (pid {holder}) holds the lock",
-                                          hint="wait for it, or pass --wait SECONDS",
-                                          status=ExitStatus.TEMPFAIL) from None
+                    raise TryAgain(f"{root.path}: another prune run (pid {holder}) holds the lock",
+                                   hint="wait for it, or pass --wait SECONDS") from None
                 time.sleep(min(0.05, left))
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)

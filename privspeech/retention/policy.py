@@ -42,7 +42,7 @@ from typing import Any
 import pathspec
 
 from ..dataset import is_managed_file
-from ..errors import ExitStatus, PrivspeechError
+from ..errors import NotFound, TryAgain, UsageError
 from ..fsutil import TMP_SUFFIX
 from ..timeutil import format_ts, now, parse_ts
 from .manifests import SUFFIX, Line, Manifest, Refused, load
@@ -66,7 +66,7 @@ class Policy:
         Also delete files without a record whose mtime is older than ``at - older_than``.
     protect : tuple of str
         Gitignore patterns of paths (relative to ROOT) that are always kept, in order; one that is invalid or
-        protects nothing (blank, a comment) raises PrivspeechError (USAGE).
+        protects nothing (blank, a comment) raises UsageError.
     manifests : tuple of str
         Manifests whose expiry is enforced (paths inside ROOT); empty means every ``*.jsonl`` under ROOT.
     prune_empty_dirs : bool
@@ -105,9 +105,8 @@ def _protect_pattern(text: str) -> pathspec.Pattern:
     except ValueError:
         problem = "not a valid gitignore pattern"
     if problem:
-        raise PrivspeechError(f"protect pattern '{text}': {problem}", status=ExitStatus.USAGE,
-                              hint="write it as in a .gitignore file: 'legal/*' for a folder's direct children, "
-                              "'legal/**' for everything under it, '\\#name' for a name starting with #")
+        raise UsageError(f"protect pattern '{text}': {problem}", hint="write it as in a .gitignore file: 'legal/*' for a folder's direct children, "
+                         "'legal/**' for everything under it, '\\#name' for a name starting with #")
     return pattern
 
 
@@ -167,8 +166,8 @@ def make_plan(root: Root, policy: Policy, *, deadline: float | None = None, dry_
 
     Raises
     ------
-    PrivspeechError
-        NOINPUT for a missing explicit manifest, USAGE for one outside ROOT, TEMPFAIL when `deadline` passes.
+    NotFound, UsageError, TryAgain
+        For a missing explicit manifest, for one outside ROOT, when `deadline` passes.
     """
     tree = walk(root, deadline=deadline)
     enforced = _explicit(root, tree, policy)
@@ -195,8 +194,8 @@ def make_plan(root: Root, policy: Policy, *, deadline: float | None = None, dry_
     if policy.older_than is not None:
         planner.by_age()
     if deadline is not None and time.monotonic() > deadline:
-        raise PrivspeechError("--max-runtime reached while planning; nothing was deleted",
-                              hint="give a longer --max-runtime", status=ExitStatus.TEMPFAIL)
+        raise TryAgain("--max-runtime reached while planning; nothing was deleted",
+                       hint="give a longer --max-runtime")
     planner.files.sort(key=lambda a: a.parts)
     dirs = planner.empty_dirs() if policy.prune_empty_dirs else []
     return Plan(tree, planner.notes, planner.files, dirs, planner.records, manifests)
@@ -208,12 +207,12 @@ def _explicit(root: Root, tree: Tree, policy: Policy) -> set[Parts]:
         try:
             parts = tree.resolve(split_path(os.path.abspath(text), (), root.path))
         except Unsafe as exc:
-            raise PrivspeechError(f"manifest {text}: {exc}", hint="manifests must be regular files inside ROOT",
-                                  status=ExitStatus.USAGE) from None
+            raise UsageError(f"manifest {text}: {exc}", hint="manifests must be regular files inside ROOT") from None
         kind = tree.kind(parts)
         if kind != "file":
-            raise PrivspeechError(f"manifest {text}: " + ("no such file" if kind == "absent" else f"not a regular file "
-                                  f"({kind})"), status=ExitStatus.NOINPUT if kind == "absent" else ExitStatus.USAGE)
+            if kind == "absent":
+                raise NotFound(f"manifest {text}: no such file")
+            raise UsageError(f"manifest {text}: not a regular file ({kind})")
         chosen.add(parts)
     return chosen
 

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..dataset import MARKER, STATE_DIR
-from ..errors import ExitStatus, PrivspeechError, from_os_error
+from ..errors import from_os_error, TryAgain, UsageError
 from .statx import Stat, stat_at
 
 Parts = tuple[str, ...]
@@ -70,15 +70,14 @@ def open_root(path: str | os.PathLike) -> Root:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
         if exc.errno == errno.ENOTDIR:
-            raise PrivspeechError(f"{path}: not a folder", status=ExitStatus.USAGE) from None
+            raise UsageError(f"{path}: not a folder") from None
         raise from_os_error(exc, path) from None
     try:
         st = stat_at(fd)
         for name, other in _forbidden():
             if (st.dev, st.ino) == other:
-                raise PrivspeechError(f"{path}: refusing to prune {name}",
-                                      hint="prune a dataset folder made with `privspeech init ROOT`",
-                                      status=ExitStatus.USAGE)
+                raise UsageError(f"{path}: refusing to prune {name}",
+                                 hint="prune a dataset folder made with `privspeech init ROOT`")
         state_fd = _open_state(fd, st, path)
     except BaseException:
         os.close(fd)
@@ -105,9 +104,8 @@ def _forbidden() -> list[tuple[str, tuple[int, int]]]:
 
 
 def _open_state(root_fd: int, root: Stat, path: str) -> int:
-    unmarked = PrivspeechError(f"{path}: not a folder privspeech manages (no {STATE_DIR}/{MARKER})",
-                               hint=f"run `privspeech init {path}` first if privspeech should prune it",
-                               status=ExitStatus.USAGE)
+    unmarked = UsageError(f"{path}: not a folder privspeech manages (no {STATE_DIR}/{MARKER})",
+                          hint=f"run `privspeech init {path}` first if privspeech should prune it")
     try:
         state_fd = os.open(STATE_DIR, _DIR_FLAGS, dir_fd=root_fd)
     except OSError:
@@ -257,8 +255,8 @@ def _list(root: Root, fd: int, parts: Parts, tree: Tree, deadline: float | None)
                 tree.unreadable.setdefault(parts, exc.strerror or str(exc))
     tree.entries[parts] = count
     if deadline is not None and time.monotonic() > deadline:
-        raise PrivspeechError("--max-runtime reached while looking through ROOT; nothing was deleted",
-                              hint="give a longer --max-runtime", status=ExitStatus.TEMPFAIL)
+        raise TryAgain("--max-runtime reached while looking through ROOT; nothing was deleted",
+                       hint="give a longer --max-runtime")
     return subdirs[::-1]
 
 

@@ -47,9 +47,9 @@ def anonymize(y: np.ndarray, *, sr: int, key: SecretKey, speaker: str | None = N
 
     Raises
     ------
-    PrivspeechError
-        Non-float, non-finite or badly shaped input, unsupported rate, missing id, unknown method,
-        level or setting.
+    DataError, UsageError
+        Non-float, non-finite or badly shaped input; unsupported rate, missing id, unknown method, level or
+        setting.
     """
     check_signal(y)
     channels = 1 if y.ndim == 1 else y.shape[1]

@@ -29,7 +29,7 @@ from ..dp.calibration import check_positive
 from ..dp.intonation import dp_intonation
 from ..dp.mechanisms import calibrate
 from ..dp.rng import SecureRandom, resolve
-from ..errors import ExitStatus, PrivspeechError
+from ..errors import InternalError, UsageError
 from ..keys import SecretKey
 from .filters import gaussian
 from .stream import SEARCH_SECONDS, SEGMENT_SECONDS, VoiceStream, check_signal
@@ -65,8 +65,7 @@ class DPSettings:
     def __post_init__(self):
         check_positive(self.epsilon, "--dp-epsilon")
         if not 0.05 <= self.segment_seconds <= 10.0:
-            raise PrivspeechError(f"segment_seconds must be between 0.05 and 10, got {self.segment_seconds}",
-                                  status=ExitStatus.USAGE)
+            raise UsageError(f"segment_seconds must be between 0.05 and 10, got {self.segment_seconds}")
         # dp_intonation validates the rest first thing: a bad setting fails before any audio is read
         dp_intonation(np.zeros(1), epsilon=self.epsilon, target_mean_hz=1.0, segment=10**6, n_coeffs=self.n_coeffs,
                       clip=self.clip_octaves, grid_bits=self.grid_bits)
@@ -111,9 +110,8 @@ class IntonationBudget:
         hop = frame_period * sr / 1000.0
         self.segment_frames = max(1, round(settings.segment_seconds * 1000.0 / frame_period))
         if settings.n_coeffs > self.segment_frames:
-            raise PrivspeechError(f"n_coeffs {settings.n_coeffs} exceeds the {self.segment_frames} frames of a "
-                                  f"segment", hint="use longer segments or fewer coefficients",
-                                  status=ExitStatus.USAGE)
+            raise UsageError(f"n_coeffs {settings.n_coeffs} exceeds the {self.segment_frames} frames of a "
+                             f"segment", hint="use longer segments or fewer coefficients")
         # cores of the stream partition the frames [0, ceil(n / hop)); every core but the last is at least
         # (segment - search) samples long; each core may end in a partial DCT segment
         cores = 1 + max(n_samples, 0) // (int(stream_segment_seconds * sr) - int(SEARCH_SECONDS * sr))
@@ -134,9 +132,9 @@ class IntonationBudget:
             return None
         needed = math.ceil(f0.size / self.segment_frames)
         if self.released + needed > self.planned:
-            raise PrivspeechError(f"DP intonation: {self.released + needed} segments exceed the planned "
-                                  f"{self.planned}; nothing over the budget is released",
-                                  hint="this is a bug: report it", status=ExitStatus.FAILED)
+            raise InternalError(f"DP intonation: {self.released + needed} segments exceed the planned "
+                                f"{self.planned}; nothing over the budget is released",
+                                hint="this is a bug: report it")
         s = self.settings
         out = dp_intonation(f0, epsilon=s.epsilon * needed / self.planned, target_mean_hz=1.0,
                             segment=self.segment_frames, n_coeffs=s.n_coeffs, clip=s.clip_octaves,
@@ -195,7 +193,7 @@ def dp_stream(*, settings: DPSettings, n_samples: int, sr: int, channels: int, k
     `n_samples` must be the recording's true length: the split of epsilon is planned from it.
     """
     if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 0:
-        raise PrivspeechError(f"n_samples must be a whole number >= 0, got {n_samples!r}", status=ExitStatus.USAGE)
+        raise UsageError(f"n_samples must be a whole number >= 0, got {n_samples!r}")
     stream = VoiceStream(sr=sr, channels=channels, key=key, speaker=speaker, utterance=utterance, method="world",
                          level=level, segment_seconds=SEGMENT_SECONDS, **world_settings)
     fp = stream.settings.frame_period
@@ -233,7 +231,7 @@ def anonymize_dp(y: np.ndarray, *, sr: int, key: SecretKey, epsilon: float, spea
     check_signal(y)
     unknown = sorted(set(dp or {}) - {"segment_seconds", "n_coeffs", "clip_octaves", "grid_bits"})
     if unknown:
-        raise PrivspeechError(f"unknown DP intonation setting: {', '.join(unknown)}", status=ExitStatus.USAGE)
+        raise UsageError(f"unknown DP intonation setting: {', '.join(unknown)}")
     stream, budget = dp_stream(settings=DPSettings(epsilon=epsilon, **(dp or {})), n_samples=y.shape[0], sr=sr,
                                channels=1 if y.ndim == 1 else y.shape[1], key=key, speaker=speaker,
                                utterance=utterance, level=level, rng=rng, **settings)

@@ -22,7 +22,7 @@ import librosa
 import numpy as np
 import scipy.signal
 
-from ..errors import ExitStatus, PrivspeechError
+from ..errors import UsageError
 
 VERSION = "mcadams-1"
 WIN_MS = 20.0
@@ -71,7 +71,7 @@ def mcadams(y: np.ndarray, *, sr: int, alpha: float) -> np.ndarray:
         The converted signal, not level-matched.
     """
     if not 0.0 < alpha <= 1.5:
-        raise PrivspeechError(f"McAdams coefficient must be in (0, 1.5], got {alpha}", status=ExitStatus.USAGE)
+        raise UsageError(f"McAdams coefficient must be in (0, 1.5], got {alpha}")
     n = y.shape[0]
     winlen = int(math.floor(WIN_MS * 0.001 * sr))
     shift = hop_samples(sr)

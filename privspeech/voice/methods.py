@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..errors import ExitStatus, PrivspeechError
+from ..errors import DataError, UsageError
 from ..keys import SecretKey
 from .targets import mcadams_alpha, world_candidates
 
@@ -42,11 +42,9 @@ def version(method: str) -> str:
 
 def check_method(method: str, level: str) -> None:
     if method not in METHODS:
-        raise PrivspeechError(f"unknown anonymization method {method!r}", hint=f"use one of: {', '.join(METHODS)}",
-                              status=ExitStatus.USAGE)
+        raise UsageError(f"unknown anonymization method {method!r}", hint=f"use one of: {', '.join(METHODS)}")
     if level not in LEVELS:
-        raise PrivspeechError(f"unknown level {level!r}", hint=f"use one of: {', '.join(LEVELS)}",
-                              status=ExitStatus.USAGE)
+        raise UsageError(f"unknown level {level!r}", hint=f"use one of: {', '.join(LEVELS)}")
 
 
 def resolve_settings(method: str, settings: dict[str, Any]):
@@ -57,8 +55,7 @@ def resolve_settings(method: str, settings: dict[str, Any]):
     except TypeError:
         known = ", ".join(f.name for f in dataclasses.fields(cls)) or "none"
         unknown = ", ".join(sorted(set(settings) - {f.name for f in dataclasses.fields(cls)}))
-        raise PrivspeechError(f"unknown setting for method {method}: {unknown}", hint=f"settings it takes: {known}",
-                              status=ExitStatus.USAGE) from None
+        raise UsageError(f"unknown setting for method {method}: {unknown}", hint=f"settings it takes: {known}") from None
 
 
 def identity(level: str, speaker: str | None, utterance: str | None) -> str:
@@ -68,14 +65,14 @@ def identity(level: str, speaker: str | None, utterance: str | None) -> str:
         article = "a speaker" if level == "speaker" else "an utterance"
         hint = ("name speakers with `privspeech scan --speaker-from`, or use --level utterance"
                 if level == "speaker" else "give every record an id")
-        raise PrivspeechError(f"level {level} needs {article} id", hint=hint, status=ExitStatus.DATAERR)
+        raise DataError(f"level {level} needs {article} id", hint=hint)
     return str(ident)
 
 
 def check_rate(sr: Any) -> int:
     if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or not MIN_SR <= sr <= MAX_SR:
-        raise PrivspeechError(f"sample rate {sr!r} Hz is not supported (8 to 48 kHz)",
-                              hint="resample the input, e.g. sox in.wav -r 16000 out.wav", status=ExitStatus.DATAERR)
+        raise DataError(f"sample rate {sr!r} Hz is not supported (8 to 48 kHz)",
+                        hint="resample the input, e.g. sox in.wav -r 16000 out.wav")
     return int(sr)
 
 
@@ -83,7 +80,7 @@ def make_voices(method: str, level: str, settings, *, key: SecretKey, ident: str
                 channels: int) -> list[Voice]:
     """One converter per channel, all drawing the same pseudo-speaker for `ident`."""
     if not isinstance(key, SecretKey):
-        raise PrivspeechError("anonymization needs a privspeech SecretKey", status=ExitStatus.USAGE)
+        raise UsageError("anonymization needs a privspeech SecretKey")
     if method == "world":
         candidates = world_candidates(key, level=level, ident=ident)
         return [module(method).WorldVoice(candidates, sr=sr, settings=settings) for _ in range(channels)]

@@ -9,7 +9,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from .. import audio
-from ..errors import ExitStatus, PrivspeechError
+from ..errors import UsageError
 from ..keys import SecretKey
 from ..manifest import Record
 from ..secretref import SecretFile, reveal
@@ -39,9 +39,8 @@ class AnonymizeSettings:
 
     def __post_init__(self):
         if self.dp is not None and self.method != "world":
-            raise PrivspeechError("DP intonation (--dp-epsilon) applies to --method world only",
-                                  hint=f"the {self.method} method keeps the source's intonation as it is",
-                                  status=ExitStatus.USAGE)
+            raise UsageError("DP intonation (--dp-epsilon) applies to --method world only",
+                             hint=f"the {self.method} method keeps the source's intonation as it is")
 
     def params(self) -> dict[str, Any]:
         """The non-secret description that goes into the ops entry (and identifies the output for resume)."""

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ExitStatus, PrivspeechError
+from ..errors import DataError, UsageError
 from ..keys import SecretKey
 from .loudness import active_frames, limit_peaks, match_gain
 from .methods import check_method, check_rate, identity, make_voices, resolve_settings
@@ -29,17 +29,16 @@ QUIET_WINDOW_SECONDS = 0.02
 def check_signal(y: Any, *, channels: int | None = None, what: str = "audio") -> np.ndarray:
     """Refuse anything but a finite float array of shape (n,) or (n, channels)."""
     if not isinstance(y, np.ndarray) or not np.issubdtype(y.dtype, np.floating):
-        raise PrivspeechError(f"{what} must be a floating-point numpy array, got "
-                              f"{getattr(y, 'dtype', type(y).__name__)}", status=ExitStatus.DATAERR)
+        raise DataError(f"{what} must be a floating-point numpy array, got "
+                        f"{getattr(y, 'dtype', type(y).__name__)}")
     if y.ndim not in (1, 2) or (y.ndim == 2 and y.shape[1] == 0):
-        raise PrivspeechError(f"{what} must have shape (n,) or (n, channels), got {y.shape}",
-                              status=ExitStatus.DATAERR)
+        raise DataError(f"{what} must have shape (n,) or (n, channels), got {y.shape}")
     width = 1 if y.ndim == 1 else y.shape[1]
     if channels is not None and width != channels:
-        raise PrivspeechError(f"{what} has {width} channels, expected {channels}", status=ExitStatus.DATAERR)
+        raise DataError(f"{what} has {width} channels, expected {channels}")
     if not np.isfinite(y).all():
-        raise PrivspeechError(f"{what} contains NaN or infinite samples", hint="the file is corrupt or was "
-                              "decoded wrongly", status=ExitStatus.DATAERR)
+        raise DataError(f"{what} contains NaN or infinite samples", hint="the file is corrupt or was "
+                        "decoded wrongly")
     return y
 
 
@@ -84,10 +83,9 @@ class VoiceStream:
         check_method(method, level)
         self.sr = check_rate(sr)
         if isinstance(channels, bool) or not isinstance(channels, (int, np.integer)) or channels < 1:
-            raise PrivspeechError(f"channels must be a positive integer, got {channels!r}", status=ExitStatus.USAGE)
+            raise UsageError(f"channels must be a positive integer, got {channels!r}")
         if not segment_seconds >= 4.0:
-            raise PrivspeechError(f"segment_seconds must be at least 4, got {segment_seconds}",
-                                  status=ExitStatus.USAGE)
+            raise UsageError(f"segment_seconds must be at least 4, got {segment_seconds}")
         self.channels = int(channels)
         self.settings = resolve_settings(method, settings)
         self._voices = make_voices(method, level, self.settings, key=key,
@@ -121,7 +119,7 @@ class VoiceStream:
     def process(self, block: np.ndarray) -> np.ndarray:
         """Take the next input block, shape (n,) or (n, channels); return the output now complete."""
         if self._finished:
-            raise PrivspeechError("VoiceStream.process called after flush", status=ExitStatus.USAGE)
+            raise UsageError("VoiceStream.process called after flush")
         block = check_signal(block, channels=self.channels, what="input block")
         if self._dtype is None:
             self._dtype, self._mono = block.dtype, block.ndim == 1
@@ -134,7 +132,7 @@ class VoiceStream:
     def flush(self) -> np.ndarray:
         """Convert what is left and return the last output samples."""
         if self._finished:
-            raise PrivspeechError("VoiceStream.flush called twice", status=ExitStatus.USAGE)
+            raise UsageError("VoiceStream.flush called twice")
         self._finished = True
         if self._dtype is None:
             self._dtype, self._mono = np.dtype(np.float64), self.channels == 1

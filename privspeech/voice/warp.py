@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ExitStatus, PrivspeechError
+from ..errors import UsageError
 
 BREAK_FRACTION = 0.85  # of the Nyquist frequency: where the linear part ends and the map bends to fixed ends
 
@@ -35,7 +35,7 @@ def vtln_source_frequencies(n_bins: int, *, sr: float, scale: float) -> np.ndarr
     np.ndarray, shape (n_bins,)
     """
     if not scale > 0:
-        raise PrivspeechError(f"formant scale must be positive, got {scale}", status=ExitStatus.USAGE)
+        raise UsageError(f"formant scale must be positive, got {scale}")
     nyquist = sr / 2.0
     f_out = np.linspace(0.0, nyquist, n_bins)
     f_break = BREAK_FRACTION * nyquist * min(1.0, scale)  # the break's source frequency stays below Nyquist

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..errors import ExitStatus, PrivspeechError
+from ..errors import PrivspeechError, UsageError
 from . import worldlib
 from .worldlib import pyworld
 from .filters import gaussian
@@ -156,7 +156,7 @@ class WorldSettings:
 
 
 def _usage(message: str) -> PrivspeechError:
-    return PrivspeechError(message, status=ExitStatus.USAGE)
+    return UsageError(message)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 
-from ..errors import ExitStatus, PrivspeechError
+from ..errors import InternalError
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
@@ -61,7 +61,7 @@ def rapt(x: np.ndarray, sr: int, *, hopsize: int, min_hz: float, max_hz: float) 
     finally:  # reaped even when this process is interrupted meanwhile
         _, wait_status = os.waitpid(pid, 0)
     if os.waitstatus_to_exitcode(wait_status) != 0 or len(data) % 4:
-        raise PrivspeechError(f"the RAPT pitch tracker's process failed (wait status {wait_status})",
-                              hint="out of memory or killed? --f0-method dio avoids it", status=ExitStatus.SOFTWARE)
+        raise InternalError(f"the RAPT pitch tracker's process failed (wait status {wait_status})",
+                            hint="out of memory or killed? --f0-method dio avoids it")
     f0 = np.frombuffer(data, np.float32)
     return f0 if len(f0) >= frames else np.pad(f0, (0, frames - len(f0)))
