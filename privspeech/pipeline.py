@@ -1,6 +1,6 @@
 """The per-record runner every stage uses.
 
-A stage (:class:`privspeech.task.Stage`) has a top-level function ``work(task) -> Record`` (picklable, so it runs
+A stage (:class:`privspeech.stages.Stage`) has a top-level function ``work(task, settings) -> Record`` (picklable, so it runs
 in worker processes). The runner takes work items (see :mod:`privspeech.inputs`), places each output
 (:mod:`privspeech.placement`), skips work an identical earlier run already finished and journals what this run
 finishes (:mod:`privspeech.resume`), maps the work over an executor (:mod:`privspeech.executors`), prints the
@@ -21,7 +21,7 @@ import os
 import socket
 import traceback
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from . import manifest
 from .console import Env, silence_stdout
@@ -34,14 +34,18 @@ from .manifest import Record
 from .placement import Outputs, Placement
 from .removal import FileIdentity
 from .resume import Resume
-from .task import Outcome, Stage, Task
+from .stages import Stage
+from .task import Outcome, Task
 
 if TYPE_CHECKING:
     from .executors_dask import Cluster
 
 
 @dataclass(frozen=True)
-class RunOptions:
+class Execution:
+    """How a run executes its records: in parallel jobs here or on a cluster, stopping at the first failure or not,
+    over one shard of the input or all of it."""
+
     jobs: int = 1
     fail_fast: bool = False
     shard: tuple[int, int] | None = None  # (i, n), 1-based i
@@ -106,13 +110,13 @@ def _shard(items: Iterable[Item], shard: tuple[int, int] | None) -> Iterator[Ite
             yield item
 
 
-def _execute(work: Callable[[Task], Record], task: Task, cwd: str | None = None) -> Outcome:
+def _execute(work: Callable[[Task, Any], Record], settings: Any, task: Task, cwd: str | None = None) -> Outcome:
     """Run one task (in a worker): its record, or its failure. A closed stdout (BrokenPipeError) is not a
     record's failure: it stops the run, so it is raised. `cwd`: the client's folder, for a cluster's worker."""
     if cwd is not None:
-        return _in_client_folder(work, task, cwd)
+        return _in_client_folder(work, settings, task, cwd)
     try:
-        return Outcome("ok", work(task), task.warnings, task.consumed)
+        return Outcome("ok", work(task, settings), task.warnings, task.consumed)
     except PrivspeechError as exc:
         return Outcome("error", exc, task.warnings)
     except BrokenPipeError:
@@ -126,7 +130,7 @@ def _execute(work: Callable[[Task], Record], task: Task, cwd: str | None = None)
                                               "--debug for the traceback, and report it"), task.warnings + [detail])
 
 
-def _in_client_folder(work: Callable[[Task], Record], task: Task, cwd: str) -> Outcome:
+def _in_client_folder(work: Callable[[Task, Any], Record], settings: Any, task: Task, cwd: str) -> Outcome:
     """Run a task on a cluster's worker, whose working folder is not the client's: with relative paths resolved
     against the client's folder `cwd`, and the record and messages naming files as the client does. An input the
     worker cannot find is said to be missing there."""
@@ -136,7 +140,7 @@ def _in_client_folder(work: Callable[[Task], Record], task: Task, cwd: str) -> O
             names[os.path.join(cwd, path)] = path
     task.record = dataclasses.replace(task.record, audio_filepath=os.path.join(cwd, task.record.audio_filepath))
     task.dest = task.dest and os.path.join(cwd, task.dest)
-    outcome = _execute(work, task)
+    outcome = _execute(work, settings, task)
 
     def named(text: str) -> str:
         for full in sorted(names, key=len, reverse=True):
@@ -169,13 +173,13 @@ class Runner:
     """Runs one stage over work items and writes the resulting manifest to stdout; `progress` is told each
     record handed on."""
 
-    def __init__(self, stage: Stage, placement: Placement, options: RunOptions, env: Env,
+    def __init__(self, stage: Stage, placement: Placement, options: Execution, env: Env,
                  progress: Progress | None = None):
         self.stage, self.placement, self.options, self.env = stage, placement, options, env
         self.progress = progress or (lambda *args: None)
         self.summary = Summary()
         self.base_dir = stdout_folder()
-        self.outputs = Outputs(placement, stage.suffix)
+        self.outputs = Outputs(placement, stage.naming)
         self.resume: Resume | None = None
         self.executor = _executor(options, stage)
 
@@ -184,7 +188,7 @@ class Runner:
             mark(self.placement.out_dir)
             self.resume = Resume(self.placement.out_dir, self.stage, self.placement.force)
         cwd = os.getcwd() if self.executor.remote else None
-        results = self.executor.map(functools.partial(_execute, self.stage.work, cwd=cwd),
+        results = self.executor.map(functools.partial(_execute, self.stage.work, self.stage.settings, cwd=cwd),
                                     _shard(items, self.options.shard), prepare=self._prepare, size=_input_size,
                                     salvage=self._salvage, lost=_lost)
         try:
@@ -271,7 +275,7 @@ class Runner:
                 self.resume.finish(item, outcome)
 
 
-def _executor(options: RunOptions, stage: Stage) -> Executor:
+def _executor(options: Execution, stage: Stage) -> Executor:
     if options.cluster is not None:
         from .executors_dask import Dask
 

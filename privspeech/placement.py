@@ -9,6 +9,7 @@ from pathlib import Path
 from .errors import UsageError
 from .fsutil import STDIO
 from .inputs import Item
+from .stages import Naming
 
 
 @dataclass(frozen=True)
@@ -27,22 +28,23 @@ class Placement:
 
 
 class Outputs:
-    """The output path of each item in one run of a stage whose files get `suffix` (None: it writes none)."""
+    """The output path of each item in one run of a stage whose files are named by `naming` (None: it writes
+    none)."""
 
-    def __init__(self, placement: Placement, suffix: str | None):
-        self.placement, self.suffix = placement, suffix
+    def __init__(self, placement: Placement, naming: Naming | None):
+        self.placement, self.naming = placement, naming
         self._dests: set[str] = set()
 
     def dest(self, item: Item) -> str | None:
         """Where `item`'s output goes; refuses (USAGE) a path this run already gave another item, and one that
         would replace the item's own input."""
-        if self.suffix is None:
+        if self.naming is None:
             return None
         if self.placement.out_file is not None:
             dest = self.placement.out_file
         else:
             assert self.placement.out_dir is not None
-            dest = str(self.placement.out_dir / (item.rel + self.suffix))
+            dest = str(self.placement.out_dir / self.naming.name(item.rel, item.record.audio_filepath))
         if dest == STDIO:
             return dest
         key = os.path.abspath(dest)

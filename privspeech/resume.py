@@ -20,7 +20,8 @@ from .inputs import Item
 from .journal import Journal
 from .manifest import Record
 from .removal import FileIdentity
-from .task import Outcome, Stage, Task
+from .stages import Stage
+from .task import Outcome, Task
 
 
 def fingerprint(stage: Stage, record: Record) -> str:

@@ -1,15 +1,13 @@
-"""What passes between the runner (:mod:`privspeech.pipeline`) and a stage's per-record function."""
+"""What passes between the runner (:mod:`privspeech.pipeline`) and a stage's per-record function
+(:mod:`privspeech.stages`)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
-from typing import Any, Callable
 
 from .errors import PrivspeechError
 from .manifest import Record
-from .removal import FileIdentity, SourceRemover
+from .removal import FileIdentity
 
 
 @dataclass
@@ -40,24 +38,3 @@ class Outcome:
     value: Record | PrivspeechError
     warnings: list[str] = field(default_factory=list)
     consumed: FileIdentity | None = None
-
-
-@dataclass(frozen=True)
-class Stage:
-    """A pipeline stage: its op name, the per-record function, the settings that identify its output, the
-    suffix its output files get (None: the stage writes no files, e.g. scan), whether its work is I/O
-    bound (hashing, encryption: run in threads, which these libraries release the GIL for) rather than
-    CPU bound in Python (DSP: run in worker processes), and the remover of inputs it consumes, if any."""
-
-    name: str
-    work: Callable[[Task], Record]
-    params: dict[str, Any] = field(default_factory=dict)
-    suffix: str | None = None
-    io_bound: bool = False
-    remover: SourceRemover | None = None
-
-    @property
-    def identity(self) -> str:
-        """Names the stage and its settings (not its input) in the journal."""
-        blob = json.dumps({"stage": self.name, "params": self.params}, sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()

@@ -125,8 +125,11 @@ def test_noise_runner_killed_leaves_no_worker_and_the_rerun_adopts_or_replaces(t
     out.mkdir()
     args = ["noise", "--epsilon", "100", "--seed", "t", "-j", "2", "--out-dir", out, speech_folder]
     proc = _start(args, out / "manifest.jsonl")
-    time.sleep(0.5)
-    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    deadline = time.monotonic() + 30
+    children = []
+    while len(children) < 2 and time.monotonic() < deadline:  # the pool's two workers, however loaded the machine
+        time.sleep(0.1)
+        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
     killed = _kill_when(proc, lambda: len(list(out.rglob("*.wav"))) >= 8)
     assert killed, "the batch finished before it could be cut"
     deadline = time.monotonic() + 10

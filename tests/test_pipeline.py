@@ -1,6 +1,5 @@
 """The pipeline runner with real audio stages: order, parallelism, resume, failures, placement, interrupts."""
 
-import functools
 import json
 import os
 import select
@@ -16,11 +15,12 @@ import soundfile as sf
 
 from privspeech import executors
 from privspeech.fsutil import sha256_file
-from privspeech.cli import common
+from privspeech.cli import run as runs
+from privspeech.cli.options import RunOptions
 from privspeech.console import Env
 from privspeech.errors import ExitStatus, PrivspeechError
 from privspeech.inputs import collect
-from privspeech.pipeline import Stage
+from privspeech.stages import WAV, Stage
 
 import stages
 from conftest import VCTK, foreground_sigint, no_temp_files, records
@@ -30,17 +30,18 @@ TESTS = Path(__file__).resolve().parent
 
 def run(stage, paths, capsys, **kwargs):
     """Run a stage through the CLI layer's entry point; returns (status, records, stderr)."""
-    status = common.run(stage, [str(p) for p in paths], quiet=False, **kwargs)
+    env = Env()
+    status = runs.run(stage, env, RunOptions(**kwargs), collect([str(p) for p in paths], env))
     out, err = capsys.readouterr()
     return status, records(out), err
 
 
-GAIN = Stage("gain", stages.gain, params={"factor": 0.5}, suffix=".wav")
+GAIN = Stage("gain", stages.gain, stages.Gain(0.5), naming=WAV)
 
 
 def test_parallel_run_keeps_input_order_and_mirrors_layout(tmp_path, capsys):
     out = tmp_path / "out"
-    status, got, err = run(Stage("gain", stages.pid_gain, suffix=".wav"), [VCTK], capsys, out_dir=out, jobs=2)
+    status, got, err = run(Stage("gain", stages.pid_gain, stages.Gain(), naming=WAV), [VCTK], capsys, out_dir=out, jobs=2)
     assert status == 0, err
     inputs = sorted(VCTK.rglob("*.wav"))
     assert [r["id"] for r in got] == [f"{p.parent.name}/{p.stem}" for p in inputs]
@@ -63,7 +64,7 @@ def test_rerun_resumes_and_changed_settings_do_not(tmp_path, capsys):
     assert second[0] == 0 and "10 already done (resumed)" in second[2]
     assert second[1] == first[1]
     assert mtimes == {p: p.stat().st_mtime_ns for p in out.rglob("*.wav")}
-    louder = Stage("gain", functools.partial(stages.gain, factor=0.25), params={"factor": 0.25}, suffix=".wav")
+    louder = Stage("gain", stages.gain, stages.Gain(0.25), naming=WAV)
     status, got, err = run(louder, [VCTK / "p225"], capsys, out_dir=out, jobs=1)
     assert status == 1 and got == [] and err.count("output already exists") == 10
     status, got, err = run(louder, [VCTK / "p225"], capsys, out_dir=out, jobs=1, force=True)
@@ -80,7 +81,7 @@ def test_an_output_replaced_by_hand_is_not_mistaken_for_done(tmp_path, capsys):
 
 
 def test_failures_are_reported_and_the_batch_goes_on(tmp_path, capsys):
-    stage = Stage("gain", stages.fail_on_speaker, suffix=".wav")
+    stage = Stage("gain", stages.fail_on_speaker, stages.Gain(), naming=WAV)
     status, got, err = run(stage, [VCTK / "p225", VCTK / "p226", VCTK / "p227"], capsys, out_dir=tmp_path, jobs=2)
     assert status == ExitStatus.FAILED
     assert len(got) == 20 and not any(r["id"].startswith("p226") for r in got)
@@ -93,8 +94,7 @@ def test_thread_stages_keep_input_order_across_batches_resumed_records_and_failu
     out = tmp_path / "out"
 
     def threaded(failing):
-        return Stage("gain", functools.partial(stages.fail_on_speaker, speaker=failing), params={"factor": 0.5},
-                     suffix=".wav", io_bound=True)
+        return Stage("gain", stages.fail_on_speaker, stages.Gain(0.5, speaker=failing), naming=WAV, io_bound=True)
 
     assert len(run(threaded(("p225", "p226", "p228")), [VCTK], capsys, out_dir=out, jobs=2)[1]) == 10
     status, got, err = run(threaded("p225"), [VCTK], capsys, out_dir=out, jobs=2)
@@ -110,7 +110,7 @@ def test_thread_stages_spread_large_files_over_the_threads(tmp_path, capsys):
     reps = int(np.ceil(executors.THREAD_BATCH_BYTES / 2 / y.size)) + 1  # 16-bit samples: over the batch's bytes
     for name in ("a", "b"):
         sf.write(tmp_path / f"{name}.wav", np.tile(y, reps), sr, subtype="PCM_16")
-    stage = Stage("gain", stages.thread_gain, suffix=".wav", io_bound=True)
+    stage = Stage("gain", stages.thread_gain, stages.Gain(), naming=WAV, io_bound=True)
     status, got, err = run(stage, [tmp_path / "a.wav", tmp_path / "b.wav"], capsys, out_dir=tmp_path / "out",
                            jobs=2)
     assert status == 0, err
@@ -118,7 +118,7 @@ def test_thread_stages_spread_large_files_over_the_threads(tmp_path, capsys):
 
 
 def test_fail_fast_stops_early(tmp_path, capsys):
-    stage = Stage("gain", stages.fail_on_speaker, suffix=".wav")
+    stage = Stage("gain", stages.fail_on_speaker, stages.Gain(), naming=WAV)
     status, got, err = run(stage, [VCTK / "p226", VCTK / "p227"], capsys, out_dir=tmp_path, jobs=1, fail_fast=True)
     assert status == 1 and got == [] and err.count("internal error") == 1
 
@@ -158,12 +158,12 @@ def test_tasks_know_whether_their_record_is_kept(tmp_path, capsys):
     """Only single-file mode without --emit-manifest drops the record, so only there may a stage skip its sha256."""
     seen = []
 
-    def work(task):
+    def work(task, settings):
         seen.append(task.record_kept)
-        return stages.gain(task)
+        return stages.gain(task, settings)
 
     wav = VCTK / "p225" / "p225_003.wav"
-    stage = Stage("gain", work, suffix=".wav")
+    stage = Stage("gain", work, stages.Gain(), naming=WAV)
     for kwargs in ({"output": str(tmp_path / "a.wav")}, {"output": str(tmp_path / "b.wav"), "emit_manifest": True},
                    {"out_dir": tmp_path / "out"}):
         assert run(stage, [wav], capsys, jobs=1, **kwargs)[0] == 0
@@ -187,16 +187,19 @@ SCRIPT = """
 import functools, sys
 sys.path.insert(0, {tests!r})
 import stages
-from privspeech.cli import common
-from privspeech.pipeline import Stage
+from privspeech.cli import run as runs
+from privspeech.cli.command import command
+from privspeech.cli.options import RunOptions
+from privspeech.inputs import collect
+from privspeech.stages import WAV, Stage
 
-@common.handles_errors
-def main(quiet=False):
-    stage = Stage("gain", functools.partial(stages.slow_gain, pause={pause}), suffix=".wav", io_bound={threads})
-    return common.run(stage, sys.argv[2:], out_dir=sys.argv[1], output=None, jobs={jobs}, quiet=True)
+@command
+def main(env):
+    stage = Stage("gain", stages.slow_gain, stages.Gain(pause={pause}), naming=WAV, io_bound={threads})
+    return runs.run(stage, env, RunOptions(out_dir=sys.argv[1], jobs={jobs}), collect(sys.argv[2:], env))
 
 try:
-    main()
+    main(quiet=True)
 except typer.Exit as exc:
     sys.exit(exc.exit_code)
 """

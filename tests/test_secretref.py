@@ -9,12 +9,12 @@ import pytest
 
 from privspeech import keys
 from privspeech.crypto import identities, passphrase, recipients
-from privspeech.crypto.stage import DecryptSettings, EncryptSettings, decrypt_record, encrypt_record
 from privspeech.manifest import Record
-from privspeech.scan import ScanSettings, scan_record
 from privspeech.secretref import SecretFile, reveal
+from privspeech.stages.anonymize import AnonymizeSettings, anonymize_record
+from privspeech.stages.crypto import DecryptSettings, EncryptSettings, decrypt_record, encrypt_record
+from privspeech.stages.scan import ScanSettings, scan_record
 from privspeech.task import Task
-from privspeech.voice.stage import AnonymizeSettings, anonymize_record
 
 from conftest import VCTK
 

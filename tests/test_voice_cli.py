@@ -154,7 +154,7 @@ def test_a_world_run_imports_only_what_world_needs(tmp_path):
     heavy = {"scipy", "librosa", "numba", "cryptography", "rich"}
     assert not imported & heavy, imported & heavy
     assert sf.info(out).frames == sf.info(VCTK / "p225" / "p225_003.wav").frames
-    code = ("import sys, privspeech.cli.app, privspeech.voice.stage; "
+    code = ("import sys, privspeech.cli.app, privspeech.stages.anonymize; "
             "print(*[m for m in ('privspeech.voice.world', 'privspeech.voice.mcadams', 'pyworld', 'librosa')"
             " if m in sys.modules])")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split() == []

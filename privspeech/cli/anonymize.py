@@ -4,26 +4,32 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..console import Env
 from ..errors import UsageError
-from . import common
+from . import run as runs
+from .command import command
 from .noise import MaxEpsilon, Seed
+from .options import Inputs, KeyFile, RunOptions, SpeakerFrom, choice, record_stage
 
 
-@common.handles_errors
+@command
+@record_stage()
 def anonymize(
-    paths: common.Inputs = None,
-    key_file: common.KeyFile = None,
-    method: Annotated[str, common.choice(
+    env: Env,
+    run: RunOptions,
+    paths: Inputs = None,
+    key_file: KeyFile = None,
+    method: Annotated[str, choice(
         "--method", "-m", metavar="world|mcadams",
         help="WORLD voice conversion to a keyed pseudo-speaker, or the VoicePrivacy B2 McAdams baseline.")] = "world",
-    level: Annotated[str, common.choice(
+    level: Annotated[str, choice(
         "--level", metavar="speaker|utterance",
         help="One pseudo-speaker per speaker (needs speaker ids), or a new one per recording.")] = "speaker",
-    strength: Annotated[Optional[str], common.choice(
+    strength: Annotated[Optional[str], choice(
         "--strength", metavar="light|balanced|strong",
         help="world: the trade-off preset: light keeps the most words, strong hides the speaker best (measured "
              "figures of each in the README) [default: balanced].", show_default=False)] = None,
-    f0_method: Annotated[Optional[str], common.choice(
+    f0_method: Annotated[Optional[str], choice(
         "--f0-method", metavar="dio|harvest|rapt",
         help="world: F0 estimator: rapt (Talkin's RAPT, SPTK's; robust in noise, reverberation and telephone "
              "audio), dio (as fast, more octave and voicing errors) or harvest (robust, ~5x the time) "
@@ -40,23 +46,10 @@ def anonymize(
         show_default=False)] = None,
     max_epsilon: MaxEpsilon = None,
     seed: Seed = None,
-    speaker_from: common.SpeakerFrom = None,
+    speaker_from: SpeakerFrom = None,
     keep_speaker_ids: Annotated[bool, typer.Option(
         "--keep-speaker-ids", help="Keep the records' speaker ids instead of replacing them by keyed pseudonyms.")]
         = False,
-    out_dir: common.OutDir = None,
-    output: common.Output = None,
-    force: common.Force = False,
-    emit_manifest: common.EmitManifest = False,
-    jobs: common.Jobs = None,
-    fail_fast: common.FailFast = False,
-    skip_invalid: common.SkipInvalid = False,
-    shard: common.Shard = None,
-    quiet: common.Quiet = False,
-    scheduler: common.Scheduler = None,
-    tls_ca_file: common.TlsCaFile = None,
-    tls_cert: common.TlsCert = None,
-    tls_key: common.TlsKey = None,
 ):
     """Convert each recording's voice to a pseudo-speaker drawn from a secret key.
 
@@ -78,17 +71,14 @@ def anonymize(
     Example: privspeech anonymize calls/ --speaker-from dir -k anon.key --out-dir anon/ > anon/manifest.jsonl
     """
     import dataclasses
-    import functools
 
     from .. import keys
-    from ..console import Env
     from ..inputs import collect
-    from ..task import Stage
-    from ..scan import SpeakerRule
-    from ..voice.stage import AnonymizeSettings, anonymize_record
+    from ..stages import WAV, Stage
+    from ..stages.anonymize import AnonymizeSettings, anonymize_record
+    from ..stages.scan import SpeakerRule
 
-    env = Env(quiet=quiet)
-    cluster = common.cluster(scheduler, jobs, tls_ca_file, tls_cert, tls_key)
+    cluster = runs.cluster(run)
     options = tuple(sorted((name, value) for name, value in
                            (("strength", strength), ("f0_method", f0_method), ("intonation", intonation))
                            if value is not None))
@@ -104,7 +94,7 @@ def anonymize(
 
         dp = DPSettings(epsilon=dp_epsilon)
     if key_file is not None:
-        key = common.secret(keys.load_key_file, str(key_file), env, remote=cluster is not None)
+        key = runs.secret(keys.load_key_file, str(key_file), env, remote=cluster is not None)
     elif cluster is not None:
         raise UsageError("--scheduler needs --key-file: a key drawn for this run would have to travel to "
                          "the workers", hint="create a key with: privspeech keygen --anon -o anon.key")
@@ -113,11 +103,10 @@ def anonymize(
         env.warn("no --key-file: a fresh key is drawn for this run, so its outputs cannot be linked to any other "
                  "run's (create a reusable key with: privspeech keygen --anon -o anon.key)")
     settings = AnonymizeSettings(key=key, method=method, level=level, keep_speaker_ids=keep_speaker_ids,
-                                 options=options, dp=dp, seed=seed)
-    params = settings.stage_params()  # validates method, level and settings before any input is read
+                                 options=options, dp=dp, seed=seed)  # checks them before any input is read
     rule = SpeakerRule.parse(speaker_from) if speaker_from else None
     items = (dataclasses.replace(item, record=rule.fill(item.record)) if rule else item
-             for item in collect(paths or [], env, skip_invalid=skip_invalid))
+             for item in collect(paths or [], env, skip_invalid=run.skip_invalid))
     if level == "speaker":
         items = _note_unnamed_speakers(items, env)
     if dp is not None:
@@ -132,11 +121,9 @@ def anonymize(
                 entry, max_epsilon=max_epsilon, delta=REPORT_DELTA,
                 hint="lower --dp-epsilon, or leave this speaker's records out")
         if seed is not None:
-            env.warn("--seed makes the DP noise reproducible: the output is NOT PRIVATE (for tests only)")
+            runs.warn_seeded(env, "DP noise")
         env.info(describe(entry))
-    stage = Stage("anonymize", functools.partial(anonymize_record, settings=settings), suffix=".wav", params=params)
-    return common.run(stage, paths, out_dir=out_dir, output=output, force=force, jobs=jobs, fail_fast=fail_fast,
-                      quiet=quiet, shard=shard, emit_manifest=emit_manifest, items=items, cluster=cluster)
+    return runs.run(Stage("anonymize", anonymize_record, settings, naming=WAV), env, run, items, cluster=cluster)
 
 
 def _note_unnamed_speakers(items, env):

@@ -6,7 +6,9 @@ from typing import Annotated, Optional
 import typer
 
 from .. import __version__
-from . import anonymize, budget, common, decrypt, encrypt, evaluate, init, keygen, noise, prune, scan, stats
+from . import anonymize, budget, decrypt, encrypt, evaluate, init, keygen, noise, prune, scan, stats
+from .command import DEBUG_META
+from .options import PANEL_KEEP, PANEL_MEASURE, PANEL_PREPARE, PANEL_PROTECT, PANEL_SECURE
 
 app = typer.Typer(
     name="privspeech",
@@ -30,28 +32,26 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    context: typer.Context,
     version: Annotated[Optional[bool], typer.Option(
         "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks (for bug reports).")] = False,
 ) -> None:
     """Audio privacy toolkit for speech recordings."""
-    if debug:
-        import os
-
-        os.environ[common.DEBUG_ENV] = "1"
+    context.meta[DEBUG_META] = debug
 
 
-app.command(rich_help_panel=common.PANEL_PREPARE)(scan.scan)
-app.command(rich_help_panel=common.PANEL_PROTECT)(anonymize.anonymize)
-app.command(rich_help_panel=common.PANEL_PROTECT)(noise.noise)
-app.command(rich_help_panel=common.PANEL_MEASURE)(stats.stats)
-app.command(rich_help_panel=common.PANEL_MEASURE)(budget.budget)
-app.command(rich_help_panel=common.PANEL_MEASURE)(evaluate.evaluate)
-app.command(rich_help_panel=common.PANEL_SECURE)(keygen.keygen)
-app.command(rich_help_panel=common.PANEL_SECURE)(encrypt.encrypt)
-app.command(rich_help_panel=common.PANEL_SECURE)(decrypt.decrypt)
-app.command(rich_help_panel=common.PANEL_KEEP)(init.init)
-app.command(rich_help_panel=common.PANEL_KEEP)(prune.prune)
+app.command(rich_help_panel=PANEL_PREPARE)(scan.scan)
+app.command(rich_help_panel=PANEL_PROTECT)(anonymize.anonymize)
+app.command(rich_help_panel=PANEL_PROTECT)(noise.noise)
+app.command(rich_help_panel=PANEL_MEASURE)(stats.stats)
+app.command(rich_help_panel=PANEL_MEASURE)(budget.budget)
+app.command(rich_help_panel=PANEL_MEASURE)(evaluate.evaluate)
+app.command(rich_help_panel=PANEL_SECURE)(keygen.keygen)
+app.command(rich_help_panel=PANEL_SECURE)(encrypt.encrypt)
+app.command(rich_help_panel=PANEL_SECURE)(decrypt.decrypt)
+app.command(rich_help_panel=PANEL_KEEP)(init.init)
+app.command(rich_help_panel=PANEL_KEEP)(prune.prune)
 
 
 def main() -> None:

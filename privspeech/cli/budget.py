@@ -5,13 +5,16 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..console import Env
 from ..errors import DataError
-from . import common
+from .command import command
+from .options import Inputs, SkipInvalid
 
 
-@common.handles_errors
+@command
 def budget(
-    paths: common.Inputs = None,
+    env: Env,
+    paths: Inputs = None,
     delta: Annotated[float, typer.Option("--delta", help="delta at which zCDP costs are reported as (epsilon, delta).")]
     = 1e-6,
     dataset: Annotated[Optional[Path], typer.Option(
@@ -23,8 +26,7 @@ def budget(
     max_epsilon: Annotated[Optional[float], typer.Option(
         "--max-epsilon", metavar="EPS", help="Exit 65 (after printing) when any line's epsilon is over EPS; "
                                              "each unit is held to EPS on its own.")] = None,
-    skip_invalid: common.SkipInvalid = False,
-    quiet: common.Quiet = False,
+    skip_invalid: SkipInvalid = False,
 ):
     """Compose the DP ledger of a manifest: one JSON line per speaker and unit on stdout.
 
@@ -43,19 +45,13 @@ def budget(
     """
     import json
 
-    from ..console import Env
     from ..dp import accounting, ledger
     from ..inputs import collect
 
-    env = Env(quiet=quiet)
     records = [item.record for item in collect(paths or [], env, skip_invalid=skip_invalid)]
     book = accounting.Ledger(records, ledger.read(dataset) if dataset is not None else [])
-    over = []
-    for row in book.record_rows() if per_record else book.rows():
-        line = row.to_dict(delta=delta, key="record" if per_record else "speaker")
-        env.stdout.write(json.dumps(line) + "\n")
-        if max_epsilon is not None and line["epsilon"] > max_epsilon:
-            over.append(f"{row.who} in unit {row.unit} ({line['epsilon']:.4g})")
+    lines, over = book.table(delta=delta, per_record=per_record, max_epsilon=max_epsilon)
+    env.stdout.writelines(json.dumps(line) + "\n" for line in lines)
     env.stdout.flush()
     if over:
         raise DataError(f"over --max-epsilon {max_epsilon:g}: {', '.join(over)}",

@@ -1,36 +1,30 @@
 """`privspeech decrypt`: open age files with identities or a passphrase, all or nothing."""
 
+import dataclasses
 import itertools
 from typing import Annotated
 
 import typer
 
+from ..console import Env
 from ..errors import UsageError
-from . import common
+from . import run as runs
+from .command import command
+from .options import AgeJobs, Inputs, RunOptions, record_stage
 from .encrypt import Identities, PassphraseFd, PassphraseFile, read_identities, read_passphrase
 
 
-@common.handles_errors
+@command
+@record_stage(jobs=AgeJobs)
 def decrypt(
-    paths: common.Inputs = None,
+    env: Env,
+    run: RunOptions,
+    paths: Inputs = None,
     identity: Identities = None,
     decrypt_flag: Annotated[bool, typer.Option(
         "--decrypt", "-d", help="Accepted for age's habit (age -d); this command always decrypts.")] = False,
     passphrase_fd: PassphraseFd = None,
     passphrase_file: PassphraseFile = None,
-    out_dir: common.OutDir = None,
-    output: common.Output = None,
-    force: common.Force = False,
-    emit_manifest: common.EmitManifest = False,
-    jobs: common.AgeJobs = None,
-    fail_fast: common.FailFast = False,
-    skip_invalid: common.SkipInvalid = False,
-    shard: common.Shard = None,
-    quiet: common.Quiet = False,
-    scheduler: common.Scheduler = None,
-    tls_ca_file: common.TlsCaFile = None,
-    tls_cert: common.TlsCert = None,
-    tls_key: common.TlsKey = None,
 ):
     """Decrypt age files (or folders of them, a manifest, or stdin); outputs drop `.age`.
 
@@ -44,14 +38,10 @@ def decrypt(
     Example: privspeech decrypt -i me.key vault/ --out-dir plain/ > plain/manifest.jsonl;
     privspeech decrypt -i me.key rec.wav.age | play -
     """
-    import functools
+    from ..stages import Stage
+    from ..stages.crypto import DECRYPTED, DecryptSettings, decrypt_items, decrypt_record
 
-    from ..console import Env
-    from ..crypto.stage import DecryptSettings, decrypt_items, decrypt_record, keep_names
-    from ..task import Stage
-
-    env = Env(quiet=quiet)
-    cluster = common.cluster(scheduler, jobs, tls_ca_file, tls_cert, tls_key)
+    cluster = runs.cluster(run)
     remote = cluster is not None
     secret = read_passphrase(env, passphrase_fd, passphrase_file, remote=remote)
     if identity:
@@ -62,12 +52,12 @@ def decrypt(
                          "the workers share")
     else:
         settings = DecryptSettings(passphrase=secret() if not remote and callable(secret) else secret)
-    items = keep_names(decrypt_items(paths or [], env, skip_invalid=skip_invalid), strip_age=True)
-    if output is None and out_dir is None:
+    items = decrypt_items(paths or [], env, skip_invalid=run.skip_invalid)
+    if run.output is None and run.out_dir is None:
         items, output = _one_to_stdout(items, env)
-    stage = Stage("decrypt", functools.partial(decrypt_record, settings=settings), suffix="", io_bound=True)
-    return common.run(stage, paths, out_dir=out_dir, output=output, force=force, jobs=jobs, fail_fast=fail_fast,
-                      quiet=quiet, shard=shard, emit_manifest=emit_manifest, items=items, cluster=cluster)
+        run = dataclasses.replace(run, output=output)
+    stage = Stage("decrypt", decrypt_record, settings, naming=DECRYPTED, io_bound=True)
+    return runs.run(stage, env, run, items, cluster=cluster)
 
 
 def _one_to_stdout(items, env):

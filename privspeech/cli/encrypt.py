@@ -5,8 +5,11 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..console import Env
 from ..errors import NotPermitted, UsageError
-from . import common
+from . import run as runs
+from .command import command
+from .options import AgeJobs, Inputs, RunOptions, record_stage
 
 Passphrase = Annotated[bool, typer.Option(
     "--passphrase", "-p", help="Encrypt with a passphrase (scrypt) instead of recipients: in memory, files up to "
@@ -34,7 +37,7 @@ def read_passphrase(env, fd: int | None, file: Path | None, *, confirm: bool = F
     if fd is not None:
         return passphrase.read_fd(fd)
     if file is not None:
-        return common.secret(passphrase.read_file, str(file), env, remote=remote)
+        return runs.secret(passphrase.read_file, str(file), env, remote=remote)
     return None if remote else lambda: passphrase.prompt(confirm=confirm)
 
 
@@ -43,12 +46,15 @@ def read_identities(env, paths: list[Path], secret, *, remote: bool):
     reference the workers read them through."""
     from ..crypto import identities
 
-    return common.secret(identities.load_identities, tuple(map(str, paths)), env, remote=remote, passphrase=secret)
+    return runs.secret(identities.load_identities, tuple(map(str, paths)), env, remote=remote, passphrase=secret)
 
 
-@common.handles_errors
+@command
+@record_stage(jobs=AgeJobs)
 def encrypt(
-    paths: common.Inputs = None,
+    env: Env,
+    run: RunOptions,
+    paths: Inputs = None,
     recipient: Annotated[Optional[list[str]], typer.Option(
         "--recipient", "-r", metavar="RECIPIENT",
         help="Encrypt to age1..., ssh-ed25519 or ssh-rsa; repeatable.")] = None,
@@ -71,19 +77,6 @@ def encrypt(
         "--verify", help="Decrypt each ciphertext once (with -i, or -p) and compare it with the source before "
                          "publishing it.")] = False,
     identity: Identities = None,
-    out_dir: common.OutDir = None,
-    output: common.Output = None,
-    force: common.Force = False,
-    emit_manifest: common.EmitManifest = False,
-    jobs: common.AgeJobs = None,
-    fail_fast: common.FailFast = False,
-    skip_invalid: common.SkipInvalid = False,
-    shard: common.Shard = None,
-    quiet: common.Quiet = False,
-    scheduler: common.Scheduler = None,
-    tls_ca_file: common.TlsCaFile = None,
-    tls_cert: common.TlsCert = None,
-    tls_key: common.TlsKey = None,
 ):
     """Encrypt recordings in the age format; outputs get `.age` and records point at them.
 
@@ -97,18 +90,14 @@ def encrypt(
 
     Example: privspeech scan calls/ | privspeech encrypt -R team.recipients --out-dir vault/ > vault/manifest.jsonl
     """
-    import functools
-
-    from ..console import Env
     from ..crypto import recipients
-    from ..crypto.stage import EncryptSettings, encrypt_record, keep_names
     from ..inputs import collect
     from ..journal import consumed_sources
-    from ..task import Stage
     from ..removal import SourceRemover
+    from ..stages import Stage
+    from ..stages.crypto import ENCRYPTED, EncryptSettings, encrypt_record
 
-    env = Env(quiet=quiet)
-    cluster = common.cluster(scheduler, jobs, tls_ca_file, tls_cert, tls_key)
+    cluster = runs.cluster(run)
     remote = cluster is not None
     if remove_source and remote:
         raise UsageError("--remove-source runs on this machine only: it must see that the file a worker "
@@ -118,7 +107,7 @@ def encrypt(
         option = "--remove-source" if remove_source else "--verify"
         raise UsageError(f"{option} decrypts each ciphertext back before trusting it: give the identity "
                          "to decrypt with", hint="add -i FILE")
-    if remove_source and output == "-":
+    if remove_source and run.output == "-":
         raise UsageError("--remove-source with -o -: a ciphertext on stdout is not kept, so the source "
                          "must stay", hint="write the ciphertext to a file")
     if source_root and not remove_source:
@@ -147,14 +136,10 @@ def encrypt(
         _check_manifests_trusted(paths or [], source_root)
     settings = EncryptSettings(recipients=found, passphrase=secret, armor=armor, verify=verify,
                                verify_with=verify_with, remove_source=remove_source)
-    params = {"recipients": sorted(recipient or []), "recipients_files": sorted(map(str, recipients_file or [])),
-              "armor": armor, "passphrase": passphrase}
-    consumed = consumed_sources(out_dir) if remove_source and out_dir is not None else set()
-    items = keep_names(collect(paths or [], env, skip_invalid=skip_invalid, consumed=consumed), strip_age=False)
-    stage = Stage("encrypt", functools.partial(encrypt_record, settings=settings), params=params, suffix=".age",
-                  io_bound=True, remover=remover)
-    return common.run(stage, paths, out_dir=out_dir, output=output, force=force, jobs=jobs, fail_fast=fail_fast,
-                      quiet=quiet, shard=shard, emit_manifest=emit_manifest, items=items, cluster=cluster)
+    consumed = consumed_sources(run.out_dir) if remove_source and run.out_dir is not None else set()
+    items = collect(paths or [], env, skip_invalid=run.skip_invalid, consumed=consumed)
+    stage = Stage("encrypt", encrypt_record, settings, naming=ENCRYPTED, io_bound=True, remover=remover)
+    return runs.run(stage, env, run, items, cluster=cluster)
 
 
 def _check_manifests_trusted(paths: list[str], source_root) -> None:

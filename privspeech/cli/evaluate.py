@@ -5,27 +5,30 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..console import Env
 from ..errors import CannotWrite, DataError, from_os_error, PrivspeechError
-from . import common
+from .command import command
+from .options import Force, Inputs, SkipInvalid, SpeakerFrom, choice
 
 
-@common.handles_errors
+@command
 def evaluate(
-    paths: common.Inputs = None,
+    env: Env,
+    paths: Inputs = None,
     anonymized: Annotated[Optional[Path], typer.Option(
         "--anonymized", metavar="MANIFEST", dir_okay=False,
         help="Manifest of the anonymized versions (paired by privspeech.source.id). Without it the originals "
              "are anonymized here with --method/--level and a one-run key.")] = None,
-    method: Annotated[Optional[str], common.choice(
+    method: Annotated[Optional[str], choice(
         "--method", "-m", metavar="world|mcadams", help="Anonymization method to evaluate (world or mcadams) [default: read from the "
                          "anonymized manifest, else world].", show_default=False)] = None,
-    level: Annotated[Optional[str], common.choice(
+    level: Annotated[Optional[str], choice(
         "--level", metavar="speaker|utterance", help="speaker or utterance [default: as --method].", show_default=False)] = None,
     cohort: Annotated[Optional[list[str]], typer.Option(
         "--cohort", metavar="PATH", help="Speech of other speakers (folder or manifest, repeatable) to train the "
                                          "semi-informed attacker's back-end on; without it that attack is not run.")
     ] = None,
-    speaker_from: common.SpeakerFrom = None,
+    speaker_from: SpeakerFrom = None,
     genders: Annotated[Optional[Path], typer.Option(
         "--genders", metavar="TSV", dir_okay=False,
         help="Tab-separated file with 'speaker' and 'gender' columns (records' own 'gender' wins).")] = None,
@@ -42,9 +45,8 @@ def evaluate(
     ] = None,
     resamples: Annotated[int, typer.Option(
         "--resamples", min=1, help="Bootstrap resamples of speakers for the EER intervals.")] = 1000,
-    force: common.Force = False,
-    skip_invalid: common.SkipInvalid = False,
-    quiet: common.Quiet = False,
+    force: Force = False,
+    skip_invalid: SkipInvalid = False,
 ):
     """Measure how much identity survives anonymization and what it cost, the VoicePrivacy way.
 
@@ -59,16 +61,14 @@ def evaluate(
     Example: privspeech evaluate calls/manifest.jsonl --anonymized anon/manifest.jsonl --cohort other/
     --speaker-from dir --report eval.json --plot eval.png
     """
-    from ..console import Env
     from ..evaluate import asr, attacks, evaluation, pairs
     from ..evaluate import plot as plotting
     from ..evaluate import report as reporting
     from ..inputs import collect
     from ..manifest import read_jsonl
-    from ..scan import SpeakerRule
+    from ..stages.scan import SpeakerRule
     from .progress import Bars
 
-    env = Env(quiet=quiet)
     for dest in (report, plot):  # refuse before the long run, not after it
         if dest is not None and dest.exists() and not force:
             raise CannotWrite(f"{dest}: already exists", hint="pass --force to overwrite")
@@ -115,7 +115,7 @@ def evaluate(
                                      progress=progress)
     for message in result.warnings:
         env.warn(message)
-    if not quiet:
+    if not env.quiet:
         env.console().print(reporting.table(result))
     if report is not None:
         reporting.write_json(result, report, force=force)

@@ -5,13 +5,14 @@ from typing import Annotated
 
 import typer
 
-from . import common
+from ..console import Env
+from .command import command
 
 
-@common.handles_errors
+@command
 def init(
+    env: Env,
     root: Annotated[Path, typer.Argument(help="The folder to mark (created if missing).", show_default=False)],
-    quiet: common.Quiet = False,
 ):
     """Mark a folder as managed by privspeech, so that `privspeech prune` may act inside it.
 
@@ -19,9 +20,8 @@ def init(
 
     Example: privspeech init /srv/calls
     """
-    from ..console import Env
     from ..dataset import mark
 
     state = mark(root)
-    Env(quiet=quiet).info(f"init: {root} is managed by privspeech ({state})")
+    env.info(f"init: {root} is managed by privspeech ({state})")
     return 0

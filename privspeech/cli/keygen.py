@@ -8,13 +8,15 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..console import Env
 from ..errors import CannotWrite, UsageError
-from . import common
+from .command import command
 from .encrypt import PassphraseFd, PassphraseFile, read_passphrase
 
 
-@common.handles_errors
+@command
 def keygen(
+    env: Env,
     output: Annotated[Optional[Path], typer.Option(
         "--output", "-o", metavar="FILE", help="The key file to create (mode 0600; never overwritten); without it, "
         "or with '-', the key goes to stdout as age-keygen does (refused into a file others can read).",
@@ -27,7 +29,6 @@ def keygen(
     passphrase_file: PassphraseFile = None,
     anon: Annotated[bool, typer.Option(
         "--anon", help="Write a privspeech secret key for keyed anonymization and pseudonyms instead.")] = False,
-    quiet: common.Quiet = False,
 ):
     """Create an identity file as age-keygen does and print its recipient (age1...) on stdout.
 
@@ -36,9 +37,7 @@ def keygen(
 
     Example: privspeech keygen -o me.key > me.pub; privspeech encrypt -R me.pub rec.wav -o rec.wav.age
     """
-    from ..console import Env
 
-    env = Env(quiet=quiet)
     to_stdout = output is None or str(output) == "-"
     if to_stdout:
         _check_stdout_private()

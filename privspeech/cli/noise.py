@@ -4,7 +4,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import common
+from ..console import Env
+from . import run as runs
+from .command import command
+from .options import Inputs, RunOptions, choice, record_stage
 
 Epsilon = Annotated[Optional[float], typer.Option("--epsilon", "-e", help="Privacy budget epsilon (> 0).")]
 Delta = Annotated[Optional[float], typer.Option(
@@ -21,36 +24,26 @@ Seed = Annotated[Optional[str], typer.Option(
 SPEECH_RMS = 3277  # speech at -20 dBFS on the int16 grid, what the SNR note and warning are stated for
 
 
-@common.handles_errors
+@command
+@record_stage()
 def noise(
-    paths: common.Inputs = None,
+    env: Env,
+    run: RunOptions,
+    paths: Inputs = None,
     epsilon: Epsilon = None,
     delta: Delta = None,
     rho: Annotated[Optional[float], typer.Option(
         "--rho", help="zCDP budget rho (> 0) for the Gaussian mechanism.")] = None,
-    mechanism: Annotated[str, common.choice(
+    mechanism: Annotated[str, choice(
         "--mechanism", metavar="laplace|gaussian",
         help="Discrete Laplace (pure epsilon-DP) or discrete Gaussian (rho-zCDP).")] = "laplace",
-    unit: Annotated[str, common.choice(
+    unit: Annotated[str, choice(
         "--unit", "-u", metavar="sample|window:W",
         help="What two neighbouring recordings differ in: one sample, or W consecutive samples.")] = "sample",
     grid_bits: Annotated[int, typer.Option(
         "--grid-bits", help="Float audio is noised on the 2^-K grid of [-1, 1].", metavar="K")] = 15,
     max_epsilon: MaxEpsilon = None,
     seed: Seed = None,
-    out_dir: common.OutDir = None,
-    output: common.Output = None,
-    force: common.Force = False,
-    emit_manifest: common.EmitManifest = False,
-    jobs: common.Jobs = None,
-    fail_fast: common.FailFast = False,
-    skip_invalid: common.SkipInvalid = False,
-    shard: common.Shard = None,
-    quiet: common.Quiet = False,
-    scheduler: common.Scheduler = None,
-    tls_ca_file: common.TlsCaFile = None,
-    tls_cert: common.TlsCert = None,
-    tls_key: common.TlsKey = None,
 ):
     """Add calibrated integer-lattice noise to every sample: event-level differential privacy.
 
@@ -62,35 +55,31 @@ def noise(
 
     Example: privspeech noise calls/ --epsilon 8 --unit window:160 --out-dir dp/ > dp/manifest.jsonl
     """
-    import dataclasses
-    import functools
     import math
 
     import numpy as np
 
-    from ..console import Env
     from ..dp import accounting
     from ..dp.audio_noise import noise_mechanism
     from ..dp.guarantee import describe
     from ..dp.mechanisms import REPORT_DELTA
-    from ..dp.stage import NoiseSettings, noise_record
     from ..inputs import collect
-    from ..task import Stage
+    from ..stages import WAV, Stage
+    from ..stages.noise import NoiseSettings, noise_record
 
-    env = Env(quiet=quiet)
-    cluster = common.cluster(scheduler, jobs, tls_ca_file, tls_cert, tls_key)
+    cluster = runs.cluster(run)
     settings = NoiseSettings(mechanism=mechanism, unit=unit, epsilon=epsilon, delta=delta, rho=rho,
                              grid_bits=grid_bits, seed=seed)
     mech, entry = noise_mechanism(np.int16, 1, epsilon=epsilon, delta=delta, rho=rho, mechanism=mechanism, unit=unit,
                                   grid_bits=grid_bits)  # validates the options before any input is read
-    items = collect(paths or [], env, skip_invalid=skip_invalid)
+    items = collect(paths or [], env, skip_invalid=run.skip_invalid)
     if max_epsilon is not None:
         items = list(items)
         accounting.Ledger(item.record for item in items).check_run(
             entry, max_epsilon=max_epsilon, delta=delta or REPORT_DELTA,
             hint="lower --epsilon (or --rho), or leave this speaker's records out")
     if seed is not None:
-        env.warn("--seed makes the noise reproducible: the output is NOT PRIVATE (for tests only)")
+        runs.warn_seeded(env, "noise")
         entry["private"] = False
     env.info(describe(entry))
     noise_sd = math.sqrt(mech.sampler.variance)
@@ -101,7 +90,4 @@ def noise(
     if snr_db < 0:
         env.warn(f"the noise will be {-snr_db:.1f} dB louder than speech at -20 dBFS: the outputs will be mostly "
                  f"noise (a larger --epsilon or --rho, or --unit sample, lowers it)")
-    stage = Stage("noise", functools.partial(noise_record, settings=settings), suffix=".wav",
-                  params=dataclasses.asdict(settings))
-    return common.run(stage, paths, out_dir=out_dir, output=output, force=force, jobs=jobs, fail_fast=fail_fast,
-                      quiet=quiet, shard=shard, emit_manifest=emit_manifest, items=items, cluster=cluster)
+    return runs.run(Stage("noise", noise_record, settings, naming=WAV), env, run, items, cluster=cluster)

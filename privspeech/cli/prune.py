@@ -5,12 +5,14 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..console import Env
 from ..errors import ExitStatus, UsageError
-from . import common
+from .command import command
 
 
-@common.handles_errors
+@command
 def prune(
+    env: Env,
     root: Annotated[Path, typer.Argument(help="A dataset folder marked by `privspeech init`.", metavar="ROOT",
                                         show_default=False)],
     manifest: Annotated[Optional[list[str]], typer.Option(
@@ -39,7 +41,6 @@ def prune(
     audit_log: Annotated[Optional[Path], typer.Option(
         "--audit-log", metavar="FILE", help="Append the audit lines here instead of ROOT/.privspeech/audit.jsonl.",
         dir_okay=False)] = None,
-    quiet: common.Quiet = False,
 ):
     """Delete recordings whose retention period has ended, and say why for every file.
 
@@ -69,12 +70,11 @@ def prune(
     With systemd: a privspeech-prune.service (Type=oneshot, ExecStart=privspeech prune /srv/calls --max-runtime 2h
     -q) started by a privspeech-prune.timer (OnCalendar=daily, Persistent=true).
     """
-    from ..console import Env, silence_stdout
+    from ..console import silence_stdout
     from ..retention import Policy
     from ..retention import prune as run_prune
     from ..timeutil import parse_duration
 
-    env = Env(quiet=quiet)
     if any_file and not older_than:
         raise UsageError("--any-file applies only with --older-than", hint="add --older-than DURATION")
     policy = Policy(older_than=parse_duration(older_than) if older_than else None, protect=tuple(protect or ()),

@@ -5,14 +5,18 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..console import Env
 from ..errors import NotFound
-from . import common
+from . import run as runs
+from .command import command
+from .options import Inputs, SkipInvalid, choice
 from .noise import Delta, MaxEpsilon, Seed
 
 
-@common.handles_errors
+@command
 def stats(
-    paths: common.Inputs = None,
+    env: Env,
+    paths: Inputs = None,
     epsilon: Annotated[float, typer.Option("--epsilon", "-e", help="Total budget epsilon (> 0), shared equally "
                                            "by the releases.")] = ...,
     max_per_speaker: Annotated[int, typer.Option(
@@ -20,7 +24,7 @@ def stats(
     dataset: Annotated[Path, typer.Option(
         "--dataset", metavar="DIR", file_okay=False,
         help="The dataset folder whose DP ledger (.privspeech/dp-ledger.jsonl) records this release.")] = ...,
-    statistic: Annotated[Optional[list[str]], common.choice(
+    statistic: Annotated[Optional[list[str]], choice(
         "--stat", "-s", metavar="count|duration|histogram:FIELD:E1,E2|mean:FIELD:LO:HI",
         help="A statistic to release (repeatable) [default: count and duration].", show_default=False)] = None,
     group_by: Annotated[Optional[str], typer.Option(
@@ -32,8 +36,7 @@ def stats(
     max_epsilon: MaxEpsilon = None,
     delta: Delta = None,
     seed: Seed = None,
-    skip_invalid: common.SkipInvalid = False,
-    quiet: common.Quiet = False,
+    skip_invalid: SkipInvalid = False,
 ):
     """Release counts, durations, histograms and means over a manifest under differential privacy.
 
@@ -49,7 +52,6 @@ def stats(
     """
     import json
 
-    from ..console import Env
     from ..dp import accounting, ledger
     from ..dp.guarantee import describe
     from ..dp.mechanisms import REPORT_DELTA
@@ -57,7 +59,6 @@ def stats(
     from ..dp.statistics import parse_statistic, release
     from ..inputs import collect
 
-    env = Env(quiet=quiet)
     asked = [parse_statistic(s) for s in (statistic or ["count", "duration"])]
     declared = [g for g in groups.split(",") if g] if groups else []
     records = [item.record for item in collect(paths or [], env, skip_invalid=skip_invalid)]
@@ -70,7 +71,7 @@ def stats(
             planned, max_epsilon=max_epsilon, delta=delta or REPORT_DELTA,
             hint="lower --epsilon, or leave this speaker's records out")
     if seed is not None:
-        env.warn("--seed makes the noise reproducible: the output is NOT PRIVATE (for tests only)")
+        runs.warn_seeded(env, "noise")
     out = release(records, asked, epsilon=epsilon, max_per_speaker=max_per_speaker, group_by=group_by,
                   groups=declared, max_duration=max_duration, rng=SecureRandom(seed) if seed is not None else None)
     entry = ledger.append(dataset, "stats", **out.entry)

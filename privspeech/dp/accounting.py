@@ -289,6 +289,18 @@ class Ledger:
                      for unit, cost in compose(found).items()] or [Row(name, None, ZERO, "no DP release", 1, 1, 0, 0)]
         return rows
 
+    def table(self, *, delta: float, per_record: bool = False,
+              max_epsilon: float | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+        """`privspeech budget`'s lines: per speaker and unit (or per record and unit) as dicts, and the lines whose
+        epsilon at `delta` is over `max_epsilon` (each unit held to it on its own), said in words."""
+        lines, over = [], []
+        for row in self.record_rows() if per_record else self.rows():
+            line = row.to_dict(delta=delta, key="record" if per_record else "speaker")
+            lines.append(line)
+            if max_epsilon is not None and line["epsilon"] > max_epsilon:
+                over.append(f"{row.who} in unit {row.unit} ({line['epsilon']:.4g})")
+        return lines, over
+
     def check_run(self, entry: Mapping[str, Any], *, max_epsilon: float, delta: float, hint: str) -> None:
         """Refuse (DATAERR, with the figures) a run that adds the release `entry` describes to every record
         (record-level unit: to each of its recordings once per record; unit speaker: to each speaker once)

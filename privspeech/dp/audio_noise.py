@@ -136,6 +136,10 @@ class NoiseStream:
         self.samples += flat.size
         return out.reshape(block.shape)
 
+    def flush(self) -> np.ndarray:
+        """Nothing: each block is released whole."""
+        return np.empty((0, self.channels), self.dtype)
+
     @property
     def snr_db(self) -> float:
         """Measured so far (see :class:`NoisedAudio`): not covered by the guarantee, not for publication."""

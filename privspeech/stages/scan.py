@@ -9,14 +9,15 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from . import audio
-from .errors import DataError, from_os_error, UsageError
-from .fsutil import HASH_CHUNK, STDIO
-from .keys import SecretKey
-from .manifest import Record
-from .secretref import SecretFile, reveal
-from .task import Task
-from .timeutil import format_ts, now
+from .. import audio
+from ..errors import DataError, from_os_error, UsageError
+from ..fsutil import HASH_CHUNK, STDIO
+from ..keys import SecretKey
+from ..manifest import Record
+from ..secretref import SecretFile, reveal
+from ..task import Task
+from ..timeutil import format_ts, now
+from . import Settings
 
 SOURCE_LABEL = "source-hmac"
 SPEAKER_LABEL = "source-speaker"
@@ -61,7 +62,7 @@ class SpeakerRule:
 
 
 @dataclass(frozen=True)
-class ScanSettings:
+class ScanSettings(Settings):
     speaker_from: SpeakerRule | None = None
     retain: dt.timedelta | None = None
     retain_from_mtime: bool = False

@@ -1,8 +1,7 @@
-"""The per-record work of `privspeech encrypt` and `decrypt` for the pipeline runner, and their output names.
+"""The `encrypt` and `decrypt` stages, and what decrypt takes as input.
 
-Encrypted outputs keep the whole input name and add `.age` (``a/0003.wav`` -> ``a/0003.wav.age``);
-decryption drops it again. The runner names outputs ``rel + suffix`` with `rel` suffix-less, so
-:func:`keep_names` puts the file name back into each item's `rel` first.
+Encrypted outputs keep the whole input name and add `.age` (``a/0003.wav`` -> ``a/0003.wav.age``); decryption
+drops it again.
 """
 
 from __future__ import annotations
@@ -15,36 +14,42 @@ import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Iterable, Iterator, Sequence
+from typing import BinaryIO, Iterator, Sequence
 
+from ..console import Env
+from ..crypto import header
+from ..crypto.identities import Identity
+from ..crypto.passphrase import Passphrase
+from ..crypto.recipients import Recipients
+from ..crypto.stream import Written, decrypt_stream, encrypt_stream, op_fields
 from ..dataset import AGE_SUFFIX as SUFFIX
 from ..errors import DataError, from_os_error, IOFailure, NotFound, UsageError, WrongKey
 from ..fsutil import STDIO, atomic_write, binary_stdout
-from ..console import Env
 from ..inputs import Item, collect
 from ..manifest import Record
-from ..task import Task
 from ..removal import FileIdentity
 from ..secretref import SecretFile, reveal
-from . import header
-from .identities import Identity
-from .passphrase import Passphrase
-from .recipients import Recipients
-from .stream import Written, decrypt_stream, encrypt_stream, op_fields
+from ..task import Task
+from . import Naming, Settings, setting
+from .records import output_record
+
+ENCRYPTED = Naming("append", SUFFIX)
+DECRYPTED = Naming("strip", SUFFIX)
 
 
 @dataclass(frozen=True)
-class EncryptSettings:
+class EncryptSettings(Settings):
     """How to encrypt. With `verify` each ciphertext is decrypted once (with `verify_with`, or the passphrase)
     and compared with the plaintext read, before it is published; `remove_source` implies it. For a cluster's
-    workers the passphrase and `verify_with` are SecretFile references."""
+    workers the passphrase and `verify_with` are SecretFile references. An output is named for resume by its
+    recipients and armor, and whether a passphrase made it (never which)."""
 
-    recipients: Recipients = Recipients()
-    passphrase: Passphrase | None = None
+    recipients: Recipients = setting(identity=lambda found: sorted(found.texts), default=Recipients())
+    passphrase: Passphrase | None = setting(identity=lambda secret: secret is not None, default=None)
     armor: bool = False
-    verify: bool = False
-    verify_with: Sequence[Identity] | SecretFile = ()
-    remove_source: bool = False
+    verify: bool = setting(identity=None, default=False)
+    verify_with: Sequence[Identity] | SecretFile = setting(identity=None, default=())
+    remove_source: bool = setting(identity=None, default=False)
 
     @property
     def verifies(self) -> bool:
@@ -52,20 +57,12 @@ class EncryptSettings:
 
 
 @dataclass(frozen=True)
-class DecryptSettings:
-    """How to decrypt; for a cluster's workers the identities and passphrase are SecretFile references."""
+class DecryptSettings(Settings):
+    """How to decrypt; for a cluster's workers the identities and passphrase are SecretFile references. Any of them
+    that opens a file gives the same plaintext, so none names the output."""
 
-    identities: Sequence[Identity] | SecretFile = ()
-    passphrase: Passphrase | None = None
-
-
-def keep_names(items: Iterable[Item], *, strip_age: bool) -> Iterator[Item]:
-    """Items whose `rel` ends in the input's own file name (less `.age` when `strip_age`)."""
-    for item in items:
-        name = "stdin" if item.record.audio_filepath == STDIO else Path(item.record.audio_filepath).name
-        if strip_age:
-            name = name.removesuffix(SUFFIX)
-        yield dataclasses.replace(item, rel=str(PurePosixPath(item.rel).parent / name))
+    identities: Sequence[Identity] | SecretFile = setting(identity=None, default=())
+    passphrase: Passphrase | None = setting(identity=None, default=None)
 
 
 def age_files(folder: Path) -> list[str]:
@@ -107,7 +104,7 @@ def _sink(dest: str, *, force: bool, private: bool) -> Iterator[BinaryIO]:
         yield fh
 
 
-def encrypt_record(task: Task, *, settings: EncryptSettings) -> Record:
+def encrypt_record(task: Task, settings: EncryptSettings) -> Record:
     """Encrypt the task's file to `task.dest` ('-': stdout) and return the record of the ciphertext.
 
     With `settings.remove_source` the source must be a regular file holding audio; the ciphertext is verified
@@ -133,10 +130,9 @@ def encrypt_record(task: Task, *, settings: EncryptSettings) -> Record:
                 raise DataError(f"{src}: changed while it was being encrypted", hint="nothing was written "
                                 "and the source was kept; run again")
             task.consumed = before
-    record = task.record.with_op("encrypt", **op_fields(recipients=len(settings.recipients), armor=settings.armor,
-                                                        passphrase=settings.passphrase is not None))
-    record.privspeech.sha256 = written.sha256
-    return dataclasses.replace(record, audio_filepath=dest)
+    return output_record(task, sha256=written.sha256, op="encrypt",
+                         **op_fields(recipients=len(settings.recipients), armor=settings.armor,
+                                     passphrase=settings.passphrase is not None))
 
 
 def _check_audio(src: str) -> None:
@@ -183,16 +179,14 @@ def _verify(ciphertext: BinaryIO, written: Written, settings: EncryptSettings, s
                         "kept; check the disk and memory")
 
 
-def decrypt_record(task: Task, *, settings: DecryptSettings) -> Record:
+def decrypt_record(task: Task, settings: DecryptSettings) -> Record:
     """Decrypt the task's age file to `task.dest` ('-': stdout; a file: 0600, all or nothing) and return the
     record of the plaintext."""
     src, dest = task.record.audio_filepath, task.dest
     with _source(src) as reader, _sink(dest, force=task.force, private=True) as writer:
         written = decrypt_stream(reader, writer, identities=reveal(settings.identities), passphrase=settings.passphrase,
                                  name=src, out_name=dest, hash_output=task.record_kept)
-    record = task.record.with_op("decrypt", format="age")
-    record.privspeech.sha256 = written.sha256
-    return dataclasses.replace(record, audio_filepath=dest)
+    return output_record(task, sha256=written.sha256, op="decrypt", format="age")
 
 
 def decrypt_items(args: Sequence[str], env: Env, *, skip_invalid: bool = False) -> Iterator[Item]:
