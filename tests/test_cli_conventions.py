@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from privspeech import crypto
+from privspeech.errors import UsageError
 
 from conftest import VCTK, records, run_cli, run_on_terminal
 
@@ -173,3 +174,15 @@ def test_the_shell_completes_choice_values(words, expected):
            "COMP_CWORD": str(len(words.split(" ")) - 1)}
     proc = subprocess.run([program], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.split() == expected, proc.stderr
+
+
+def test_debug_shows_the_traceback_for_that_call_only(tmp_path, cli):
+    args = ["encrypt", "-r", "not-a-recipient", str(SPEECH), "-o", str(tmp_path / "x.age")]
+    plain = run_cli(args)
+    assert plain.returncode == 2 and b"Traceback" not in plain.stderr and len(plain.stderr.splitlines()) == 1
+    debug = run_cli(["--debug", *args])
+    assert debug.returncode != 0 and b"UsageError: recipient 1 given with -r" in debug.stderr
+    with pytest.raises(UsageError):  # in this process: the flag stays with the call
+        cli(["--debug", *args])
+    assert "PRIVSPEECH_DEBUG" not in os.environ and cli(args).exit_code == 2
+    assert not (tmp_path / "x.age").exists()

@@ -6,7 +6,6 @@ import os
 import signal
 from typing import Callable
 
-import click
 import typer
 
 from ..console import Env
@@ -43,13 +42,13 @@ def command(function: Callable) -> Callable:
             signal.signal(signal.SIGTERM, previous)
         raise typer.Exit(int(status or 0))
 
-    return with_options({"quiet": Quiet}, into="env", build=_env)(guarded)
+    return with_options({"quiet": Quiet, "context": typer.Context}, into="env", build=_env)(guarded)
 
 
-def _env(quiet: bool = False) -> Env:
-    """The invocation's Env: tracebacks with `privspeech --debug` or PRIVSPEECH_DEBUG set."""
-    context = click.get_current_context(silent=True)
-    debug = bool(context and context.meta.get(DEBUG_META)) or bool(os.environ.get(DEBUG_ENV))
+def _env(quiet: bool = False, context: typer.Context | None = None) -> Env:
+    """The invocation's Env: tracebacks with `privspeech --debug` (which the root command notes in the context's
+    meta, shared by its subcommands) or PRIVSPEECH_DEBUG set."""
+    debug = bool(context is not None and context.meta.get(DEBUG_META)) or bool(os.environ.get(DEBUG_ENV))
     return Env(quiet=quiet, debug=debug)
 
 

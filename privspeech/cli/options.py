@@ -115,7 +115,7 @@ def with_options(options: dict[str, Any], *, into: str, build: Callable[..., Any
 
         @functools.wraps(command)
         def wrapper(**kwargs):
-            group = build(**{name: kwargs.pop(name) for name in options})
+            group = build(**{name: kwargs.pop(name) for name in options if name in kwargs})
             return command(**kwargs, **{into: group})
 
         wrapper.__signature__ = signature.replace(parameters=own + added)
