@@ -25,7 +25,6 @@ import time  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated")

@@ -18,7 +18,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -26,7 +25,7 @@ import hard_set  # noqa: E402
 from privacy import key_pair  # noqa: E402
 from privspeech import voice  # noqa: E402
 from privspeech.evaluate import attacks, pairs  # noqa: E402
-from privspeech.evaluate.utility import compare_contours, f0_contour, summarize_pitch  # noqa: E402
+from privspeech.evaluate.preservation import compare_contours, f0_contour, summarize_pitch  # noqa: E402
 
 
 def main() -> None:

@@ -91,7 +91,7 @@ def main() -> None:
         return
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from privspeech.dataset import mark
+    from privspeech.managed import mark
 
     work = Path(tempfile.mkdtemp(prefix="prune-bench-", dir=args.tmp))
     try:

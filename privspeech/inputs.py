@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 from typing import Collection, Iterable, Iterator
 
 from .console import Env
-from .dataset import AUDIO_SUFFIXES
+from .managed import AUDIO_SUFFIXES
 from .errors import DataError, from_os_error, NotFound, UsageError
 from .fsutil import STDIO
 from .manifest import Record, read_jsonl

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .dataset import state_dir
+from .managed import state_dir
 from .errors import from_os_error
 
 JOURNAL = "journal.jsonl"

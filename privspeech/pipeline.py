@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from . import manifest
 from .console import Env, silence_stdout
-from .dataset import mark
+from .managed import mark
 from .errors import ExitStatus, InternalError, IOFailure, NotFound, PrivspeechError, UsageError
 from .executors import Done, Executor, Pool, Progress, Sequential, reported
 from .fsutil import STDIO
@@ -53,7 +53,7 @@ class Execution:
 
 
 @dataclass
-class Summary:
+class RunSummary:
     done: int = 0
     resumed: int = 0
     failed: int = 0
@@ -177,13 +177,13 @@ class Runner:
                  progress: Progress | None = None):
         self.stage, self.placement, self.options, self.env = stage, placement, options, env
         self.progress = progress or (lambda *args: None)
-        self.summary = Summary()
+        self.summary = RunSummary()
         self.base_dir = stdout_folder()
         self.outputs = Outputs(placement, stage.naming)
         self.resume: Resume | None = None
         self.executor = _executor(options, stage)
 
-    def run(self, items: Iterable[Item]) -> Summary:
+    def run(self, items: Iterable[Item]) -> RunSummary:
         if self.placement.out_dir is not None:
             mark(self.placement.out_dir)
             self.resume = Resume(self.placement.out_dir, self.stage, self.placement.force)

@@ -67,7 +67,7 @@ def test_prune_finishes_its_run_when_the_report_is_cut_short(tmp_path):
     import shutil
     import time
 
-    from privspeech.dataset import mark
+    from privspeech.managed import mark
 
     root = tmp_path / "ds"
     mark(root)

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from conftest import SAMPLES, no_temp_files
-from privspeech.dataset import is_marked
+from privspeech.managed import is_marked
 from privspeech.dp import ledger
 from privspeech.dp.accounting import Cost, Ledger, compose, cost_of, record_releases, releases
 from privspeech.dp.audio_noise import add_noise

@@ -9,7 +9,7 @@ import soundfile as sf
 
 from conftest import SPEAKERS, corpus_files
 from privspeech.dp.guarantee import describe
-from privspeech.dp.intonation import dp_intonation
+from privspeech.dp.contour import dp_intonation
 from privspeech.dp.rng import SecureRandom
 from privspeech.dp.statistics import bound_contributions, parse_statistic, release
 from privspeech.errors import ExitStatus, PrivspeechError

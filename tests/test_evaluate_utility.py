@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from privspeech.errors import ExitStatus, PrivspeechError
-from privspeech.evaluate import utility
+from privspeech.evaluate import preservation as utility
 
 from conftest import SAMPLES
 

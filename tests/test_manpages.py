@@ -4,7 +4,7 @@ import os
 from pathlib import Path
 
 from privspeech.cli import manpage
-from privspeech.dataset import mark
+from privspeech.managed import mark
 from privspeech.errors import ExitStatus
 
 MAN = Path(__file__).resolve().parents[1] / "man"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from privspeech.dataset import mark
+from privspeech.managed import mark
 from privspeech.errors import ExitStatus, PrivspeechError
 from privspeech.manifest import Provenance, Record, dumps
 from privspeech.retention import Policy, execute, make_plan, open_root, prune

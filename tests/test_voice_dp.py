@@ -12,10 +12,10 @@ from conftest import VCTK, no_temp_files, records
 from privspeech.dp.rng import SecureRandom
 from privspeech.errors import PrivspeechError
 from privspeech.evaluate import attacks
-from privspeech.evaluate.utility import pitch_agreement
+from privspeech.evaluate.preservation import pitch_agreement
 from privspeech.keys import SecretKey, generate, write_key_file
 from privspeech.manifest import Record
-from privspeech.voice.dp import DPSettings, IntonationBudget, anonymize_dp, dp_stream
+from privspeech.voice.dp_intonation import DPSettings, IntonationBudget, anonymize_dp, dp_stream
 
 FILES = ("p225/p225_003.wav", "p225/p225_008.wav", "p226/p226_003.wav", "p226/p226_005.wav")
 

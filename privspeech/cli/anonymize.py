@@ -90,7 +90,7 @@ def anonymize(
             raise UsageError(f"--{name.replace('_', '-')} applies with --dp-epsilon only")
     dp = None
     if dp_epsilon is not None:
-        from ..voice.dp import DPSettings
+        from ..voice.dp_intonation import DPSettings
 
         dp = DPSettings(epsilon=dp_epsilon)
     if key_file is not None:

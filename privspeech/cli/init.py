@@ -20,7 +20,7 @@ def init(
 
     Example: privspeech init /srv/calls
     """
-    from ..dataset import mark
+    from ..managed import mark
 
     state = mark(root)
     env.info(f"init: {root} is managed by privspeech ({state})")

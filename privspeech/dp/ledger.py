@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..dataset import state_dir
+from ..managed import state_dir
 from ..errors import DataError, from_os_error, NotFound, TryAgain
 from ..fsutil import atomic_write, make_dirs
 from ..manifest import make_op

@@ -32,14 +32,14 @@ def voice_anonymizer(method: str = "world", level: str = "speaker", *, dp_epsilo
     """privspeech's own anonymization with a fixed method, level and settings; the key is given per call.
 
     With `dp_epsilon`, the intonation is also released under DP as ``anonymize --dp-epsilon`` does (`dp`:
-    further :class:`privspeech.voice.dp.DPSettings`), each call drawing fresh noise.
+    further :class:`privspeech.voice.dp_intonation.DPSettings`), each call drawing fresh noise.
     """
     from .. import voice
 
     voice.describe(method, level, **settings)  # validates before any audio is processed
     if dp_epsilon is None:
         return functools.partial(voice.anonymize, method=method, level=level, **settings)
-    from ..voice.dp import DPSettings
+    from ..voice.dp_intonation import DPSettings
 
     if method != "world":
         raise UsageError(f"DP intonation needs --method world, not {method}")
@@ -49,7 +49,7 @@ def voice_anonymizer(method: str = "world", level: str = "speaker", *, dp_epsilo
 
 def _anonymize_dp(y: np.ndarray, *, method: str, **kwargs: Any) -> np.ndarray:
     """`method` is always world: it is a keyword so that :func:`describe` names it."""
-    from ..voice.dp import anonymize_dp
+    from ..voice.dp_intonation import anonymize_dp
 
     return anonymize_dp(y, **kwargs)[0]
 

@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import DataError, NotFound, UsageError
 from ..executors import Progress, Sequential, reported
 from ..keys import SecretKey, generate
-from . import attacks, utility
+from . import attacks, preservation
 from .backend import LDA
 from .embeddings import Embedder, resample
 from .metrics import Labelled
@@ -168,14 +168,14 @@ def _backend(cohort, anonymizer, attacker_key, embedder, settings, clock, progre
         return LDA.fit(training, dim=settings.lda_dim), len(signals)
 
 
-def _pitch(utterances, originals, released, memo, clock, progress) -> list[utility.PitchAgreement]:
+def _pitch(utterances, originals, released, memo, clock, progress) -> list[preservation.PitchAgreement]:
     """Each released version's harvest F0 contour against its original's (the original's taken from `memo`)."""
-    def one(job: tuple[Utterance, Signal, Signal]) -> utility.PitchAgreement:
+    def one(job: tuple[Utterance, Signal, Signal]) -> preservation.PitchAgreement:
         u, (y, sr), (z, _) = job
         source = memo.contours.get(u.original)
         if source is None:
-            source = memo.contours[u.original] = utility.f0_contour(y, sr=sr)
-        return utility.compare_contours(source, utility.f0_contour(z, sr=sr))
+            source = memo.contours[u.original] = preservation.f0_contour(y, sr=sr)
+        return preservation.compare_contours(source, preservation.f0_contour(z, sr=sr))
 
     with clock("pitch"):
         return _each("pitch", one, list(zip(utterances, originals, released)), progress)
@@ -205,7 +205,7 @@ def _asr_figures(utterances, heard, disagreements) -> dict[str, Any]:
     wer_original, n_text = asr.word_error_rate([t[0] for t in texts], [t[1] for t in texts])
     wer_released, _ = asr.word_error_rate([t[0] for t in texts], [t[2] for t in texts])
     return {"word_disagreement": corpus, "disagreement_utterances": used,
-            "per_utterance": utility.summarize_disagreement(disagreements), "wer_original": wer_original,
+            "per_utterance": preservation.summarize_disagreement(disagreements), "wer_original": wer_original,
             "wer_anonymized": wer_released, "reference_utterances": n_text}
 
 
@@ -213,7 +213,7 @@ def _figures(chosen, utterances, pitch, heard, disagreements) -> dict[str, Any]:
     """Pitch and word figures (those measured) over the utterances at the indices `chosen`."""
     figures: dict[str, Any] = {}
     if pitch is not None:
-        figures["pitch"] = utility.summarize_pitch([pitch[i] for i in chosen])
+        figures["pitch"] = preservation.summarize_pitch([pitch[i] for i in chosen])
     if heard is not None:
         figures["asr"] = _asr_figures([utterances[i] for i in chosen], [heard[i] for i in chosen],
                                       [disagreements[i] for i in chosen])
@@ -236,7 +236,7 @@ def _utility(utterances, originals, released, transcriber, memo, settings, clock
             disagreements = [asr.word_error_rate([a], [b])[0] for a, b in heard]
     durations = ([len(y) / sr for y, sr in originals], [len(z) / sr for z, sr in released])
     figures = _figures(range(len(utterances)), utterances, pitch, heard, disagreements)
-    figures["duration"] = utility.duration_check(*durations, tolerance_s=settings.duration_tolerance_s)
+    figures["duration"] = preservation.duration_check(*durations, tolerance_s=settings.duration_tolerance_s)
     if heard is not None:
         figures["asr"] = {"model": transcriber.model_name, **figures["asr"]}
     groups: dict[str, list[int]] = {}

@@ -41,7 +41,7 @@ the key destroys every copy at once, wherever it is ("crypto-shredding").
 """
 
 from .policy import Action, Plan, Policy, make_plan
-from .run import Summary, execute, prune
+from .run import PruneSummary, execute, prune
 from .walk import Root, open_root
 
-__all__ = ["Action", "Plan", "Policy", "Root", "Summary", "execute", "make_plan", "open_root", "prune"]
+__all__ = ["Action", "Plan", "Policy", "Root", "PruneSummary", "execute", "make_plan", "open_root", "prune"]

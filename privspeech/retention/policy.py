@@ -41,7 +41,7 @@ from typing import Any
 
 import pathspec
 
-from ..dataset import is_managed_file
+from ..managed import is_managed_file
 from ..errors import NotFound, TryAgain, UsageError
 from ..fsutil import TMP_SUFFIX
 from ..timeutil import format_ts, now, parse_ts

@@ -29,7 +29,7 @@ BATCH = 64  # deletions per fsynced batch of intent lines
 
 
 @dataclass
-class Summary:
+class PruneSummary:
     """Counts of actions by (action, kind), bytes freed, whether --max-runtime stopped the run, and warnings
     (manifests, lines and folders that were not read; manifests left as they were)."""
 
@@ -61,7 +61,7 @@ class Summary:
 
 def prune(root: str | os.PathLike, policy: Policy, *, dry_run: bool = False, wait: float = 0.0,
           max_runtime: float | None = None, audit_log: str | os.PathLike | None = None,
-          emit: Callable[[str], None] | None = None) -> Summary:
+          emit: Callable[[str], None] | None = None) -> PruneSummary:
     """Prune ROOT under `policy`: the whole run, as the CLI does it.
 
     Parameters
@@ -83,7 +83,7 @@ def prune(root: str | os.PathLike, policy: Policy, *, dry_run: bool = False, wai
 
     Returns
     -------
-    Summary
+    PruneSummary
     """
     started = time.monotonic()
     deadline = started + max_runtime if max_runtime is not None else None
@@ -120,7 +120,7 @@ def prune(root: str | os.PathLike, policy: Policy, *, dry_run: bool = False, wai
 
 
 def execute(root: Root, plan: Plan, *, dry_run: bool = False, deadline: float | None = None,
-            sink: Sink | None = None, intend: Intend | None = None) -> Summary:
+            sink: Sink | None = None, intend: Intend | None = None) -> PruneSummary:
     """Carry out `plan` (or, with `dry_run`, only report it), handing each settled action to `sink`.
 
     Each deletion re-opens its folders from ROOT without following links and re-checks device, inode and mount
@@ -129,7 +129,7 @@ def execute(root: Root, plan: Plan, *, dry_run: bool = False, deadline: float | 
     (``{"kind", "path"}``), and before each manifest rewrite the manifest and the lines it drops; it must make
     them durable before it returns. A record leaves its manifest only when all its planned deletions happened.
     """
-    summary = Summary()
+    summary = PruneSummary()
     intend = intend or (lambda entries: None)
 
     def settle(action: Action) -> None:
@@ -171,7 +171,7 @@ def execute(root: Root, plan: Plan, *, dry_run: bool = False, deadline: float | 
     return summary
 
 
-def _rewrite(fs: Remover, plan: Plan, parts, deleted: list[Action], intend: Intend, summary: Summary) -> None:
+def _rewrite(fs: Remover, plan: Plan, parts, deleted: list[Action], intend: Intend, summary: PruneSummary) -> None:
     """Drop the deleted records' lines from their manifest; when it cannot be done now, say why on each record."""
     drop = {r.reason["line"] for r in deleted}
     intend([{"kind": "manifest", "path": show(parts), "drop": sorted(drop)}])

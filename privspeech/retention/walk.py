@@ -17,7 +17,7 @@ import stat
 import time
 from dataclasses import dataclass, field
 
-from ..dataset import MARKER, STATE_DIR
+from ..managed import MARKER, STATE_DIR
 from ..errors import from_os_error, TryAgain, UsageError
 from .statx import Stat, stat_at
 

@@ -1,6 +1,6 @@
 """The `anonymize` stage: stream one input through a keyed voice conversion into an atomically written output.
 
-With DP intonation (:mod:`privspeech.voice.dp`) the record's ops gain a second, ledger entry
+With DP intonation (:mod:`privspeech.voice.dp_intonation`) the record's ops gain a second, ledger entry
 (``op: "dp-intonation"``) after the ``anonymize`` one."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from .records import output_record, seeded_rng, transcode
 from .scan import source_speaker
 
 if TYPE_CHECKING:
-    from ..voice.dp import DPSettings
+    from ..voice.dp_intonation import DPSettings
 
 BLOCK_FRAMES = 1 << 16
 
@@ -74,7 +74,7 @@ def anonymize_record(task: Task, settings: AnonymizeSettings) -> Record:
         if settings.dp is None:
             return VoiceStream(sr=info.sample_rate, channels=info.channels, method=settings.method, **ids,
                                **dict(settings.options))
-        from ..voice.dp import dp_stream
+        from ..voice.dp_intonation import dp_stream
 
         voice, budget = dp_stream(settings=settings.dp, n_samples=info.frames, sr=info.sample_rate,
                                   channels=info.channels, rng=seeded_rng(settings.seed, record), **ids,

@@ -22,7 +22,7 @@ from ..crypto.identities import Identity
 from ..crypto.passphrase import Passphrase
 from ..crypto.recipients import Recipients
 from ..crypto.stream import Written, decrypt_stream, encrypt_stream, op_fields
-from ..dataset import AGE_SUFFIX as SUFFIX
+from ..managed import AGE_SUFFIX as SUFFIX
 from ..errors import DataError, from_os_error, IOFailure, NotFound, UsageError, WrongKey
 from ..fsutil import STDIO, atomic_write, binary_stdout
 from ..inputs import Item, collect

@@ -300,7 +300,7 @@ class WorldVoice:
         self.degraded = False  # ... or judged the recording noisy or narrowband, and limited the timbre offset
         self._warps: dict[tuple[int, Target], tuple] = {}
         # optional ``hook(f0, core_frames, target) -> f0`` replacing map_f0, e.g. the DP intonation release of
-        # privspeech.voice.dp; it sees the segment's F0 and the slice of frames in its core
+        # privspeech.voice.dp_intonation; it sees the segment's F0 and the slice of frames in its core
         self.f0_hook = None
         hop = settings.frame_period * sr / 1000.0
         self._min_voiced = math.ceil(MIN_VOICED_SECONDS * 1000.0 / settings.frame_period)

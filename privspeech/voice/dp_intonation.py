@@ -2,7 +2,7 @@
 
 The unit is one utterance (one recording, all its channels). Per channel, the source's log-F0 contour,
 normalised to its own voiced mean, is reduced to ``n_coeffs`` clipped DCT coefficients per
-``segment_seconds`` and released with the lattice Laplace (:func:`privspeech.dp.intonation.dp_intonation`);
+``segment_seconds`` and released with the lattice Laplace (:func:`privspeech.dp.contour.dp_intonation`);
 the output contour is rebuilt from the release alone (interpolated, lightly smoothed and scaled to the
 pseudo-speaker's mean and spread: post-processing). Not covered: everything else the conversion keeps of
 the source, i.e. duration and timing, the voiced/unvoiced pattern, the choice of pseudo-speaker (which
@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..dp.calibration import check_positive
-from ..dp.intonation import dp_intonation
+from ..dp.contour import dp_intonation
 from ..dp.mechanisms import calibrate
 from ..dp.rng import SecureRandom, resolve
 from ..errors import InternalError, UsageError
