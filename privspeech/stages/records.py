@@ -46,8 +46,13 @@ def output_record(task: Task, *, sha256: str | None, op: str, audio: AudioInfo |
         return dataclasses.replace(record, audio_filepath=task.dest)
     if task.record.privspeech.source is None and task.record.id:
         record.privspeech.source = {"id": task.record.id}
-    return dataclasses.replace(record, audio_filepath=task.dest, duration=round(audio.frames / audio.sample_rate, 6),
-                               sample_rate=audio.sample_rate, num_channels=audio.channels)
+    return describing(dataclasses.replace(record, audio_filepath=task.dest), audio)
+
+
+def describing(record: Record, audio: AudioInfo, **changes: Any) -> Record:
+    """`record` with the duration, sample rate and channels of the recording `audio` describes (and `changes`)."""
+    return dataclasses.replace(record, duration=round(audio.duration, 6), sample_rate=audio.sample_rate,
+                               num_channels=audio.channels, **changes)
 
 
 def transcode(task: Task, transform: Callable[[AudioInfo], Transform], *, block_frames: int,

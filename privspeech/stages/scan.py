@@ -18,6 +18,7 @@ from ..secretref import SecretFile, reveal
 from ..task import Task
 from ..timeutil import format_ts, now
 from . import Settings
+from .records import describing
 
 SOURCE_LABEL = "source-hmac"
 SPEAKER_LABEL = "source-speaker"
@@ -116,5 +117,4 @@ def scan_record(task: Task, settings: ScanSettings) -> Record:
     if settings.retain is not None:
         start = dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc) if settings.retain_from_mtime else created
         prov.expires_at = format_ts(start + settings.retain)
-    return replace(record, duration=round(info.duration, 6), sample_rate=info.sample_rate,
-                   num_channels=info.channels, speaker=speaker, privspeech=prov)
+    return describing(record, info, speaker=speaker, privspeech=prov)
