@@ -28,8 +28,10 @@ NAME_GAUSSIAN = "discrete-gaussian"
 class _LatticeSampler:
     """Chunked drawing shared by the samplers; subclasses define ``_draw(n)``."""
 
-    rng: SecureRandom
-    chunk: int
+    def __init__(self, rng: SecureRandom | None, chunk: int, bits: int):
+        self.rng = resolve(rng)
+        self.chunk = int(chunk)
+        self._bits = bits
 
     def chunks(self, size: int) -> Iterator[np.ndarray]:
         """`size` samples as consecutive int64 arrays of at most `chunk` samples."""
@@ -78,10 +80,8 @@ class DiscreteLaplace(_LatticeSampler):
 
     def __init__(self, scale: int | float | Fraction, *, rng: SecureRandom | None = None, chunk: int = CHUNK,
                  _bits: int = 64):
+        super().__init__(rng, chunk, _bits)
         self.scale = check_scale(scale, "discrete Laplace scale", Fraction(1, 10**6), Fraction(10**12))
-        self.rng = resolve(rng)
-        self.chunk = int(chunk)
-        self._bits = _bits
         self.block, self._zero_or_block, self._block, self._digits = _laplace_tables(self.scale, _bits)
 
     @property
@@ -146,10 +146,8 @@ class DiscreteGaussian(_LatticeSampler):
 
     def __init__(self, sigma2: int | float | Fraction, *, rng: SecureRandom | None = None, chunk: int = CHUNK,
                  _bits: int = 64):
+        super().__init__(rng, chunk, _bits)
         self.sigma2 = check_scale(sigma2, "discrete Gaussian sigma^2", Fraction(1, 10**6), Fraction(10**24))
-        self.rng = resolve(rng)
-        self.chunk = int(chunk)
-        self._bits = _bits
         t = math.isqrt(math.floor(self.sigma2)) + 1
         self._laplace = DiscreteLaplace(t, rng=self.rng, chunk=chunk, _bits=_bits)
         self._center = self.sigma2 / t

@@ -16,6 +16,7 @@ import pwd
 import stat
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from ..managed import MARKER, STATE_DIR
 from ..errors import from_os_error, TryAgain, UsageError
@@ -327,21 +328,21 @@ class Remover:
 
     def unlink(self, parts: Parts) -> None:
         """Remove the planned regular file `parts`; raises Unsafe when it is not the file planning saw."""
-        fd = self.folder(parts[:-1])
-        st = stat_at(fd, parts[-1])
-        if not stat.S_ISREG(st.mode):
-            raise Unsafe(f"{show(parts)} was replaced since planning")
-        self._check(st, parts, self.tree.files)
-        os.unlink(parts[-1], dir_fd=fd)
+        self._remove(parts, stat.S_ISREG, self.tree.files, os.unlink)
 
     def rmdir(self, parts: Parts) -> None:
         """Remove the planned folder `parts` if it is still the same, now-empty folder."""
+        self._remove(parts, stat.S_ISDIR, self.tree.dirs, os.rmdir)
+
+    def _remove(self, parts: Parts, is_kind: Callable[[int], bool], planned: dict[Parts, Stat],
+                remove: Callable[..., None]) -> None:
+        """Remove `parts` with `remove` when it is still of its kind and the very entry planning saw."""
         fd = self.folder(parts[:-1])
         st = stat_at(fd, parts[-1])
-        if not stat.S_ISDIR(st.mode):
+        if not is_kind(st.mode):
             raise Unsafe(f"{show(parts)} was replaced since planning")
-        self._check(st, parts, self.tree.dirs)
-        os.rmdir(parts[-1], dir_fd=fd)
+        self._check(st, parts, planned)
+        remove(parts[-1], dir_fd=fd)
 
     def _check(self, st: Stat, parts: Parts, planned: dict[Parts, Stat]) -> None:
         seen = planned.get(parts)
