@@ -11,7 +11,7 @@ import soundfile as sf
 
 pytest.importorskip("resemblyzer")
 
-from privspeech.evaluate import attacks, evaluation, pairs, utility  # noqa: E402
+from privspeech.evaluate import attacks, evaluation, pairs, preservation  # noqa: E402
 
 from conftest import SAMPLES  # noqa: E402
 
@@ -41,7 +41,7 @@ def test_resynthesis_keeps_length_level_and_contour():
         z = attacks.world_resynthesis(y, sr=sr, f0_method=method, key=None, speaker="201")
         assert z.shape == y.shape and np.isfinite(z).all()
         assert np.sqrt(np.mean(z ** 2)) == pytest.approx(np.sqrt(np.mean(y ** 2)), rel=0.1)
-        assert utility.pitch_agreement(y, z, sr=sr).correlation_without_gross > 0.9
+        assert preservation.pitch_agreement(y, z, sr=sr).correlation_without_gross > 0.9
     short = attacks.world_resynthesis(y[:800], sr=sr)  # shorter than WORLD's minimum: padded, then cut back
     assert short.shape == (800,)
 

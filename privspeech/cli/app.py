@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 import typer
 
 from .. import __version__
-from . import anonymize, budget, decrypt, encrypt, evaluate, init, keygen, noise, prune, scan, stats
+from . import anonymize, budget, decrypt, encrypt, evaluate, init, keygen, keyring, noise, prune, scan, stats
 from .command import DEBUG_META
 from .options import PANEL_KEEP, PANEL_MEASURE, PANEL_PREPARE, PANEL_PROTECT, PANEL_SECURE
 
@@ -50,6 +50,7 @@ app.command(rich_help_panel=PANEL_MEASURE)(evaluate.evaluate)
 app.command(rich_help_panel=PANEL_SECURE)(keygen.keygen)
 app.command(rich_help_panel=PANEL_SECURE)(encrypt.encrypt)
 app.command(rich_help_panel=PANEL_SECURE)(decrypt.decrypt)
+app.add_typer(keyring.app, rich_help_panel=PANEL_SECURE)
 app.command(rich_help_panel=PANEL_KEEP)(init.init)
 app.command(rich_help_panel=PANEL_KEEP)(prune.prune)
 

@@ -2,12 +2,13 @@
 
 import dataclasses
 import itertools
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
 from ..console import Env
-from ..errors import UsageError
+from ..errors import UsageError, WrongKey
 from . import run as runs
 from .command import command
 from .options import AgeJobs, Inputs, RunOptions, record_stage
@@ -25,6 +26,9 @@ def decrypt(
         "--decrypt", "-d", help="Accepted for age's habit (age -d); this command always decrypts.")] = False,
     passphrase_fd: PassphraseFd = None,
     passphrase_file: PassphraseFile = None,
+    keyring: Annotated[Optional[Path], typer.Option(
+        "--keyring", metavar="DIR", help="Decrypt with the epoch keys of this keyring (the epoch named by each "
+        "record, else every live one); -i adds identities (e.g. an escrow key).", file_okay=False)] = None,
 ):
     """Decrypt age files (or folders of them, a manifest, or stdin); outputs drop `.age`.
 
@@ -44,7 +48,19 @@ def decrypt(
     cluster = runs.cluster(run)
     remote = cluster is not None
     secret = read_passphrase(env, passphrase_fd, passphrase_file, remote=remote)
-    if identity:
+    if keyring is not None:
+        from ..crypto.keyring import Keyring
+
+        ring = Keyring.open(keyring)
+        if not ring.full:
+            raise WrongKey(f"{keyring}: a recipients view holds no keys", hint="decrypt with the keyring itself")
+        unlock = secret() if ring.protected and callable(secret) else secret if ring.protected else None
+        if ring.protected and unlock is None:
+            raise UsageError("a passphrase-protected keyring with --scheduler needs --passphrase-file",
+                             hint="give --passphrase-file PATH on the filesystem the workers share")
+        found = read_identities(env, identity, unlock, remote=remote) if identity else ()
+        settings = DecryptSettings(identities=found, keyring=ring, keyring_passphrase=unlock)
+    elif identity:
         settings = DecryptSettings(identities=read_identities(env, identity, secret, remote=remote))
     elif secret is None:
         raise UsageError("decrypt with --scheduler needs -i or --passphrase-file: a prompt cannot reach "

@@ -18,6 +18,9 @@ PassphraseFd = Annotated[Optional[int], typer.Option(
     "--passphrase-fd", metavar="N", help="Read the passphrase from file descriptor N (first line).")]
 PassphraseFile = Annotated[Optional[Path], typer.Option(
     "--passphrase-file", metavar="PATH", help="Read the passphrase from the first line of PATH.", dir_okay=False)]
+Keyring = Annotated[Optional[Path], typer.Option(
+    "--keyring", metavar="DIR", help="A keyring (privspeech keyring init) or its recipients view: one key per "
+    "retention epoch, chosen by each record's expires_at.", file_okay=False)]
 Identities = Annotated[Optional[list[Path]], typer.Option(
     "--identity", "-i", metavar="FILE", help="Identity file (age, passphrase-protected age, or OpenSSH key); "
                                              "repeatable.", dir_okay=False)]
@@ -77,6 +80,10 @@ def encrypt(
         "--verify", help="Decrypt each ciphertext once (with -i, or -p) and compare it with the source before "
                          "publishing it.")] = False,
     identity: Identities = None,
+    keyring: Keyring = None,
+    keyring_default_epoch: Annotated[Optional[str], typer.Option(
+        "--keyring-default-epoch", metavar="EPOCH", help="With --keyring, the epoch (its start date, e.g. 2027-01-01) "
+        "for records without expires_at, which are refused otherwise.", show_default=False)] = None,
 ):
     """Encrypt recordings in the age format; outputs get `.age` and records point at them.
 
@@ -87,6 +94,10 @@ def encrypt(
     bytes, published, fsynced and (with --out-dir) journaled, and only if it is still the file that was read:
     a rerun after a crash prints the records of sources already removed and finishes removals left undone.
     A manifest's word is taken only when nobody but you or root can write the manifest.
+
+    With --keyring each record is encrypted to the key of the keyring epoch that is the first to end at or after
+    its expires_at (plus any -r/-R recipients, e.g. an escrow key, named in the record's ops with the epoch), so
+    that prune --keyring destroying that key makes every copy unreadable. A recipients view is enough.
 
     Example: privspeech scan calls/ | privspeech encrypt -R team.recipients --out-dir vault/ > vault/manifest.jsonl
     """
@@ -103,7 +114,18 @@ def encrypt(
         raise UsageError("--remove-source runs on this machine only: it must see that the file a worker "
                          "read is the one it removes", hint="run encrypt --remove-source without "
                          "--scheduler")
-    if (verify or remove_source) and not (identity or passphrase):
+    if keyring_default_epoch and not keyring:
+        raise UsageError("--keyring-default-epoch applies with --keyring only")
+    ring = None
+    if keyring is not None:
+        from ..crypto.keyring import Keyring as Ring
+
+        if passphrase:
+            raise UsageError("--keyring excludes -p", hint="a keyring encrypts to its epoch keys")
+        ring = Ring.open(keyring)
+        if keyring_default_epoch:
+            ring.period.named(keyring_default_epoch)
+    if (verify or remove_source) and not (identity or passphrase or (ring is not None and ring.full)):
         option = "--remove-source" if remove_source else "--verify"
         raise UsageError(f"{option} decrypts each ciphertext back before trusting it: give the identity "
                          "to decrypt with", hint="add -i FILE")
@@ -124,7 +146,7 @@ def encrypt(
                              "share")
         if not remote and callable(secret):
             secret = secret()
-    else:
+    elif ring is None or recipient or recipients_file:
         found = recipients.collect(recipient or [], recipients_file or [])
     verify_with = []
     if identity and (verify or remove_source) and not passphrase:
@@ -135,7 +157,8 @@ def encrypt(
         remover = SourceRemover(source_root or [])
         _check_manifests_trusted(paths or [], source_root)
     settings = EncryptSettings(recipients=found, passphrase=secret, armor=armor, verify=verify,
-                               verify_with=verify_with, remove_source=remove_source)
+                               verify_with=verify_with, remove_source=remove_source, keyring=ring,
+                               default_epoch=keyring_default_epoch)
     consumed = consumed_sources(run.out_dir) if remove_source and run.out_dir is not None else set()
     items = collect(paths or [], env, skip_invalid=run.skip_invalid, consumed=consumed)
     stage = Stage("encrypt", encrypt_record, settings, naming=ENCRYPTED, io_bound=True, remover=remover)

@@ -70,7 +70,7 @@ def render(name: str, command, *, summary: str, subcommands=None) -> str:
     if subcommands:
         lines.append(".SH COMMANDS")
         for sub_name, sub in subcommands:
-            lines += [f".TP\n\\fBprivspeech\\-{_esc(sub_name)}\\fR(1)", _esc(_first_line(sub.help))]
+            lines += [f".TP\n\\fB{_esc(name)}\\-{_esc(sub_name)}\\fR(1)", _esc(_first_line(sub.help))]
     options = [p for p in command.params if not type(p).__name__.endswith("Argument")]
     if options:
         lines.append(".SH OPTIONS")
@@ -80,7 +80,8 @@ def render(name: str, command, *, summary: str, subcommands=None) -> str:
     lines += [".SH ENVIRONMENT", ".TP\n\\fBNO_COLOR\\fR\nDisables colour on stderr.",
               ".TP\n\\fBPRIVSPEECH_DEBUG\\fR\nShows tracebacks for errors (for bug reports)."]
     lines += [f".TP\n\\fB{_esc(p.envvar)}\\fR\nThe default of \\fB{_esc(p.opts[0])}\\fR." for p in options if p.envvar]
-    see_also = ["privspeech(1)"] if subcommands is None else [f"privspeech-{n}(1)" for n, _ in subcommands]
+    parent = name.rsplit("-", 1)[0]
+    see_also = [f"{parent}(1)"] if subcommands is None else [f"{name}-{n}(1)" for n, _ in subcommands]
     lines += [".SH SEE ALSO", _esc(", ".join(see_also))]
     return "\n".join(line for line in lines if line) + "\n"
 
@@ -93,13 +94,17 @@ def pages() -> dict[str, str]:
     """File name -> roff text for the main page and every subcommand."""
     from .app import app
 
-    root = typer.main.get_command(app)
-    subs = sorted(root.commands.items())
-    out = {"privspeech.1": render("privspeech", root, summary="audio privacy toolkit for speech recordings",
-                                  subcommands=subs)}
-    for sub_name, sub in subs:
-        out[f"privspeech-{sub_name}.1"] = render(f"privspeech-{sub_name}", sub, summary=_first_line(sub.help))
+    out: dict[str, str] = {}
+    _render_all("privspeech", typer.main.get_command(app), "audio privacy toolkit for speech recordings", out)
     return out
+
+
+def _render_all(name: str, command, summary: str, out: dict[str, str]) -> None:
+    """The page of `command` and, for a group, of each of its subcommands, into `out`."""
+    subs = sorted(command.commands.items()) if hasattr(command, "commands") else None
+    out[f"{name}.1"] = render(name, command, summary=summary, subcommands=subs)
+    for sub_name, sub in subs or ():
+        _render_all(f"{name}-{sub_name}", sub, _first_line(sub.help), out)
 
 
 def write(folder: Path) -> list[Path]:

@@ -18,7 +18,9 @@ from typing import BinaryIO, Iterator, Sequence
 
 from ..console import Env
 from ..crypto import header
+from ..crypto.epochs import Epoch
 from ..crypto.identities import Identity
+from ..crypto.keyring import Keyring, epoch_of_expiry, keyring_identities
 from ..crypto.passphrase import Passphrase
 from ..crypto.recipients import Recipients
 from ..crypto.stream import Written, decrypt_stream, encrypt_stream, op_fields
@@ -30,6 +32,7 @@ from ..manifest import Record
 from ..removal import FileIdentity
 from ..secretref import SecretFile, reveal
 from ..task import Task
+from ..timeutil import format_ts, now
 from . import Naming, Settings, setting
 from .records import output_record
 
@@ -50,6 +53,8 @@ class EncryptSettings(Settings):
     verify: bool = setting(identity=None, default=False)
     verify_with: Sequence[Identity] | SecretFile = setting(identity=None, default=())
     remove_source: bool = setting(identity=None, default=False)
+    keyring: Keyring | None = setting(identity=lambda found: found and found.id, default=None)
+    default_epoch: str | None = None  # for records without expires_at, with a keyring
 
     @property
     def verifies(self) -> bool:
@@ -58,11 +63,13 @@ class EncryptSettings(Settings):
 
 @dataclass(frozen=True)
 class DecryptSettings(Settings):
-    """How to decrypt; for a cluster's workers the identities and passphrase are SecretFile references. Any of them
+    """How to decrypt; for a cluster's workers the identities and passphrases are SecretFile references. Any key
     that opens a file gives the same plaintext, so none names the output."""
 
     identities: Sequence[Identity] | SecretFile = setting(identity=None, default=())
     passphrase: Passphrase | None = setting(identity=None, default=None)
+    keyring: Keyring | None = setting(identity=None, default=None)
+    keyring_passphrase: Passphrase | SecretFile | None = setting(identity=None, default=None)
 
 
 def age_files(folder: Path) -> list[str]:
@@ -118,21 +125,45 @@ def encrypt_record(task: Task, settings: EncryptSettings) -> Record:
     if settings.remove_source:
         _check_audio(src)
     expected = task.record.privspeech.sha256 if src != STDIO else None
+    fields, recipients, verify_with = {}, settings.recipients, settings.verify_with
+    if settings.keyring is not None:
+        epoch = _epoch(task.record, settings)
+        recipients = Recipients(recipients.texts + (settings.keyring.recipient(epoch),))
+        fields = {"keyring": {"id": settings.keyring.id, "epoch": epoch.id}}
+        if settings.recipients.texts:
+            fields["extra_recipients"] = list(settings.recipients.texts)
+        if settings.verifies and not verify_with:
+            verify_with = settings.keyring.identities(epoch.id)
     with _source(src) as reader, _sink(dest, force=task.force, private=False) as writer:
         before = FileIdentity.of(os.fstat(reader.fileno())) if settings.remove_source else None
-        written = encrypt_stream(reader, writer, recipients=settings.recipients.parsed(),
+        written = encrypt_stream(reader, writer, recipients=recipients.parsed(),
                                  passphrase=settings.passphrase, armor=settings.armor, name=src, out_name=dest,
                                  input_sha256=expected, hash_input=settings.verifies, hash_output=task.record_kept)
         if settings.verifies:
-            _verify(writer, written, settings, src, dest)
+            _verify(writer, written, verify_with, settings.passphrase, src, dest)
         if before is not None:
             if FileIdentity.of(os.fstat(reader.fileno())) != before:
                 raise DataError(f"{src}: changed while it was being encrypted", hint="nothing was written "
                                 "and the source was kept; run again")
             task.consumed = before
     return output_record(task, sha256=written.sha256, op="encrypt",
-                         **op_fields(recipients=len(settings.recipients), armor=settings.armor,
-                                     passphrase=settings.passphrase is not None))
+                         **op_fields(recipients=len(recipients), armor=settings.armor,
+                                     passphrase=settings.passphrase is not None), **fields)
+
+
+def _epoch(record: Record, settings: EncryptSettings) -> Epoch:
+    """The keyring epoch a record is encrypted under: the first to end at or after its expires_at."""
+    keyring = settings.keyring
+    expires = record.privspeech.expires_at
+    if expires is None and settings.default_epoch is None:
+        raise DataError(f"{record.audio_filepath}: no expires_at, so no keyring epoch to encrypt it under",
+                        hint="give records a retention with privspeech scan --retain DURATION, or name an epoch "
+                             "with --keyring-default-epoch")
+    epoch = keyring.period.named(settings.default_epoch) if expires is None else epoch_of_expiry(keyring, expires)
+    if epoch.end <= now():
+        raise DataError(f"{record.audio_filepath}: its keyring epoch {epoch.id} ended on {format_ts(epoch.end)}: "
+                        f"the record has expired", hint="prune deletes it; nothing is encrypted")
+    return epoch
 
 
 def _check_audio(src: str) -> None:
@@ -162,14 +193,15 @@ class _HashSink:
         return len(data)
 
 
-def _verify(ciphertext: BinaryIO, written: Written, settings: EncryptSettings, src: str, dest: str) -> None:
+def _verify(ciphertext: BinaryIO, written: Written, identities: Sequence[Identity] | SecretFile,
+            passphrase: Passphrase | None, src: str, dest: str) -> None:
     """Decrypt the unpublished ciphertext once and compare it with the plaintext that was encrypted."""
     ciphertext.flush()
     ciphertext.seek(0)
     sink = _HashSink()
     try:
-        decrypt_stream(ciphertext, sink, identities=reveal(settings.verify_with),  # type: ignore[arg-type]
-                       passphrase=settings.passphrase, name=dest)
+        decrypt_stream(ciphertext, sink, identities=reveal(identities),  # type: ignore[arg-type]
+                       passphrase=passphrase, name=dest)
     except WrongKey:
         raise WrongKey(f"{dest}: the identity given with -i does not open the new ciphertext",
                        hint="give the identity of one of the recipients; nothing was written and the source was "
@@ -183,9 +215,22 @@ def decrypt_record(task: Task, settings: DecryptSettings) -> Record:
     """Decrypt the task's age file to `task.dest` ('-': stdout; a file: 0600, all or nothing) and return the
     record of the plaintext."""
     src, dest = task.record.audio_filepath, task.dest
-    with _source(src) as reader, _sink(dest, force=task.force, private=True) as writer:
-        written = decrypt_stream(reader, writer, identities=reveal(settings.identities), passphrase=settings.passphrase,
-                                 name=src, out_name=dest, hash_output=task.record_kept)
+    found = list(reveal(settings.identities))
+    if settings.keyring is not None:
+        found += keyring_identities(settings.keyring, task.record, reveal(settings.keyring_passphrase),
+                                    others=bool(found))
+    try:
+        with _source(src) as reader, _sink(dest, force=task.force, private=True) as writer:
+            written = decrypt_stream(reader, writer, identities=found, passphrase=settings.passphrase, name=src,
+                                     out_name=dest, hash_output=task.record_kept)
+    except WrongKey as exc:
+        destroyed = [f"{e.epoch.id} on {e.destroyed_at}" for e in settings.keyring.epochs() if e.destroyed_at] \
+            if settings.keyring is not None else []
+        if not destroyed:
+            raise
+        raise exc.reworded(f"{src}: no live key of keyring {settings.keyring.path} opens it; keys destroyed: "
+                           f"{', '.join(destroyed)}", hint="a file encrypted to a destroyed epoch cannot be decrypted "
+                           "any more, by design") from None
     return output_record(task, sha256=written.sha256, op="decrypt", format="age")
 
 
