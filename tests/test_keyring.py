@@ -1,0 +1,175 @@
+"""Epoch keyrings through the real CLI and the real `age` binary: records land in the epoch of their expiry, a
+recipients view encrypts and never decrypts, destroyed keys make every copy unreadable, and bad input is refused."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import VCTK, records, run_cli
+
+UTC = dt.timezone.utc
+SOURCES = sorted((VCTK / "p225").glob("*.wav"))[:3]
+
+
+def month_start(months_ahead: int) -> dt.datetime:
+    today = dt.datetime.now(UTC)
+    index = today.year * 12 + today.month - 1 + months_ahead
+    return dt.datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
+
+
+def ts(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert proc.returncode == 0, proc.stderr.decode()
+    return proc
+
+
+@pytest.fixture
+def keyring(tmp_path) -> Path:
+    keys = tmp_path / "keys"
+    ok(run_cli(["keyring", "init", keys, "--period", "1mo", "--until", "5mo"]))
+    return keys
+
+
+@pytest.fixture
+def manifest(tmp_path) -> Path:
+    """Three recordings expiring in three different months (the 10th of months 1, 2 and 3 from now)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for path in SOURCES:
+        shutil.copy(path, src / path.name)
+    scanned = records(ok(run_cli(["scan", src, "--retain", "1d"])).stdout.decode())
+    for months, record in enumerate(scanned, 1):
+        record["privspeech"]["expires_at"] = ts(month_start(months) + dt.timedelta(days=9))
+    out = tmp_path / "m.jsonl"
+    out.write_text("".join(json.dumps(r) + "\n" for r in scanned))
+    return out
+
+
+def epochs_of(lines: list[dict]) -> list[str]:
+    return [r["privspeech"]["ops"][-1]["keyring"]["epoch"] for r in lines]
+
+
+def test_records_land_in_the_epoch_of_their_expiry_and_decrypt_back(tmp_path, keyring, manifest):
+    sealed = records(ok(run_cli(["encrypt", "--keyring", keyring / "recipients", manifest, "--out-dir",
+                                 tmp_path / "vault"])).stdout.decode())
+    assert epochs_of(sealed) == [month_start(m).strftime("%Y-%m-%d") for m in (1, 2, 3)]
+    op = sealed[0]["privspeech"]["ops"][-1]
+    assert op["recipients"] == 1 and "extra_recipients" not in op and "AGE-SECRET" not in json.dumps(sealed)
+    (tmp_path / "vault.jsonl").write_text("".join(json.dumps(r) + "\n" for r in sealed))
+    listed = [json.loads(line) for line in ok(run_cli(["keyring", "list", keyring, tmp_path / "vault.jsonl"]))
+              .stdout.decode().splitlines()]
+    assert [(e["state"], e["records"]) for e in listed] == [("active", 0)] + [("active", 1)] * 3 + [("active", 0)] * 2
+    plain = records(ok(run_cli(["decrypt", "--keyring", keyring, tmp_path / "vault.jsonl", "--out-dir",
+                                tmp_path / "plain"])).stdout.decode())
+    for record, source in zip(plain, SOURCES):
+        assert Path(record["audio_filepath"]).read_bytes() == source.read_bytes()
+    for record, epoch in zip(sealed, epochs_of(sealed)):  # the age CLI opens each with its epoch's identity file
+        opened = subprocess.run(["age", "-d", "-i", keyring / "identities" / f"{epoch}.key", record["audio_filepath"]],
+                                capture_output=True)
+        assert opened.returncode == 0 and opened.stdout == Path(SOURCES[sealed.index(record)]).read_bytes()
+
+
+def test_a_recipients_view_encrypts_and_cannot_decrypt(tmp_path, keyring, manifest):
+    view = tmp_path / "ingest"
+    shutil.copytree(keyring / "recipients", view)
+    assert not list(view.rglob("*.key"))
+    sealed = records(ok(run_cli(["encrypt", "--keyring", view, manifest, "--out-dir", tmp_path / "vault"]))
+                     .stdout.decode())
+    assert len(sealed) == 3
+    vault_manifest = tmp_path / "vault.jsonl"
+    vault_manifest.write_text("".join(json.dumps(r) + "\n" for r in sealed))
+    refused = run_cli(["decrypt", "--keyring", view, vault_manifest, "--out-dir", tmp_path / "plain"])
+    assert refused.returncode == 77 and b"recipients view holds no keys" in refused.stderr
+    assert not (tmp_path / "plain").exists()
+    far = run_cli(["encrypt", "--keyring", view, SOURCES[0], "-o", tmp_path / "far.age", "--keyring-default-epoch",
+                   month_start(9).strftime("%Y-%m-%d")])
+    assert far.returncode == 66 and b"no key for epoch" in far.stderr and b"keyring extend" in far.stderr
+    assert not (tmp_path / "far.age").exists()
+
+
+def test_an_escrow_recipient_is_named_and_opens_the_file_alone(tmp_path, keyring, manifest):
+    escrow = tmp_path / "escrow.key"
+    recipient = ok(run_cli(["keygen", "-o", escrow])).stdout.decode().strip()
+    sealed = records(ok(run_cli(["encrypt", "--keyring", keyring, "-r", recipient, manifest, "--out-dir",
+                                 tmp_path / "vault"])).stdout.decode())
+    op = sealed[0]["privspeech"]["ops"][-1]
+    assert op["extra_recipients"] == [recipient] and op["recipients"] == 2
+    opened = ok(run_cli(["decrypt", "-i", escrow, sealed[0]["audio_filepath"], "-o", tmp_path / "back.wav"]))
+    assert (tmp_path / "back.wav").read_bytes() == SOURCES[0].read_bytes() and opened.returncode == 0
+
+
+def test_a_passphrase_protected_keyring(tmp_path, manifest):
+    secret = tmp_path / "pass.txt"
+    secret.write_text("correct horse battery staple\n")
+    secret.chmod(0o600)
+    keys = tmp_path / "keys"
+    ok(run_cli(["keyring", "init", keys, "--period", "1mo", "-p", "--passphrase-file", secret, "--until", "4mo"]))
+    assert all(p.read_bytes().startswith(b"-----BEGIN AGE ENCRYPTED FILE-----")
+               for p in (keys / "identities").glob("*.key"))
+    sealed = tmp_path / "one.age"
+    ok(run_cli(["encrypt", "--keyring", keys, manifest, "--out-dir", tmp_path / "vault"]))
+    vault = sorted((tmp_path / "vault").glob("*.age"))
+    shutil.copy(vault[0], sealed)
+    locked = run_cli(["decrypt", "--keyring", keys, sealed, "-o", tmp_path / "x.wav"])
+    assert locked.returncode == 2 and b"no terminal to ask for the passphrase" in locked.stderr  # never from stdin
+    assert not (tmp_path / "x.wav").exists()
+    ok(run_cli(["decrypt", "--keyring", keys, "--passphrase-file", secret, sealed, "-o", tmp_path / "x.wav"]))
+    assert (tmp_path / "x.wav").read_bytes() == SOURCES[0].read_bytes()
+
+
+def test_a_keyring_file_others_can_read_is_refused(tmp_path, keyring, manifest):
+    sealed = records(ok(run_cli(["encrypt", "--keyring", keyring, manifest, "--out-dir", tmp_path / "vault"]))
+                     .stdout.decode())
+    key = keyring / "identities" / f"{epochs_of(sealed)[0]}.key"
+    key.chmod(0o640)
+    refused = run_cli(["decrypt", "--keyring", keyring, sealed[0]["audio_filepath"], "-o", tmp_path / "x.wav"])
+    assert refused.returncode == 77 and b"group or others could read keys" in refused.stderr
+    assert b"chmod go=" in refused.stderr and not (tmp_path / "x.wav").exists()
+    key.chmod(0o600)
+    (keyring / "identities").chmod(0o750)
+    refused = run_cli(["keyring", "list", keyring])
+    assert refused.returncode == 77 and b"keyring folder" in refused.stderr
+
+
+@pytest.mark.parametrize("args, status, words", [
+    (["keyring", "init", "{tmp}/k", "--period", "5x"], 2, b"not an epoch period"),
+    (["keyring", "init", "{tmp}/k", "--period", "0mo"], 2, b"not an epoch period"),
+    (["keyring", "list", "{tmp}/plain-folder"], 2, b"not a privspeech keyring"),
+    (["keyring", "list", "{tmp}/missing"], 66, b"no such folder"),
+    (["encrypt", "--keyring", "{tmp}/plain-folder", "{src}", "-o", "{tmp}/x.age"], 2, b"not a privspeech keyring"),
+    (["encrypt", "--keyring", "{keys}", "{src}", "-o", "{tmp}/x.age"], 65, b"no expires_at"),
+    (["encrypt", "--keyring", "{keys}", "--keyring-default-epoch", "2026-12-05", "{src}", "-o", "{tmp}/x.age"], 2,
+     b"no 1mo epoch starts on"),
+    (["encrypt", "--keyring", "{keys}", "-p", "{src}", "-o", "{tmp}/x.age"], 2, b"--keyring excludes -p"),
+    (["encrypt", "--keyring-default-epoch", "2027-01-01", "-r", "age1x", "{src}", "-o", "{tmp}/x.age"], 2,
+     b"applies with --keyring only"),
+    (["keyring", "extend", "{keys}", "--until", "soon"], 2, b"not a duration"),
+])
+def test_bad_input_gets_its_documented_error(tmp_path, keyring, args, status, words):
+    (tmp_path / "plain-folder").mkdir()
+    args = [a.format(tmp=tmp_path, src=SOURCES[0], keys=keyring) for a in args]
+    proc = run_cli(args)
+    assert proc.returncode == status, proc.stderr.decode()
+    errors = [line for line in proc.stderr.splitlines() if line.startswith(b"privspeech: error:")]
+    assert words in proc.stderr and b"Traceback" not in proc.stderr and len(errors) == 1
+    assert not (tmp_path / "x.age").exists() and not (tmp_path / "k").exists()
+
+
+def test_an_expired_record_is_not_encrypted(tmp_path, keyring, manifest):
+    lines = [json.loads(line) for line in manifest.read_text().splitlines()]
+    lines[0]["privspeech"]["expires_at"] = "2020-01-10T00:00:00Z"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    proc = run_cli(["encrypt", "--keyring", keyring, manifest, "--out-dir", tmp_path / "vault"])
+    assert proc.returncode == 1 and b"the record has expired" in proc.stderr
+    assert len(records(proc.stdout.decode())) == 2 and not list((tmp_path / "vault").glob(f"{SOURCES[0].name}*"))
+    assert not (keyring / "identities" / "2020-01-01.key").exists()
