@@ -7,18 +7,15 @@ atomic rewrite, so a crash leaves the old ledger or the new one, never a torn li
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import fcntl
 import json
 import os
-import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..dataset import state_dir
-from ..errors import DataError, from_os_error, NotFound, TryAgain
+from ..errors import DataError, from_os_error, NotFound
 from ..fsutil import atomic_write, make_dirs
+from ..lockfile import exclusive_lock
 from ..manifest import make_op
 
 LEDGER = "dp-ledger.jsonl"
@@ -59,7 +56,8 @@ def append(root: str | os.PathLike, op: str, **fields: Any) -> dict[str, Any]:
     if not Path(root).is_dir():
         raise NotFound(f"{root}: no such dataset folder", hint="--dataset names the folder the data is in")
     state = make_dirs(state_dir(root))  # no root.json marker: marking (which lets prune act) is for `init`
-    with _locked(state / LOCK):
+    with exclusive_lock(state / LOCK, wait=LOCK_WAIT, who="run writing the DP ledger",
+                        hint="wait for it to finish and run again"):
         path = state / LEDGER
         try:
             old = path.read_bytes()
@@ -72,25 +70,3 @@ def append(root: str | os.PathLike, op: str, **fields: Any) -> dict[str, Any]:
         with atomic_write(path, force=True) as fh:
             fh.write(old + (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8"))
     return entry
-
-
-@contextlib.contextmanager
-def _locked(lock: Path) -> Iterator[None]:
-    try:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError as exc:
-        raise from_os_error(exc, str(lock), writing=True) from None
-    try:
-        deadline = time.monotonic() + LOCK_WAIT
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
-                    raise TryAgain(f"{lock}: the DP ledger is locked by another run",
-                                   hint="wait for it to finish and run again") from None
-                time.sleep(0.05)
-        yield
-    finally:
-        os.close(fd)
