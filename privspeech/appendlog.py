@@ -90,7 +90,7 @@ class AppendLog:
 
 def read_lines(path: str | os.PathLike) -> Iterator[tuple[int, bytes]]:
     """The lines of the log at `path` with their numbers (from 1), passing over blank lines and fragments: lines
-    ended with TORN, and a last line without its newline unless it is a whole object. None when there is no log."""
+    ended with TORN, and a last line without its newline unless it is a whole object; nothing when there is no log."""
     try:
         with open(path, "rb") as fh:
             for number, line in enumerate(fh, 1):
