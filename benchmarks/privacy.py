@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
 import functools
 import hashlib
 import json
@@ -53,6 +52,7 @@ import hard_set  # noqa: E402
 from privspeech.errors import PrivspeechError  # noqa: E402
 from privspeech.evaluate import attacks, evaluation, pairs  # noqa: E402
 from privspeech.keys import SecretKey  # noqa: E402
+from privspeech.timeutil import format_ts, now  # noqa: E402
 from privspeech.voice.world import F0_METHODS  # noqa: E402
 
 CONFIGS = ("world:speaker", "world:utterance", "mcadams:speaker")
@@ -352,7 +352,7 @@ def write_results(path: Path, args, commit: str, dirty: bool, timings: dict, rep
         "set": args.set, "configs": args.configs, "done": list(reports), "key_pairs": args.key_pairs,
         "keys": None if args.key_pairs else args.keys, "commit": commit, "dirty": dirty,
         "command": " ".join(["python", *sys.argv]),
-        "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "written": format_ts(now()),
         "options": {name: getattr(args, name) for name in (*DEFAULTS, "no_asr", "no_pitch", "utility_every_pair")},
         "timings": timings, "reports": reports}, indent=1, allow_nan=False) + "\n")
 

@@ -64,7 +64,7 @@ def atomic_write(dest: str | os.PathLike, *, force: bool = False, private: bool 
         if not private:
             os.fchmod(fh.fileno(), 0o666 & ~_umask())
         _publish(tmp, dest, force)
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
     except BaseException as exc:
         with contextlib.suppress(OSError):  # still ours: nobody removes a temporary file whose lock is held
             os.unlink(tmp)
@@ -157,9 +157,14 @@ def _publish(tmp: str, dest: Path, force: bool) -> None:
         os.unlink(tmp)
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: str | os.PathLike | int) -> None:
+    """fsync a folder (given by name, or as a descriptor open on it) so that the names just created in it survive a
+    crash; a filesystem that cannot is passed over."""
     with contextlib.suppress(OSError):
-        fd = os.open(folder or ".", os.O_RDONLY | os.O_DIRECTORY)
+        if isinstance(folder, int):
+            os.fsync(folder)
+            return
+        fd = os.open(folder or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             os.fsync(fd)
         finally:

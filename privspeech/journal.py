@@ -1,6 +1,6 @@
 """The out-dir's journal (``DIR/.privspeech/journal.jsonl``): what makes reruns resume and crashes recoverable.
 
-One JSON object per line, appended in a single ``write`` each (O_APPEND), by the process that runs the batch:
+One JSON object per line, appended by the process that runs the batch under the rule of :mod:`privspeech.appendlog`:
 
 - ``{"planned": DEST, "fp": ..., "at_ns": ...}``: this run may publish DEST; written before its work starts.
 - ``{"dest": DEST, "fp": ..., "stage": ..., "size": ..., "mtime_ns": ..., "ino": ..., "record": {...}}``: DEST
@@ -12,7 +12,7 @@ A DEST that exists while its last line is ``planned`` was published by a run tha
 it (kill -9 between the rename and the journal line): an orphan of this folder, which the next run replaces.
 A DEST that exists with no claim at all is someone else's file and is never replaced without --force.
 Planned lines need no fsync (a killed process loses nothing it wrote); finished lines that promise a source
-removal are fsynced before the removal.
+removal are fsynced before the removal, and the journal when it is closed.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .appendlog import AppendLog, read_lines
 from .managed import state_dir
-from .errors import from_os_error
+from .errors import PrivspeechError
 
 JOURNAL = "journal.jsonl"
 CLOCK_SLACK_NS = 2_000_000_000  # an orphan's mtime may precede its claim by a coarse filesystem clock's step
@@ -43,17 +44,13 @@ class Journal:
         self.removed: set[str] = set()
         for entry in read(self.path):
             self._apply(entry)
-        try:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            raise from_os_error(exc, str(self.path), writing=True) from None
+        self._log = AppendLog(self.path)
 
     def close(self) -> None:
-        if self._fd >= 0:
-            with contextlib.suppress(OSError):
-                os.fsync(self._fd)
-            os.close(self._fd)
-            self._fd = -1
+        """fsync (a failure is passed over: no line of the run depends on it any more) and close."""
+        with contextlib.suppress(PrivspeechError):
+            self._log.sync()
+        self._log.close()
 
     def key(self, dest: str) -> str:
         """DEST as the journal names it: relative to the out-dir."""
@@ -104,27 +101,13 @@ class Journal:
                  "ino": st.st_ino, "record": record}
         if source is not None:
             entry["source"] = source
-        self._append(entry)
-        if source is not None:
-            self.sync()
+        self._append(entry, sync=source is not None)
 
     def outcome(self, source: str, removed: bool, why: str | None = None) -> None:
         self._append({"removed": source} if removed else {"kept": source, "why": why})
 
-    def sync(self) -> None:
-        try:
-            os.fsync(self._fd)
-        except OSError as exc:
-            raise from_os_error(exc, str(self.path), writing=True) from None
-
-    def _append(self, entry: dict[str, Any]) -> None:
-        data = (json.dumps(entry, ensure_ascii=False) + "\n").encode()
-        try:
-            written = os.write(self._fd, data)
-        except OSError as exc:
-            raise from_os_error(exc, str(self.path), writing=True) from None
-        if written != len(data):
-            raise from_os_error(OSError(28, "short write"), str(self.path), writing=True)
+    def _append(self, entry: dict[str, Any], *, sync: bool = False) -> None:
+        self._log.append_jsonl([entry], sync=sync)
         self._apply(entry)
 
     def _apply(self, entry: dict[str, Any]) -> None:
@@ -143,16 +126,14 @@ class Journal:
 
 
 def read(path: Path) -> list[dict[str, Any]]:
-    """The journal's well-formed lines (a line torn by a crash, or unknown, is passed over)."""
+    """The journal's well-formed lines (a fragment left by a crash, or a line not understood, is passed over)."""
     entries = []
-    with contextlib.suppress(FileNotFoundError):
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                with contextlib.suppress(ValueError):
-                    entry = json.loads(line)
-                    if isinstance(entry, dict) and any(isinstance(entry.get(k), str) for k in
-                                                       ("planned", "dest", "released", "removed", "kept")):
-                        entries.append(entry)
+    for _, line in read_lines(path):
+        with contextlib.suppress(ValueError):
+            entry = json.loads(line)
+            if isinstance(entry, dict) and any(isinstance(entry.get(k), str) for k in
+                                               ("planned", "dest", "released", "removed", "kept")):
+                entries.append(entry)
     return entries
 
 

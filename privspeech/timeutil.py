@@ -17,8 +17,11 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 
 
-def format_ts(moment: dt.datetime) -> str:
-    """RFC 3339 in UTC with a `Z` suffix."""
+def format_ts(moment: dt.datetime | float) -> str:
+    """`moment` (a datetime, or POSIX seconds such as a file's mtime) as RFC 3339 in UTC, whole seconds, with a `Z`
+    suffix: the one form privspeech writes times in."""
+    if not isinstance(moment, dt.datetime):
+        moment = dt.datetime.fromtimestamp(moment, dt.timezone.utc)
     return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

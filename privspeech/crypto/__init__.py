@@ -6,6 +6,7 @@
 - :mod:`.passphrase`: passphrases from a file descriptor or a file, and scrypt mode.
 - :mod:`.header`: the header look-ahead that adds the age spec's checks rage lacks, and error kinds.
 - :mod:`.stage`: the per-record work of the encrypt and decrypt commands.
+- :mod:`.types`: the identity and recipient types they share.
 """
 
 from .identities import Identity, generate, load_identities, load_identity_file, recipient, write_identity_file

@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import Iterable, Union
+from typing import Iterable
 
 import pyrage
 
@@ -17,8 +17,8 @@ from ..fsutil import check_private, write_bytes
 from . import header as _header
 from . import passphrase as _passphrase
 from .stream import decrypt_stream
+from .types import Identity
 
-Identity = Union[pyrage.x25519.Identity, pyrage.ssh.Identity]
 _MAX_FILE = 1 << 20
 _X25519 = "AGE-SECRET-KEY-1"
 

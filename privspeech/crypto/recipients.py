@@ -11,13 +11,13 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Union
+from typing import Iterable
 
 import pyrage
 
 from ..errors import DataError, from_os_error, UsageError
+from .types import Recipient
 
-Recipient = Union[pyrage.x25519.Recipient, pyrage.ssh.Recipient]
 _SSH_TYPES = ("ssh-ed25519", "ssh-rsa")
 _SUPPORTED = "age1... (X25519), ssh-ed25519 or ssh-rsa public keys"
 _PUBLIC_TYPE = re.compile(r"(ssh-[a-z0-9]+|ecdsa-sha2-nistp[0-9]+|sk-[a-z0-9-]+@openssh\.com)")  # safe to name

@@ -23,7 +23,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 import pyrage
 
@@ -31,10 +31,7 @@ from ..errors import DataError, from_os_error, IOFailure, UsageError, WrongKey
 from ..fsutil import atomic_write
 from . import header as _header
 from . import passphrase as _passphrase
-
-if TYPE_CHECKING:
-    from .identities import Identity
-    from .recipients import Recipient
+from .types import Identity, Recipient
 
 
 @dataclass(frozen=True)

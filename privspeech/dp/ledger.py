@@ -1,24 +1,23 @@
 """The dataset's DP ledger: one JSON object per release in ``.privspeech/dp-ledger.jsonl``.
 
 Releases about the whole dataset (``privspeech stats``) charge every speaker, so they are kept beside
-the data rather than in any one record. Appends are serialised by an advisory lock and published by an
-atomic rewrite, so a crash leaves the old ledger or the new one, never a torn line.
+the data rather than in any one record. Appends are serialised by an advisory lock and follow the rule of
+:mod:`privspeech.appendlog`: an entry is fsynced before :func:`append` returns (so before the release it accounts
+for is printed), and a line a crash cut short is passed over by :func:`read`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import fcntl
 import json
 import os
-import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
+from ..appendlog import AppendLog, read_lines
 from ..managed import state_dir
-from ..errors import DataError, from_os_error, NotFound, TryAgain
-from ..fsutil import atomic_write, make_dirs
+from ..errors import DataError, NotFound
+from ..fsutil import make_dirs
+from ..lockfile import exclusive_lock
 from ..manifest import make_op
 
 LEDGER = "dp-ledger.jsonl"
@@ -33,20 +32,13 @@ def ledger_path(root: str | os.PathLike) -> Path:
 def read(root: str | os.PathLike) -> list[dict[str, Any]]:
     """The ledger's entries in order (none when the dataset has no ledger yet)."""
     path = ledger_path(root)
-    try:
-        text = path.read_text("utf-8")
-    except FileNotFoundError:
-        return []
-    except OSError as exc:
-        raise from_os_error(exc, str(path)) from None
     entries = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
+    for lineno, line in read_lines(path):
         try:
             entry = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{lineno}: bad ledger line: {exc.msg}") from None
+        except ValueError as exc:  # not JSON, or not UTF-8
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+            raise DataError(f"{path}:{lineno}: bad ledger line: {reason}") from None
         if not isinstance(entry, dict) or not isinstance(entry.get("op"), str):
             raise DataError(f"{path}:{lineno}: a ledger line must be an object with an 'op' name")
         entries.append(entry)
@@ -59,38 +51,7 @@ def append(root: str | os.PathLike, op: str, **fields: Any) -> dict[str, Any]:
     if not Path(root).is_dir():
         raise NotFound(f"{root}: no such dataset folder", hint="--dataset names the folder the data is in")
     state = make_dirs(state_dir(root))  # no root.json marker: marking (which lets prune act) is for `init`
-    with _locked(state / LOCK):
-        path = state / LEDGER
-        try:
-            old = path.read_bytes()
-        except FileNotFoundError:
-            old = b""
-        except OSError as exc:
-            raise from_os_error(exc, str(path)) from None
-        if old and not old.endswith(b"\n"):
-            old += b"\n"
-        with atomic_write(path, force=True) as fh:
-            fh.write(old + (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8"))
+    with exclusive_lock(state / LOCK, wait=LOCK_WAIT, who="run writing the DP ledger",
+                        hint="wait for it to finish and run again"), AppendLog(state / LEDGER, private=False) as log:
+        log.append_jsonl([entry], sync=True)
     return entry
-
-
-@contextlib.contextmanager
-def _locked(lock: Path) -> Iterator[None]:
-    try:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError as exc:
-        raise from_os_error(exc, str(lock), writing=True) from None
-    try:
-        deadline = time.monotonic() + LOCK_WAIT
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
-                    raise TryAgain(f"{lock}: the DP ledger is locked by another run",
-                                   hint="wait for it to finish and run again") from None
-                time.sleep(0.05)
-        yield
-    finally:
-        os.close(fd)

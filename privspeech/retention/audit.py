@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import time
 from typing import Any
 
-from ..errors import CannotWrite, from_os_error
+from ..appendlog import AppendLog
+from ..managed import STATE_DIR
 from ..timeutil import format_ts, now
 from .walk import Root
 
 AUDIT_NAME = "audit.jsonl"
-_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class AuditLog:
-    """JSONL lines appended (O_APPEND, 0600, never through a symlink) and fsynced in batches.
+    """JSONL lines appended under the rule of :mod:`privspeech.appendlog` (0600, never through a symlink), fsynced
+    in batches.
 
     Every line carries the run id and the time. Lines are written and fsynced by :meth:`flush` (prune calls it
     with each batch of intents, before deleting), every `batch` lines, and when the log is closed. `identity`
@@ -25,18 +25,12 @@ class AuditLog:
     """
 
     def __init__(self, root: Root, run: str, path: str | os.PathLike | None = None, *, batch: int = 1000):
-        try:
-            if path is None:
-                self.fd = os.open(AUDIT_NAME, _FLAGS, 0o600, dir_fd=root.state_fd)
-            else:
-                self.fd = os.open(path, _FLAGS, 0o600)
-        except OSError as exc:
-            raise from_os_error(exc, f"audit log {path or AUDIT_NAME}", writing=True) from None
-        st = os.fstat(self.fd)
-        if not stat.S_ISREG(st.st_mode):
-            os.close(self.fd)
-            raise CannotWrite(f"audit log {path}: not a regular file")
-        self.identity = (st.st_dev, st.st_ino)
+        if path is None:
+            self._log = AppendLog(AUDIT_NAME, dir_fd=root.state_fd,
+                                  shown=f"audit log {os.path.join(root.path, STATE_DIR, AUDIT_NAME)}")
+        else:
+            self._log = AppendLog(path, shown=f"audit log {os.fspath(path)}")
+        self.identity = self._log.identity
         self.run, self.batch, self._lines = run, batch, []
         self._second, self._prefix = -1, ""
 
@@ -49,23 +43,17 @@ class AuditLog:
         second = int(time.time())
         if second != self._second:
             self._second, self._prefix = second, f'{{"run": "{self.run}", "at": "{format_ts(now())}"'
-        self._lines.append(f"{self._prefix}, {body[1:]}\n" if body != "{}" else f"{self._prefix}}}\n")
+        self._lines.append(f"{self._prefix}, {body[1:]}" if body != "{}" else f"{self._prefix}}}")
         if len(self._lines) >= self.batch:
             self.flush()
 
     def flush(self) -> None:
         """Write the buffered lines and fsync."""
-        data = memoryview("".join(self._lines).encode())
-        self._lines = []
-        try:
-            while data:
-                data = data[os.write(self.fd, data):]
-            os.fsync(self.fd)
-        except OSError as exc:
-            raise from_os_error(exc, "audit log", writing=True) from None
+        lines, self._lines = self._lines, []
+        self._log.append_jsonl(lines, sync=True)
 
     def close(self) -> None:
         try:
             self.flush()
         finally:
-            os.close(self.fd)
+            self._log.close()

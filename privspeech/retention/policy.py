@@ -50,7 +50,6 @@ from .rewrite import REDO_SUFFIX
 from .walk import Parts, Remover, Root, Tree, Unsafe, show, split_path, walk
 
 
-_RFC3339 = "%Y-%m-%dT%H:%M:%SZ"
 BAD_LINES_SHOWN = 10  # per manifest; the last one shown counts the rest
 
 
@@ -332,7 +331,7 @@ class _Planner:
             if st.mtime >= limit or parts in self.named or parts in self.manifests or self._reserved(parts) \
                     or parts[-1].endswith(TMP_SUFFIX):
                 continue
-            mtime = time.strftime(_RFC3339, time.gmtime(st.mtime))
+            mtime = format_ts(st.mtime)
             glob = self.policy.protecting(show(parts))
             held = next((self.held_back[parts[:n]] for n in range(len(parts)) if parts[:n] in self.held_back), None)
             if held:
