@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import json
 import os
 import secrets
@@ -26,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CannotWrite, DataError, NotFound, NotPermitted, UsageError, WrongKey, from_os_error
-from ..fsutil import make_dirs, write_bytes
+from ..fsutil import fsync_dir, make_dirs, write_bytes
+from ..lockfile import exclusive_lock
 from ..managed import STATE_DIR
 from ..timeutil import format_ts, now, parse_ts
 from . import identities as _identities
@@ -40,6 +40,7 @@ KEY_SUFFIX = ".key"
 TOMBSTONE_SUFFIX = ".destroyed"
 RECIPIENT_SUFFIX = ".txt"
 _HINT = "create one with: privspeech keyring init DIR --period 1mo"
+KEYS_LOCK_WAIT = 60.0  # seconds
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,7 @@ class Keyring:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._recipient_path(epoch_id))
             for folder in (self.path / IDENTITIES, self.path / RECIPIENTS):
-                _fsync_folder(folder)
+                fsync_dir(folder)
 
     def key_path(self, epoch_id: str) -> Path:
         return self._key(epoch_id)
@@ -213,18 +214,10 @@ class Keyring:
             raise WrongKey(f"epoch {epoch_id}: its key was destroyed on {destroyed} (keyring {self.path})",
                            hint="what was encrypted to it cannot be decrypted any more, by design")
 
-    @contextlib.contextmanager
     def _creating(self):
-        """One process at a time creates or destroys keys in this keyring."""
-        try:
-            fd = os.open(self.path / STATE_DIR / "keys.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            raise from_os_error(exc, str(self.path / STATE_DIR), writing=True) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+        """One process at a time creates or destroys keys in this keyring (others wait up to a minute)."""
+        return exclusive_lock(self.path / STATE_DIR / "keys.lock", wait=KEYS_LOCK_WAIT, who="keyring writer",
+                              hint="another privspeech process is creating or destroying keys here; run again")
 
     def _key(self, epoch_id: str) -> Path:
         return self.path / IDENTITIES / f"{epoch_id}{KEY_SUFFIX}"
@@ -270,15 +263,6 @@ def _shred(path: Path) -> None:
     finally:
         os.close(fd)
     os.unlink(path)
-
-
-def _fsync_folder(folder: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def epoch_of_expiry(keyring: Keyring, expires_at: str) -> Epoch:
