@@ -173,3 +173,112 @@ def test_an_expired_record_is_not_encrypted(tmp_path, keyring, manifest):
     assert proc.returncode == 1 and b"the record has expired" in proc.stderr
     assert len(records(proc.stdout.decode())) == 2 and not list((tmp_path / "vault").glob(f"{SOURCES[0].name}*"))
     assert not (keyring / "identities" / "2020-01-01.key").exists()
+
+
+FAKETIME = shutil.which("faketime")
+
+
+def in_the_past(args, days: int) -> subprocess.CompletedProcess:
+    """`privspeech ARGS` run as if it were `days` days ago (libfaketime), to encrypt under epochs that have ended
+    since."""
+    import sys
+
+    env = {**os.environ, "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+    env.pop("PRIVSPEECH_DEBUG", None)
+    return subprocess.run([FAKETIME, "-f", f"-{days}d", sys.executable, "-m", "privspeech", *map(str, args)],
+                          capture_output=True, env=env, timeout=300)
+
+
+@pytest.fixture
+def vault(tmp_path, keyring):
+    """Three records encrypted 150 days ago: expiring 3 and 2 months ago (their epochs have ended; the second is
+    held) and next month."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for path in SOURCES:
+        shutil.copy(path, src / path.name)
+    scanned = records(ok(run_cli(["scan", src, "--retain", "1d"])).stdout.decode())
+    for months, record in zip((-3, -2, 1), scanned):
+        record["privspeech"]["expires_at"] = ts(month_start(months) + dt.timedelta(days=9))
+    plain = tmp_path / "m.jsonl"
+    plain.write_text("".join(json.dumps(r) + "\n" for r in scanned))
+    sealed = records(ok(in_the_past(["encrypt", "--keyring", keyring, plain, "--out-dir", tmp_path / "vault"], 150))
+                     .stdout.decode())
+    sealed[1]["hold"] = True
+    sealed[1]["privspeech"]["hold"] = True
+    manifest = tmp_path / "vault" / "manifest.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in sealed))
+    return manifest, sealed
+
+
+@pytest.mark.skipif(not FAKETIME or not shutil.which("age"), reason="needs faketime and age (apt-get install faketime "
+                                                                     "age)")
+def test_prune_destroys_ended_epoch_keys_and_every_copy_goes_dark(tmp_path, keyring, vault):
+    manifest, sealed = vault
+    ended, held, running = epochs_of(sealed)
+    backup = tmp_path / "backup"
+    shutil.copytree(manifest.parent, backup)  # a full copy of the vault before pruning
+    key = keyring / "identities" / f"{ended}.key"
+    plan = ok(run_cli(["prune", "--keyring", keyring, "--manifest", manifest, "--dry-run"]))
+    lines = [json.loads(line) for line in plan.stdout.decode().splitlines()]
+    assert [(a["action"], a["reason"]["epoch"], a["reason"]["rule"]) for a in lines] == [
+        ("would-destroy", ended, "epoch-ended"), ("kept", held, "hold")]
+    assert lines[1]["reason"]["records"] == [sealed[1]["id"]] and key.exists()
+    later = ts(month_start(2) + dt.timedelta(days=1))
+    refused = run_cli(["prune", "--keyring", keyring, "--manifest", manifest, "--now", later])
+    assert refused.returncode == 2 and b"in the future" in refused.stderr and key.exists()
+    planned = ok(run_cli(["prune", "--keyring", keyring, "--manifest", manifest, "--now", later, "--dry-run"]))
+    on_that_date = {a["reason"]["epoch"]: a["action"] for a in map(json.loads, planned.stdout.decode().splitlines())}
+    assert on_that_date == {ended: "would-destroy", held: "kept", month_start(0).strftime("%Y-%m-%d"): "would-destroy",
+                            running: "would-destroy"}
+
+    with open(key, "rb") as held_open:  # the old bytes, read through the file after the prune
+        secret = held_open.read()
+        done = ok(run_cli(["prune", "--keyring", keyring, "--manifest", manifest]))
+        held_open.seek(0)
+        assert secret.startswith(b"# created") and held_open.read() == bytes(len(secret))
+    assert not key.exists() and not (keyring / "recipients" / f"{ended}.txt").exists()
+    assert [json.loads(line)["action"] for line in done.stdout.decode().splitlines()] == ["destroyed", "kept"]
+    audit = [json.loads(line) for line in (keyring / ".privspeech" / "audit.jsonl").read_text().splitlines()]
+    mine = [e for e in audit if e.get("path") == f"identities/{ended}.key"]
+    assert [e.get("event") or e["action"] for e in mine] == ["would-destroy"] * 2 + ["intent", "destroyed"]
+    assert ok(run_cli(["prune", "--keyring", keyring, "--manifest", manifest])).stdout.decode().count("destroyed") == 0
+
+    states = {e["epoch"]: e for e in map(json.loads, ok(run_cli(["keyring", "list", keyring])).stdout.decode()
+                                         .splitlines())}
+    assert states[ended]["state"] == "destroyed" and states[ended]["destroyed_at"]
+    assert states[held]["state"] == "expired" and states[running]["state"] == "active"
+    copies = [backup / Path(r["audio_filepath"]).name for r in sealed]
+    gone = run_cli(["decrypt", "--keyring", keyring, copies[0], "-o", tmp_path / "gone.wav"])
+    assert gone.returncode == 77 and b"keys destroyed: " + ended.encode() in gone.stderr
+    assert not (tmp_path / "gone.wav").exists()
+    (backup / "manifest.jsonl").write_text(manifest.read_text().replace("vault/", "backup/"))
+    by_record = run_cli(["decrypt", "--keyring", keyring, backup / "manifest.jsonl", "--out-dir", tmp_path / "plain"])
+    assert by_record.returncode == 1 and f"epoch {ended}: its key was destroyed on".encode() in by_record.stderr
+    assert [Path(r["audio_filepath"]).name for r in records(by_record.stdout.decode())] == \
+        [SOURCES[1].name, SOURCES[2].name]
+    remaining = [arg for path in sorted((keyring / "identities").glob("*.key")) for arg in ("-i", path)]
+    for copy, source in zip(copies, SOURCES):  # the age CLI with every key left
+        opened = subprocess.run(["age", "-d", *remaining, copy], capture_output=True)
+        assert (opened.returncode == 0 and opened.stdout == source.read_bytes()) == (copy != copies[0])
+
+
+def test_prune_keyring_refuses_what_it_cannot_do_safely(tmp_path, keyring, vault):
+    manifest, _ = vault if FAKETIME else (tmp_path / "m.jsonl", None)
+    manifest.touch()
+    for args, status, words in [
+        (["prune"], 2, b"nothing to prune"),
+        (["prune", "--keyring", keyring], 2, b"--keyring needs the manifests"),
+        (["prune", "--keyring", keyring / "recipients", "--manifest", manifest], 2, b"recipients view"),
+        (["prune", "--keyring", tmp_path, "--manifest", manifest], 2, b"not a privspeech keyring"),
+        (["prune", "--keyring", keyring, "--manifest", manifest, "--grace", "soon"], 2, b"not a duration"),
+        (["prune", "--keyring", keyring, "--manifest", manifest, "--now", "yesterday"], 2, b"--now: not an RFC 3339"),
+    ]:
+        proc = run_cli(args)
+        assert proc.returncode == status and words in proc.stderr, (args, proc.stderr)
+    manifest.chmod(0o666)
+    proc = run_cli(["prune", "--keyring", keyring, "--manifest", manifest])
+    assert proc.returncode == 77 and b"refusing the holds of" in proc.stderr
+    assert sorted(p.name for p in (keyring / "identities").glob("*.key")) == \
+        sorted(p.name for p in (keyring / "identities").glob("*.key"))  # nothing destroyed
+    assert not list((keyring / "identities").glob("*.destroyed"))

@@ -32,10 +32,10 @@ def test_every_subcommand_has_a_page_with_exit_status():
 
 
 def test_synopsis_gives_each_argument_as_the_command_takes_it(tmp_path, cli):
-    """prune and init take exactly one ROOT (a second is a usage error); the inputs of a stage are optional and
-    repeatable."""
+    """init takes exactly one ROOT and prune at most one (none with --keyring; a second is a usage error); the inputs
+    of a stage are optional and repeatable."""
     rendered = manpage.pages()
-    assert "\\fBprivspeech prune\\fR [\\fIOPTIONS\\fR] \\fIROOT\\fR\n" in rendered["privspeech-prune.1"]
+    assert "\\fBprivspeech prune\\fR [\\fIOPTIONS\\fR] [\\fIROOT\\fR]\n" in rendered["privspeech-prune.1"]
     assert "\\fBprivspeech init\\fR [\\fIOPTIONS\\fR] \\fIROOT\\fR\n" in rendered["privspeech-init.1"]
     assert "\\fBprivspeech scan\\fR [\\fIOPTIONS\\fR] [\\fIPATHS\\fR...]\n" in rendered["privspeech-scan.1"]
     roots = [tmp_path / "a", tmp_path / "b"]

@@ -13,11 +13,23 @@ from .command import command
 @command
 def prune(
     env: Env,
-    root: Annotated[Path, typer.Argument(help="A dataset folder marked by `privspeech init`.", metavar="ROOT",
-                                        show_default=False)],
+    root: Annotated[Optional[Path], typer.Argument(
+        help="A dataset folder marked by `privspeech init` (optional with --keyring).", metavar="ROOT",
+        show_default=False)] = None,
     manifest: Annotated[Optional[list[str]], typer.Option(
         "--manifest", metavar="FILE", help="Enforce expiry only in these manifests inside ROOT (repeatable) "
-        "[default: every *.jsonl under ROOT].", show_default=False)] = None,
+        "[default: every *.jsonl under ROOT]; with --keyring, the manifests whose held records keep their epoch's "
+        "key (needed).", show_default=False)] = None,
+    keyring: Annotated[Optional[Path], typer.Option(
+        "--keyring", metavar="DIR", help="Also destroy the keys of this keyring's epochs that ended before now "
+        "(less --grace), except epochs holding a record with hold: true in the --manifest files: every copy of "
+        "what they encrypted, backups included, becomes unreadable.", file_okay=False)] = None,
+    grace: Annotated[str, typer.Option(
+        "--grace", metavar="DURATION", help="With --keyring, keep an ended epoch's key this much longer (0 or e.g. "
+        "7d).")] = "0",
+    at: Annotated[Optional[str], typer.Option(
+        "--now", metavar="TIMESTAMP", help="Judge expiry as of this RFC 3339 time instead of now: a later one only "
+        "with --dry-run (what would go on that date), an earlier one deletes less.", show_default=False)] = None,
     older_than: Annotated[Optional[str], typer.Option(
         "--older-than", metavar="DURATION", help="Also delete audio and .age files that no record names, by "
         "modification time (30d, 12h, P30D).")] = None,
@@ -77,8 +89,11 @@ def prune(
 
     if any_file and not older_than:
         raise UsageError("--any-file applies only with --older-than", hint="add --older-than DURATION")
-    policy = Policy(older_than=parse_duration(older_than) if older_than else None, protect=tuple(protect or ()),
-                    manifests=tuple(manifest or ()), prune_empty_dirs=prune_empty_dirs, any_file=any_file)
+    if root is None and keyring is None:
+        raise UsageError("nothing to prune", hint="give ROOT (a folder marked by privspeech init), --keyring DIR, "
+                                                  "or both")
+    when = _when(at, dry_run)
+    ring = _keyring(keyring, manifest, grace) if keyring is not None else None
     runtime = parse_duration(max_runtime).total_seconds() if max_runtime else None
     closed = False
 
@@ -93,8 +108,17 @@ def prune(
             closed = True
             silence_stdout()
 
-    summary = run_prune(root, policy, dry_run=dry_run, wait=wait, max_runtime=runtime, audit_log=audit_log,
-                        emit=emit)
+    if root is None:
+        summary = _prune_keys(ring, manifest, when, grace, dry_run, wait, emit)
+    else:
+        policy = Policy(at=when, older_than=parse_duration(older_than) if older_than else None,
+                        protect=tuple(protect or ()), manifests=tuple(manifest or ()),
+                        prune_empty_dirs=prune_empty_dirs, any_file=any_file)
+        summary = run_prune(root, policy, dry_run=dry_run, wait=wait, max_runtime=runtime, audit_log=audit_log,
+                            emit=emit)
+        if ring is not None and summary.status == ExitStatus.OK:
+            keys = _prune_keys(ring, manifest, when, grace, dry_run, wait, emit)
+            summary.counts.update(keys.counts)
     for warning in summary.warnings:
         env.warn(warning)
     env.info(summary.text(dry_run))
@@ -103,3 +127,49 @@ def prune(
     if closed and summary.status == ExitStatus.OK:
         return ExitStatus.BROKEN_PIPE  # the run finished, but not all of its report was delivered
     return summary.status
+
+
+def _when(text, dry_run):
+    """The moment expiry is judged at: --now, or now; a future one only for a dry run."""
+    from ..errors import DataError
+    from ..timeutil import now, parse_ts
+
+    if text is None:
+        return now()
+    try:
+        when = parse_ts(text)
+    except DataError as exc:
+        raise UsageError(f"--now: {exc.message}", hint=exc.hint) from None
+    if when > now() and not dry_run:
+        raise UsageError(f"--now {text} is in the future: prune deletes nothing before its time",
+                         hint="add --dry-run to see what would go on that date")
+    return when
+
+
+def _keyring(folder, manifests, grace):
+    """The keyring --keyring names, checked before anything is pruned."""
+    from ..crypto.keyring import Keyring
+
+    if not manifests:
+        raise UsageError("--keyring needs the manifests whose held records keep their epoch's key",
+                         hint="give them with --manifest FILE (repeatable), e.g. the vault's manifest")
+    _grace(grace)
+    found = Keyring.open(folder)
+    if not found.full:
+        raise UsageError(f"{folder}: a recipients view holds no keys to destroy", hint="prune the keyring itself")
+    return found
+
+
+def _grace(text):
+    import datetime as dt
+
+    from ..timeutil import parse_duration
+
+    return dt.timedelta(0) if text.strip() in ("0", "0s", "0d") else parse_duration(text)
+
+
+def _prune_keys(ring, manifests, when, grace, dry_run, wait, emit):
+    from ..retention.keys import held_epochs, prune_keyring
+
+    return prune_keyring(ring, at=when, grace=_grace(grace), held=held_epochs(ring, manifests), dry_run=dry_run,
+                         wait=wait, emit=emit)

@@ -24,8 +24,8 @@ class AuditLog:
     is the log file's (device, inode).
     """
 
-    def __init__(self, root: Root, run: str, path: str | os.PathLike | None = None, *, batch: int = 1000):
-        if path is None:
+    def __init__(self, root: Root | None, run: str, path: str | os.PathLike | None = None, *, batch: int = 1000):
+        if path is None and root is not None:
             self._log = AppendLog(AUDIT_NAME, dir_fd=root.state_fd,
                                   shown=f"audit log {os.path.join(root.path, STATE_DIR, AUDIT_NAME)}")
         else:

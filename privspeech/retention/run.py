@@ -46,9 +46,9 @@ class PruneSummary:
         return ExitStatus.TEMPFAIL if self.stopped else ExitStatus.OK
 
     def text(self, dry_run: bool) -> str:
-        """One line for people, e.g. 'prune: deleted 12 files (3.1 MB), 4 records; kept 2 files; 1 error'."""
+        """One line for people, e.g. 'prune: deleted 12 files (3.1 MB), 4 records; destroyed 1 key; kept 2 files'."""
         parts = []
-        for action in ("would-delete", "deleted", "kept", "skipped", "error"):
+        for action in ("would-delete", "would-destroy", "deleted", "destroyed", "kept", "skipped", "error"):
             items = [f"{n} {kind}{'s' if n != 1 else ''}" for (a, kind), n in sorted(self.counts.items())
                      if a == action]
             if items:
