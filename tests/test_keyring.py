@@ -282,3 +282,28 @@ def test_prune_keyring_refuses_what_it_cannot_do_safely(tmp_path, keyring, vault
     assert sorted(p.name for p in (keyring / "identities").glob("*.key")) == \
         sorted(p.name for p in (keyring / "identities").glob("*.key"))  # nothing destroyed
     assert not list((keyring / "identities").glob("*.destroyed"))
+
+
+def test_now_plans_file_expiry_too_and_one_run_holds_a_keyring(tmp_path, keyring):
+    import fcntl
+
+    root = tmp_path / "calls"
+    root.mkdir()
+    ok(run_cli(["init", root]))
+    shutil.copy(SOURCES[0], root / SOURCES[0].name)
+    (root / "m.jsonl").write_bytes(ok(run_cli(["scan", root / SOURCES[0].name, "--retain", "30d"])).stdout)
+    later = ts(dt.datetime.now(UTC) + dt.timedelta(days=31))
+    assert ok(run_cli(["prune", root, "--dry-run"])).stdout == b""
+    planned = [json.loads(line) for line in ok(run_cli(["prune", root, "--now", later, "--dry-run"])).stdout.splitlines()]
+    assert {(a["action"], a["kind"]) for a in planned} == {("would-delete", "file"), ("would-delete", "record")}
+    refused = run_cli(["prune", root, "--now", later])
+    assert refused.returncode == 2 and (root / SOURCES[0].name).exists()
+    earlier = ts(dt.datetime.now(UTC) - dt.timedelta(days=1))
+    assert ok(run_cli(["prune", root, "--now", earlier])).stdout == b"" and (root / SOURCES[0].name).exists()
+
+    manifest = root / "m.jsonl"
+    with open(keyring / ".privspeech" / "prune.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        busy = run_cli(["prune", "--keyring", keyring, "--manifest", manifest])
+    assert busy.returncode == 75 and b"locked by another prune run" in busy.stderr
+    assert ok(run_cli(["prune", "--keyring", keyring, "--manifest", manifest])).returncode == 0
