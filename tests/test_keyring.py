@@ -307,3 +307,12 @@ def test_now_plans_file_expiry_too_and_one_run_holds_a_keyring(tmp_path, keyring
         busy = run_cli(["prune", "--keyring", keyring, "--manifest", manifest])
     assert busy.returncode == 75 and b"locked by another prune run" in busy.stderr
     assert ok(run_cli(["prune", "--keyring", keyring, "--manifest", manifest])).returncode == 0
+
+
+def test_a_key_whose_recipient_was_lost_gets_it_back_and_is_never_replaced(keyring):
+    recipient = sorted((keyring / "recipients").glob("*.txt"))[1]
+    key = keyring / "identities" / recipient.name.replace(".txt", ".key")
+    before, key_bytes = recipient.read_text(), key.read_bytes()
+    recipient.unlink()  # as a run killed between writing the key and its recipient leaves it
+    ok(run_cli(["keyring", "extend", keyring, "--until", "2mo"]))
+    assert recipient.read_text() == before and key.read_bytes() == key_bytes

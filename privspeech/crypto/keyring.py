@@ -130,7 +130,10 @@ class Keyring:
             if found is not None:
                 return found
             self.check_live(epoch.id)
-            recipient = _identities.write_identity_file(self._key(epoch.id), passphrase=passphrase)
+            if self._key(epoch.id).exists():  # a run died between the two files: the key stands, its recipient follows
+                recipient = _identities.recipient(self.identities(epoch.id, passphrase)[0])
+            else:
+                recipient = _identities.write_identity_file(self._key(epoch.id), passphrase=passphrase)
             write_bytes(self._recipient_path(epoch.id), (recipient + "\n").encode())
             return recipient
 
