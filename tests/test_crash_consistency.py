@@ -7,7 +7,6 @@ runs long enough to be cut at chosen points).
 from __future__ import annotations
 
 import hashlib
-import os
 import signal
 import subprocess
 import sys

@@ -17,7 +17,7 @@ from conftest import DATA, SPEAKERS, VCTK  # noqa: E402
 from privspeech import voice  # noqa: E402
 from privspeech.audio import write  # noqa: E402
 from privspeech.errors import ExitStatus, PrivspeechError  # noqa: E402
-from privspeech.keys import SecretKey, generate  # noqa: E402
+from privspeech.keys import SecretKey  # noqa: E402
 from privspeech.evaluate import attacks, evaluation, pairs, plot, report  # noqa: E402
 
 FAST = evaluation.Settings(n_resamples=200)

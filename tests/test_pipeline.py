@@ -17,9 +17,7 @@ import soundfile as sf
 from privspeech import executors
 from privspeech.fsutil import sha256_file
 from privspeech.cli import common
-from privspeech.console import Env
 from privspeech.errors import ExitStatus, PrivspeechError
-from privspeech.inputs import collect
 from privspeech.pipeline import Stage
 
 import stages

@@ -1,7 +1,6 @@
 """`privspeech scan` through the real CLI: records, options, streams and every bad input."""
 
 import hashlib
-import hmac
 import json
 import os
 import shutil
