@@ -31,6 +31,8 @@ def test_folder_to_manifest_with_pseudonymous_speakers(tmp_path, cli):
     result = cli(["anonymize", "-k", key_file, "--out-dir", tmp_path / "anon", "-j", "1", "-q"], input=scanned.stdout)
     assert result.exit_code == 0, result.stderr
     out = sorted(records(result.stdout), key=lambda r: r["id"])
+    # scan's ids are the paths under the scanned folder (speaker folder / file stem): each names its original
+    assert [r["id"] for r in out] == ["p225/p225_003", "p226/p226_005"]
     assert [r["speaker"] for r in out] == [key.pseudonym("speaker", s) for s in ("p225", "p226")]
     for rec in out:
         op = rec["privspeech"]["ops"][-1]
@@ -39,9 +41,8 @@ def test_folder_to_manifest_with_pseudonymous_speakers(tmp_path, cli):
         assert op["settings"]["strength"] == "balanced" and "checks" not in op  # balanced runs no checks
         y, sr = sf.read(tmp_path / "anon" / rec["audio_filepath"]) if not rec["audio_filepath"].startswith("/") \
             else sf.read(rec["audio_filepath"])
-        original = sf.info(src / f"{rec['id'].split('/')[0]}/{rec['id'].split('/')[-1]}.wav") \
-            if "/" in rec["id"] else None
-        assert sr == 16000 and (original is None or y.shape[0] == original.frames)
+        original = sf.info(src / f"{rec['id']}.wav")  # the same length as its original, at the same rate
+        assert sr == original.samplerate == 16000 and y.shape[0] == original.frames
     text = result.stdout + result.stderr
     assert key.material.hex() not in text
     assert no_temp_files(tmp_path / "anon")
