@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+# The one definition of where the repository, the tests and their data are: test modules import these.
 REPO = Path(__file__).resolve().parents[1]
+TESTS = REPO / "tests"
 SAMPLES = REPO / "sample_audio"
-DATA = REPO / "tests" / "data"  # a small part of the benchmarks' corpus, in its layout (tests/data/LICENSES.md)
+DATA = TESTS / "data"  # a small part of the benchmarks' corpus, in its layout (tests/data/LICENSES.md)
 VCTK = DATA / "vctk"
 SPEAKERS = DATA / "speakers.tsv"  # the corpus's rows for the shipped files, paths relative to DATA
 

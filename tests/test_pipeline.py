@@ -21,9 +21,7 @@ from privspeech.errors import ExitStatus, PrivspeechError
 from privspeech.pipeline import Stage
 
 import stages
-from conftest import VCTK, foreground_sigint, no_temp_files, records
-
-TESTS = Path(__file__).resolve().parent
+from conftest import TESTS, VCTK, foreground_sigint, no_temp_files, records
 
 
 def run(stage, paths, capsys, **kwargs):

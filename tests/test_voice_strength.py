@@ -8,13 +8,13 @@ import pytest
 import scipy.signal
 import soundfile as sf
 
-from conftest import REPO, SAMPLES, records
+from conftest import DATA, SAMPLES, records
 from privspeech.keys import SecretKey, write_key_file
 from privspeech.voice import world
 from privspeech.voice.stream import VoiceStream
 
 KEY = SecretKey(bytes(range(32)))
-NOISY = REPO / "tests" / "data" / "babble-3486-166424-0000b.flac"
+NOISY = DATA / "babble-3486-166424-0000b.flac"
 
 
 def convert(x: np.ndarray, sr: int, speaker: str, **settings) -> tuple[np.ndarray, world.WorldVoice]:
