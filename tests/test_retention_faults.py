@@ -11,7 +11,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,10 +22,9 @@ from privspeech.retention import Policy, execute, make_plan, open_root
 from privspeech.retention.rewrite import Redo, redo_name
 from privspeech.timeutil import parse_duration
 
-from conftest import records, run_cli
+from conftest import NOBODY, records, run_cli
 from test_retention_rules import FUTURE, PAST, make_root, record, run, write_manifest
 
-NOBODY = 65534
 OLD = Policy(older_than=parse_duration("30d"))
 
 
@@ -47,15 +45,6 @@ def needs_root_and(*tools: str) -> None:
     missing = [tool for tool in tools if shutil.which(tool) is None]
     if missing:
         pytest.skip(f"needs {', '.join(missing)}")
-
-
-@pytest.fixture
-def public_tmp():
-    """A folder every user can reach (pytest's tmp_path is private to its user), removed afterwards."""
-    folder = Path(tempfile.mkdtemp(prefix="privspeech-faults-"))
-    folder.chmod(0o755)
-    yield folder
-    subprocess.run(["rm", "-rf", str(folder)], check=True)
 
 
 def cli_actions(result: subprocess.CompletedProcess) -> list[dict]:
