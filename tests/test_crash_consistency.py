@@ -19,6 +19,8 @@ import soundfile as sf
 
 from conftest import SAMPLES, no_temp_files, records, run_cli
 
+pytestmark = pytest.mark.slow  # every test runs and kills real batches, several times over
+
 FILES = 30
 
 

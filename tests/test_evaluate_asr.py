@@ -45,11 +45,13 @@ def transcriber():
     return asr.Transcriber()
 
 
+@pytest.mark.slow
 def test_the_default_recognizer_is_the_bundled_model(transcriber):
     assert transcriber.model_name == str(asr.bundled_model()) == str(models.get_model_path())
     assert (asr.bundled_model() / "model.bin").is_file()
 
 
+@pytest.mark.slow
 def test_real_recognizer_transcribes_vctk_prompts(transcriber):
     rows = [json.loads(line) for line in (SAMPLES / "manifest.jsonl").read_text().splitlines()]
     rows = [r for r in rows if r.get("text")]
@@ -61,6 +63,7 @@ def test_real_recognizer_transcribes_vctk_prompts(transcriber):
     assert used == 2 and wer < 0.15
 
 
+@pytest.mark.slow
 def test_recognizer_resamples_8k_speech(transcriber):
     y, sr = sample("p225_003")
     narrow = librosa.resample(y, orig_sr=sr, target_sr=8000)

@@ -19,6 +19,7 @@ def sample(name: str) -> tuple[np.ndarray, int]:
     return sf.read(next(SAMPLES.glob(f"*/{name}.*")))
 
 
+@pytest.mark.slow
 def test_pitch_agreement_of_a_signal_with_itself_is_perfect():
     y, sr = sample("p225_003")
     same = utility.pitch_agreement(y, y, sr=sr)
@@ -26,6 +27,7 @@ def test_pitch_agreement_of_a_signal_with_itself_is_perfect():
     assert same.gross_errors == 0 and same.frames > 300
 
 
+@pytest.mark.slow
 def test_a_shifted_contour_is_kept_and_another_recording_is_not():
     import pyworld
 
@@ -40,6 +42,7 @@ def test_a_shifted_contour_is_kept_and_another_recording_is_not():
     assert abs(unrelated.correlation) < 0.5 and unrelated.gross_errors > 0.2 * unrelated.frames
 
 
+@pytest.mark.slow
 def test_a_linear_map_of_log_f0_is_no_error_and_octave_jumps_are():
     """WORLD's conversion maps log F0 linearly: the fitted line absorbs it, and only broken frames count."""
     y, sr = sample("201-122255-0000")
@@ -60,6 +63,7 @@ def test_a_linear_map_of_log_f0_is_no_error_and_octave_jumps_are():
     assert too_few.frames == 0 and np.isnan(too_few.correlation)
 
 
+@pytest.mark.slow
 def test_an_octave_error_in_the_signal_is_found_as_gross_errors():
     import pyworld
 
@@ -78,6 +82,7 @@ def test_an_octave_error_in_the_signal_is_found_as_gross_errors():
     assert hurt.correlation_without_gross > 0.9
 
 
+@pytest.mark.slow
 def test_pitch_contour_is_harvest_in_10ms_frames_and_unvoiced_noise_gives_nan():
     y, sr = sample("p225_003")
     f0 = utility.f0_contour(y, sr=sr)

@@ -191,6 +191,7 @@ def make_deep(root: Path, depth: int) -> None:
         os.close(fd)
 
 
+@pytest.mark.slow
 def test_an_unparsable_manifest_and_a_1100_deep_tree_fail_only_their_part(public_tmp):
     """Through the CLI, with at most 512 open descriptors: exit 1, one error line each, the rest of ROOT pruned."""
     root = make_root(public_tmp)
@@ -226,6 +227,7 @@ def test_an_unparsable_manifest_and_a_1100_deep_tree_fail_only_their_part(public
 
 # --- item 5: the audit log names every deletion before it happens -----------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_kill_9_at_a_random_moment_leaves_every_missing_file_named_by_an_intent(tmp_path, seed):
     root = make_root(tmp_path)
@@ -283,6 +285,7 @@ def expired_manifest(root: Path, count: int) -> Path:
     return write_manifest(root / "m.jsonl", lines)
 
 
+@pytest.mark.slow
 def test_a_real_appender_loses_no_line_while_prune_rewrites(tmp_path):
     root = make_root(tmp_path)
     manifest = expired_manifest(root, 2000)
@@ -350,6 +353,7 @@ def interrupted(old: bytes, new: bytes, state: str) -> bytes:
             "new text written": new + marked[cut:], "truncated": new}[state]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("appended", [False, True])
 @pytest.mark.parametrize("state", ["redo written", "marker written", "half written", "new text written",
                                    "truncated"])

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from conftest import SAMPLES, VCTK, no_temp_files, packages_imported, records, run_cli
@@ -21,6 +22,7 @@ def corpus_tree(tmp_path):
     return src
 
 
+@pytest.mark.slow
 def test_folder_to_manifest_with_pseudonymous_speakers(tmp_path, cli):
     src = corpus_tree(tmp_path)
     key_file = tmp_path / "anon.key"
@@ -65,6 +67,7 @@ def test_single_file_is_deterministic_with_a_key_and_keeps_the_format(tmp_path, 
         (original.frames, original.samplerate, original.channels, original.subtype)
 
 
+@pytest.mark.slow
 def test_separate_runs_give_byte_identical_output_at_8k(tmp_path):
     """Determinism across processes: below 16 kHz WORLD's D4C voicing check read uninitialised memory, and
     about one run in 20 came out whispered."""
@@ -83,6 +86,7 @@ def test_separate_runs_give_byte_identical_output_at_8k(tmp_path):
     assert len(outs) == 1
 
 
+@pytest.mark.slow
 def test_without_a_key_the_run_warns_and_is_unlinkable(tmp_path):
     src = VCTK / "p228" / "p228_005.wav"
     first = run_cli(["anonymize", src, "-o", tmp_path / "a.wav", "--level", "utterance", "-m", "mcadams"])
@@ -92,6 +96,7 @@ def test_without_a_key_the_run_warns_and_is_unlinkable(tmp_path):
     assert (tmp_path / "a.wav").read_bytes() != (tmp_path / "b.wav").read_bytes()
 
 
+@pytest.mark.slow
 def test_long_file_streams_through_blocks(tmp_path, cli):
     """A 40 s file (more than one 30 s segment) goes through the block path with its exact length."""
     y = np.concatenate([sf.read(p)[0] for p in sorted((VCTK / "p227").glob("*.wav"))[:6]])
@@ -143,6 +148,7 @@ def test_a_file_without_speaker_id_is_its_own_speaker(tmp_path, cli):
     assert sf.info(tmp_path / "x.wav").frames == sf.info(VCTK / "p225" / "p225_003.wav").frames
 
 
+@pytest.mark.slow
 def test_a_world_run_imports_only_what_world_needs(tmp_path):
     """Start-up (issue 26): each method's libraries load when it runs. A world conversion imports no scipy
     (mcadams' scipy.signal was 0.8 s of a 1.4 s run), librosa or numba, and without --dp-epsilon not the
