@@ -7,16 +7,20 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+# The one definition of where the repository, the tests and their data are: test modules import these.
 REPO = Path(__file__).resolve().parents[1]
+TESTS = REPO / "tests"
 SAMPLES = REPO / "sample_audio"
-DATA = REPO / "tests" / "data"  # a small part of the benchmarks' corpus, in its layout (tests/data/LICENSES.md)
+DATA = TESTS / "data"  # a small part of the benchmarks' corpus, in its layout (tests/data/LICENSES.md)
 VCTK = DATA / "vctk"
 SPEAKERS = DATA / "speakers.tsv"  # the corpus's rows for the shipped files, paths relative to DATA
+NOBODY = 65534  # the unprivileged user tests run as root act as
 
 
 def corpus_files(folder: str = "vctk", pattern: str = "*.wav") -> list[Path]:
@@ -29,6 +33,21 @@ def corpus_files(folder: str = "vctk", pattern: str = "*.wav") -> list[Path]:
 def no_scheduler_from_the_environment():
     """Tests run on this machine unless they give --scheduler (or set PRIVSPEECH_SCHEDULER) themselves."""
     os.environ.pop("PRIVSPEECH_SCHEDULER", None)
+
+
+@pytest.fixture
+def public_tmp():
+    """A folder every user can reach (pytest's tmp_path is private to its user), removed afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix="privspeech-public-"))
+    folder.chmod(0o755)
+    yield folder
+    subprocess.run(["rm", "-rf", str(folder)], check=True)
+
+
+def as_nobody(*command) -> list[str]:
+    """`command` run by setpriv (util-linux) as the user nobody: uid and gid 65534, no supplementary groups. Root
+    ignores file modes; this is how a test run as root (as CI is) sees what an unprivileged user gets."""
+    return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *map(str, command)]
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 import io
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import soundfile as sf
 from privspeech import audio, fsutil
 from privspeech.errors import ExitStatus, PrivspeechError
 
-from conftest import VCTK, no_temp_files
+from conftest import NOBODY, VCTK, as_nobody, no_temp_files
 
 SPEECH = VCTK / "p225" / "p225_003.wav"
 
@@ -138,19 +139,42 @@ def test_header_that_lies_about_length_is_read_with_a_warning(tmp_path):
     assert loaded.warnings and "header declares" in loaded.warnings[0]
 
 
-def test_missing_unreadable_and_folder_inputs(tmp_path):
+_READ_AS = """
+import os, sys
+from privspeech import audio
+from privspeech.errors import PrivspeechError
+try:
+    audio.read(sys.argv[1])
+except PrivspeechError as exc:
+    print(os.geteuid(), int(exc.status), exc)
+else:
+    print(os.geteuid(), "read")
+"""
+
+
+def test_missing_unreadable_and_folder_inputs(tmp_path, public_tmp):
     with pytest.raises(PrivspeechError) as info:
         audio.read(tmp_path / "nope.wav")
     assert info.value.status == ExitStatus.NOINPUT
     with pytest.raises(PrivspeechError) as info:
         audio.read(tmp_path)
     assert info.value.status == ExitStatus.DATAERR
-    if os.geteuid() != 0:  # root reads everything
-        locked = _bad(tmp_path, "locked.wav", SPEECH.read_bytes())
-        locked.chmod(0)
+    locked = _bad(public_tmp, "locked.wav", SPEECH.read_bytes())
+    locked.chmod(0)
+    if os.geteuid() != 0:
         with pytest.raises(PrivspeechError) as info:
             audio.read(locked)
         assert info.value.status == ExitStatus.NOPERM
+        return
+    # root reads everything: the unprivileged user nobody tries instead (public_tmp lets it reach the file)
+    if shutil.which("setpriv") is None:
+        pytest.skip("run as root, this needs setpriv (util-linux) to read as the unprivileged user nobody")
+    proc = subprocess.run(as_nobody(sys.executable, "-c", _READ_AS, locked), capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    uid, status, message = proc.stdout.split(" ", 2)
+    assert int(uid) == NOBODY and int(status) == ExitStatus.NOPERM, proc.stdout
+    assert locked.name in message
 
 
 def test_unsupported_format_is_refused(tmp_path):

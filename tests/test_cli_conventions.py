@@ -91,8 +91,10 @@ def test_keygen_never_overwrites_and_does_not_offer_a_force_it_lacks(tmp_path):
     assert key.read_text() == "old\n"
 
 
-@pytest.mark.parametrize("command, flag", [("anonymize", "-d"), ("decrypt", "-d"), ("noise", "-m"), ("prune", "-m"),
-                                           ("evaluate", "-a"), ("encrypt", "-j"), ("decrypt", "-j")])
+@pytest.mark.parametrize("command, flag", [("anonymize", "-d"), ("decrypt", "-d"), ("noise", "-m"),
+                                           pytest.param("prune", "-m", marks=pytest.mark.slow),
+                                           pytest.param("evaluate", "-a", marks=pytest.mark.slow),
+                                           ("encrypt", "-j"), pytest.param("decrypt", "-j", marks=pytest.mark.slow)])
 def test_short_flags_keep_one_meaning(command, flag, tmp_path):
     """-d is age's decrypt, not --out-dir; -m is --method only; encrypt and decrypt leave age's -j (plugins) alone."""
     proc = run_cli([command, "--help"])
@@ -105,6 +107,7 @@ def test_short_flags_keep_one_meaning(command, flag, tmp_path):
         assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_speakers_named_from_folders_in_anonymize(tmp_path):
     """The same audio under two names in one speaker's folder gets the same voice; the note comes once."""
     for name in ("a.wav", "b.wav"):
@@ -129,6 +132,7 @@ def test_speakers_named_from_folders_in_anonymize(tmp_path):
     assert proc.returncode == 0 and proc.stderr == b""
 
 
+@pytest.mark.slow
 def test_a_rerun_with_other_speakers_does_not_reuse_outputs(tmp_path):
     (tmp_path / "in" / "spk1").mkdir(parents=True)
     shutil.copy(SPEECH, tmp_path / "in" / "spk1" / "a.wav")
@@ -141,8 +145,8 @@ def test_a_rerun_with_other_speakers_does_not_reuse_outputs(tmp_path):
     assert again.returncode == 1 and b"output already exists" in again.stderr  # not the other voice's output
 
 
-@pytest.mark.parametrize("command", [["anonymize"], ["noise", "--epsilon", "50"]])
-@pytest.mark.parametrize("name", ["out.mp3", "noext"])
+@pytest.mark.parametrize("command", [pytest.param(["anonymize"], marks=pytest.mark.slow), ["noise", "--epsilon", "50"]])
+@pytest.mark.parametrize("name", ["out.mp3", pytest.param("noext", marks=pytest.mark.slow)])
 def test_an_output_name_audio_cannot_be_written_as_is_refused(command, name, tmp_path):
     proc = run_cli([command[0], SPEECH, *command[1:], "-o", tmp_path / name, "-q"])
     assert proc.returncode == 2 and b"cannot write audio with" in proc.stderr and b".flac" in proc.stderr
@@ -162,11 +166,11 @@ def test_no_color_means_no_escape_codes_on_a_terminal():
 
 @pytest.mark.parametrize("words, expected", [
     ("privspeech anonymize --method ", ["world", "mcadams"]),
-    ("privspeech anonymize --strength b", ["balanced"]),
-    ("privspeech anonymize --f0-method ", ["dio", "harvest", "rapt"]),
-    ("privspeech noise --unit ", ["sample", "window:"]),
+    pytest.param("privspeech anonymize --strength b", ["balanced"], marks=pytest.mark.slow),
+    pytest.param("privspeech anonymize --f0-method ", ["dio", "harvest", "rapt"], marks=pytest.mark.slow),
+    pytest.param("privspeech noise --unit ", ["sample", "window:"], marks=pytest.mark.slow),
     ("privspeech scan --speaker-from ", ["dir", "regex:"]),
-    ("privspeech evaluate --level ", ["speaker", "utterance"]),
+    pytest.param("privspeech evaluate --level ", ["speaker", "utterance"], marks=pytest.mark.slow),
 ])
 def test_the_shell_completes_choice_values(words, expected):
     program = Path(sys.executable).parent / "privspeech"

@@ -36,7 +36,7 @@ def long_recordings(tmp_path_factory):
     return folder
 
 
-@pytest.mark.parametrize("jobs", ["1", "2"])
+@pytest.mark.parametrize("jobs", ["1", pytest.param("2", marks=pytest.mark.slow)])
 def test_a_batch_cut_short_by_head_exits_141_quietly(tmp_path, jobs, long_recordings):
     status, err, shown = _into_head(["noise", "--epsilon", "100", "--seed", "t", "-j", jobs, "-q", "--out-dir",
                                      tmp_path / "dp", long_recordings], ["-n", "1"])
@@ -83,6 +83,7 @@ def test_prune_finishes_its_run_when_the_report_is_cut_short(tmp_path):
     assert audit.count('"action": "deleted"') == 300
 
 
+@pytest.mark.slow
 def test_workers_stopped_while_tracking_pitch_stay_quiet(tmp_path):
     """The runner stops its workers with SIGINT when stdout closes; a worker may be forking RAPT's process at that
     moment, and the signal must not surface there (it did, as 'Exception ignored ... KeyboardInterrupt', about one

@@ -7,7 +7,6 @@ runs long enough to be cut at chosen points).
 from __future__ import annotations
 
 import hashlib
-import os
 import signal
 import subprocess
 import sys
@@ -19,6 +18,8 @@ import pytest
 import soundfile as sf
 
 from conftest import SAMPLES, no_temp_files, records, run_cli
+
+pytestmark = pytest.mark.slow  # every test runs and kills real batches, several times over
 
 FILES = 30
 

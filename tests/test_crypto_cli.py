@@ -33,6 +33,7 @@ def test_keygen_writes_private_identity_and_prints_recipient(tmp_path, keyed):
     assert (tmp_path / "anon.key").stat().st_mode & 0o777 == 0o600
 
 
+@pytest.mark.slow
 def test_folder_pipeline_round_trip(tmp_path, keyed):
     key, recipient = keyed
     (tmp_path / "team.txt").write_text(f"# team\n{recipient}\n")
@@ -63,6 +64,7 @@ def test_encrypt_and_decrypt_load_no_audio_or_numeric_libraries(tmp_path, keyed)
     assert (tmp_path / "x.wav").read_bytes() == wav.read_bytes()
 
 
+@pytest.mark.slow
 def test_single_file_record_carries_the_sha256_when_it_is_printed(tmp_path, keyed):
     """-o FILE prints no record, so the output is not hashed (issue 26: a quarter of the command's time on a large
     file); with --emit-manifest the record carries the sha256 of the bytes written, encrypted or decrypted."""
@@ -120,6 +122,7 @@ def test_passphrase_is_never_taken_from_argv(tmp_path):
     assert not key.exists()
 
 
+@pytest.mark.slow
 def test_passphrase_from_fd_and_file(tmp_path):
     wav = next(SPEAKER.glob("*.wav"))
     secret = tmp_path / "pass.txt"
@@ -146,6 +149,7 @@ def _privspeech() -> list[str]:
     return [sys.executable, "-m", "privspeech"]
 
 
+@pytest.mark.slow
 def test_remove_source_after_verify(tmp_path, keyed):
     key, recipient = keyed
     src = tmp_path / "rec.wav"
@@ -170,6 +174,7 @@ def test_cli_output_opens_with_age(tmp_path, keyed):
     assert opened.returncode == 0 and opened.stdout == wav.read_bytes()
 
 
+@pytest.mark.slow
 def test_input_changed_since_its_manifest_is_refused_in_the_same_pass(tmp_path, keyed):
     _, recipient = keyed
     src = tmp_path / "a.wav"

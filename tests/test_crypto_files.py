@@ -163,6 +163,7 @@ def test_missing_input_is_noinput(tmp_path, identity):
     assert caught.value.status == ExitStatus.NOINPUT
 
 
+@pytest.mark.slow
 def test_passphrase_and_recipient_files_need_the_right_secret(tmp_path, identity, sealed):
     with pytest.raises(PrivspeechError) as caught:
         crypto.decrypt_file(sealed, tmp_path / "out", passphrase="anything")
@@ -383,6 +384,7 @@ def test_identity_file_like_age_keygen(tmp_path):
     assert caught.value.status == ExitStatus.CANTCREAT and path.read_text("ascii").splitlines() == lines
 
 
+@pytest.mark.slow
 def test_passphrase_protected_identity_file(tmp_path):
     path = tmp_path / "me.key.age"
     recipient = crypto.write_identity_file(path, passphrase=b"s3cret words")
@@ -544,6 +546,7 @@ def sha256_of(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
+@pytest.mark.slow
 def test_memory_stays_flat(tmp_path):
     """96 MiB of speech through encrypt and decrypt in a fresh process: peak RSS stays under 64 MiB."""
     src = tmp_path / "big.wav"

@@ -110,6 +110,7 @@ def test_recipients_file_as_age_reads_it(keys, tmp_path):
             assert age("-d", "-i", keys[which], sealed).stdout == SPEECH.read_bytes()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("armor", [False, True], ids=["binary", "armored"])
 def test_passphrase_both_ways(armor, tmp_path):
     ours = tmp_path / "ours.age"
@@ -124,6 +125,7 @@ def test_passphrase_both_ways(armor, tmp_path):
     assert (tmp_path / "by-privspeech.wav").read_bytes() == SPEECH.read_bytes()
 
 
+@pytest.mark.slow
 def test_passphrase_protected_identity_files_both_ways(tmp_path):
     ours = tmp_path / "ours.key.age"
     recipient = crypto.write_identity_file(ours, passphrase=PASSPHRASE)

@@ -20,44 +20,42 @@ PREFIXES = ("AGE-SECRET-KEY-", "AGE-PLUGIN-", "privspeech-key-v1", "-----BEGIN O
 WINDOW = 8  # no run of this many characters of a secret may appear
 
 
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory) -> dict:
-    """Real keys of every kind in one folder, the secrets they hold, and ciphertexts to fail on."""
+def _make(args) -> str:
+    """Run a privspeech command in-process that must succeed: its stdout."""
     from typer.testing import CliRunner
 
     from privspeech.cli.app import app
 
+    result = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    return result.stdout.strip()
+
+
+def secret_line(path: Path) -> str:
+    return next(line for line in path.read_text().splitlines() if line and not line.startswith("#"))
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory) -> dict:
+    """Real keys of every kind in one folder, the secrets they hold, and ciphertexts to fail on. The ones protected
+    by a passphrase (scrypt: seconds to make and to try) are added by protected_keys, for the cases that use them."""
     folder = tmp_path_factory.mktemp("keys")
-    run = CliRunner().invoke
-
-    def make(args):
-        result = run(app, [str(a) for a in args], catch_exceptions=False)
-        assert result.exit_code == 0, result.stderr
-        return result.stdout.strip()
-
-    paths = {name: folder / name for name in ("id.key", "other.key", "protected.key", "anon.key", "pass.txt",
-                                              "wrong.txt", "ssh", "ssh-locked", "sealed.age", "sealed-pass.age")}
+    paths = {name: folder / name for name in ("id.key", "other.key", "anon.key", "pass.txt", "wrong.txt", "ssh",
+                                              "ssh-locked", "sealed.age")}
     paths["pass.txt"].write_text(PASSPHRASE + "\n")
     paths["wrong.txt"].write_text(WRONG_PASSPHRASE + "\n")
     for name in ("pass.txt", "wrong.txt"):
         paths[name].chmod(0o600)
-    recipient = make(["keygen", "-o", paths["id.key"]])
-    make(["keygen", "-o", paths["other.key"]])
-    make(["keygen", "-o", paths["protected.key"], "--passphrase-file", paths["pass.txt"]])
-    make(["keygen", "--anon", "-o", paths["anon.key"]])
+    recipient = _make(["keygen", "-o", paths["id.key"]])
+    _make(["keygen", "-o", paths["other.key"]])
+    _make(["keygen", "--anon", "-o", paths["anon.key"]])
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", paths["ssh"]], check=True)
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", PASSPHRASE, "-f", paths["ssh-locked"]], check=True)
-    make(["encrypt", "-r", recipient, "-o", paths["sealed.age"], SPEECH])
-    make(["encrypt", "-p", "--passphrase-file", paths["pass.txt"], "-o", paths["sealed-pass.age"], SPEECH])
+    _make(["encrypt", "-r", recipient, "-o", paths["sealed.age"], SPEECH])
 
-    def secret_line(path: Path) -> str:
-        return next(line for line in path.read_text().splitlines() if line and not line.startswith("#"))
-
-    inner = pyrage.passphrase.decrypt(paths["protected.key"].read_bytes(), PASSPHRASE).decode()
     ssh_body = "".join(paths["ssh"].read_text().splitlines()[1:-1])
     secrets = [secret_line(paths["id.key"]), secret_line(paths["other.key"]), secret_line(paths["anon.key"]),
-               next(line for line in inner.splitlines() if line.startswith("AGE-")), ssh_body, PASSPHRASE,
-               WRONG_PASSPHRASE]
+               ssh_body, PASSPHRASE, WRONG_PASSPHRASE]
     damaged = {
         "broken.key": secret_line(paths["id.key"])[:-3] + "QQQ\n",  # a secret key with a bad checksum
         "anon-bad.key": secret_line(paths["anon.key"])[:-2] + "zz\n",  # not hex
@@ -84,6 +82,20 @@ def keys(tmp_path_factory) -> dict:
     paths["anon.key.secret"] = secret_line(paths["anon.key"])
     paths["ssh.text"] = paths["ssh"].read_text()
     return {"paths": paths, "secrets": secrets}
+
+
+@pytest.fixture(scope="module")
+def protected_keys(keys) -> dict:
+    """`keys` and an identity file protected by PASSPHRASE, a file sealed with PASSPHRASE, and the protected
+    identity's secret among the secrets."""
+    paths = dict(keys["paths"])
+    folder = paths["id.key"].parent
+    paths["protected.key"], paths["sealed-pass.age"] = folder / "protected.key", folder / "sealed-pass.age"
+    _make(["keygen", "-o", paths["protected.key"], "--passphrase-file", paths["pass.txt"]])
+    _make(["encrypt", "-p", "--passphrase-file", paths["pass.txt"], "-o", paths["sealed-pass.age"], SPEECH])
+    inner = pyrage.passphrase.decrypt(paths["protected.key"].read_bytes(), PASSPHRASE).decode()
+    protected = next(line for line in inner.splitlines() if line.startswith("AGE-"))
+    return {"paths": paths, "secrets": [*keys["secrets"], protected]}
 
 
 # (name, arguments with {placeholders}, exit status, words the message must contain)
@@ -167,8 +179,16 @@ def leaks(text: str, secrets: list[str]) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("name, args, status, words", CASES, ids=[case[0] for case in CASES])
-def test_no_key_material_in_any_message(keys, tmp_path, cli, name, args, status, words):
+def _uses_protected_keys(args) -> bool:
+    return any(arg in ("{protected.key}", "{sealed-pass.age}") for arg in args)
+
+
+# the cases on passphrase-protected files are slow (scrypt); the rest run in the quick run too
+@pytest.mark.parametrize("name, args, status, words", [
+    pytest.param(*case, id=case[0], marks=pytest.mark.slow if _uses_protected_keys(case[1]) else ()) for case in CASES])
+def test_no_key_material_in_any_message(keys, request, tmp_path, cli, name, args, status, words):
+    if _uses_protected_keys(args):
+        keys = request.getfixturevalue("protected_keys")
     out = tmp_path / "out"
     result = cli([_fill(a, keys["paths"], out) for a in args])
     assert result.exit_code == status, result.stderr

@@ -19,7 +19,9 @@ import pytest
 from privspeech.crypto import decrypt_file, decrypt_stream
 from privspeech.errors import ExitStatus, PrivspeechError
 
-TESTKIT = Path(__file__).resolve().parent / "data" / "age-testkit"
+from conftest import DATA
+
+TESTKIT = DATA / "age-testkit"
 
 # The words privspeech's error message uses for each layer (see privspeech.crypto.header).
 LAYER_WORDS = {

@@ -20,7 +20,6 @@ from privspeech.errors import ExitStatus  # noqa: E402
 
 from conftest import VCTK, foreground_sigint, no_temp_files, records, run_cli  # noqa: E402
 
-pytestmark = pytest.mark.slow
 SPEAKERS = ["p225", "p226"]  # 20 recordings
 
 
@@ -84,6 +83,7 @@ def same_files(folder: Path, other: Path, pattern: str = "*.wav") -> bool:
         (folder / f).read_bytes() == (other / f).read_bytes() for f in files)
 
 
+@pytest.mark.slow
 def test_pipeline_on_a_cluster_gives_what_a_local_run_gives(cluster, keys, local, tmp_path):
     here, expected = local
     steps = pipeline(keys, tmp_path, "--scheduler", cluster.address)
@@ -121,6 +121,7 @@ def scanned(local, tmp_path: Path) -> Path:
     return manifest
 
 
+@pytest.mark.slow
 def test_a_rerun_after_the_client_is_killed_resumes(cluster, keys, local, tmp_path):
     here, expected = local
     manifest = scanned(local, tmp_path)
@@ -141,6 +142,7 @@ def test_a_rerun_after_the_client_is_killed_resumes(cluster, keys, local, tmp_pa
     assert same_files(tmp_path / "anon", here / "anon") and no_temp_files(tmp_path)
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_batch_leaves_no_partial_file_and_the_run_completes(keys, local, tmp_path):
     here, expected = local
     manifest = scanned(local, tmp_path)
@@ -157,6 +159,7 @@ def test_a_worker_killed_mid_batch_leaves_no_partial_file_and_the_run_completes(
     assert same_files(tmp_path / "anon", here / "anon") and no_temp_files(tmp_path)
 
 
+@pytest.mark.slow
 def test_losing_the_scheduler_is_a_temporary_failure(keys, local, tmp_path):
     manifest = scanned(local, tmp_path)
     cluster = DaskCluster(tmp_path / "dask")
@@ -173,6 +176,7 @@ def test_losing_the_scheduler_is_a_temporary_failure(keys, local, tmp_path):
     assert [same(r) for r in done] == [same(r) for r in local[1][1][:len(done)]]
 
 
+@pytest.mark.slow
 def test_a_missing_input_fails_that_record_only(cluster, tmp_path):
     files = sorted((VCTK / "p225").glob("*.wav"))[:2]
     lines = [{"audio_filepath": str(files[0])}, {"audio_filepath": str(tmp_path / "gone.wav")},
@@ -187,6 +191,7 @@ def test_a_missing_input_fails_that_record_only(cluster, tmp_path):
         f.name for f in files)
 
 
+@pytest.mark.slow
 def test_stdin_and_stdout_stay_on_this_machine(cluster, keys, tmp_path):
     wav = sorted((VCTK / "p225").glob("*.wav"))[0]
     proc = run_cli(["anonymize", "-k", keys / "anon.key", "-o", "-", "--scheduler", cluster.address],
@@ -195,6 +200,7 @@ def test_stdin_and_stdout_stay_on_this_machine(cluster, keys, tmp_path):
     assert b"stdin and stdout stay on this machine" in proc.stderr
 
 
+@pytest.mark.slow
 def test_scheduler_local_from_the_environment(tmp_path):
     proc = run_cli(["scan", VCTK / "p225", "-j", "2"], env={"PRIVSPEECH_SCHEDULER": "local"}, cwd=tmp_path)
     here = run_cli(["scan", VCTK / "p225"], cwd=tmp_path)
@@ -203,6 +209,7 @@ def test_scheduler_local_from_the_environment(tmp_path):
     assert "scan: 10 done" in proc.stderr.decode()
 
 
+@pytest.mark.slow
 def test_ctrl_c_on_a_local_cluster_is_one_line_and_a_rerun_finishes(keys, local, tmp_path):
     """The terminal's Ctrl-C reaches the whole process group, LocalCluster's workers included: they ignore it
     and the client, interrupted, stops them."""
@@ -220,6 +227,7 @@ def test_ctrl_c_on_a_local_cluster_is_one_line_and_a_rerun_finishes(keys, local,
     assert same_files(tmp_path / "anon", local[0] / "anon") and no_temp_files(tmp_path)
 
 
+@pytest.mark.slow
 def test_no_secret_goes_into_a_task(cluster, keys, cli, monkeypatch, tmp_path):
     """What Dask pickles to send (the tasks and everything else) holds no key, identity or passphrase."""
     from distributed.protocol import pickle as dask_pickle
@@ -318,6 +326,7 @@ def certificates(folder: Path) -> dict[str, Path]:
     return files
 
 
+@pytest.mark.slow
 def test_a_tls_cluster_with_the_tls_options(tmp_path):
     tls = certificates(tmp_path)
     cluster = DaskCluster(tmp_path / "dask", workers=1, tls=tls)
@@ -347,6 +356,7 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("address, warned", [(f"tcp://127.0.0.1:{closed_port()}", False),
                                              ("tcp://192.0.2.1:8786", True)])  # TEST-NET-1: never answers
 def test_an_unreachable_scheduler_is_a_temporary_failure(address, warned, tmp_path):
@@ -357,6 +367,7 @@ def test_an_unreachable_scheduler_is_a_temporary_failure(address, warned, tmp_pa
     assert ("cross the network unencrypted" in err) == warned and "Traceback" not in err and proc.stdout == b""
 
 
+@pytest.mark.slow
 def test_a_server_that_is_no_scheduler_is_a_temporary_failure(tmp_path):
     """An HTTP answer (a dashboard, a proxy) is not read as a Dask message."""
     import socket
@@ -386,6 +397,7 @@ def test_a_server_that_is_no_scheduler_is_a_temporary_failure(tmp_path):
     assert f"--scheduler {address}: does not answer as a Dask scheduler" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_without_the_dask_extra_scheduler_says_how_to_install_it(tmp_path):
     code = ("import runpy, sys; sys.modules['distributed'] = None; sys.argv = ['privspeech', *sys.argv[1:]]; "
             "runpy.run_module('privspeech', run_name='__main__')")

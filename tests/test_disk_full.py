@@ -61,6 +61,7 @@ def _one_disk_full_line(stderr: bytes, dest: str) -> None:
     assert b"internal error" not in stderr and b"Traceback" not in stderr
 
 
+@pytest.mark.slow
 def test_decrypt_out_dir_on_a_full_disk(can_mount, tmp_path, sealed):
     key, vault = sealed
     result, left = on_full_disk(tmp_path, ["decrypt", "-i", key, "--out-dir", "{full}", vault, "--jobs", "1", "-q"])
@@ -78,7 +79,7 @@ def test_decrypt_one_file_on_a_full_disk(can_mount, tmp_path, sealed):
     assert left == []
 
 
-@pytest.mark.parametrize("command", [["noise", "--epsilon", "8"], ["anonymize"]])
+@pytest.mark.parametrize("command", [["noise", "--epsilon", "8"], pytest.param(["anonymize"], marks=pytest.mark.slow)])
 def test_audio_stages_on_a_full_disk(can_mount, tmp_path, command):
     result, left = on_full_disk(tmp_path, [*command, WAV, "-o", "{full}/out.wav", "-q"])
     assert result.returncode == 74

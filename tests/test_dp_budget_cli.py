@@ -11,6 +11,8 @@ import soundfile as sf
 from conftest import SAMPLES, records
 from privspeech.keys import generate, load_key_file, write_key_file
 
+pytestmark = pytest.mark.slow  # every test runs several real noise and budget batches
+
 
 @pytest.fixture
 def calls(tmp_path, cli):

@@ -25,6 +25,7 @@ def calls(tmp_path):
     return src, scanned.stdout
 
 
+@pytest.mark.slow
 def test_ledger_round_trip_through_a_pipeline(calls, tmp_path):
     src, manifest = calls
     first = run_cli(["noise", "--epsilon", "3", "--unit", "window:160", "--out-dir", tmp_path / "dp1"], input=manifest)
@@ -82,6 +83,7 @@ def test_ledger_round_trip_through_a_pipeline(calls, tmp_path):
     assert len((tmp_path / "dp2" / ".privspeech" / "dp-ledger.jsonl").read_text().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_seed_is_reproducible_marked_and_warned(calls, tmp_path):
     src, manifest = calls
     runs = [run_cli(["noise", "--epsilon", "5", "--seed", "7", "-o", tmp_path / f"{i}.wav", src / "p225" /
@@ -95,9 +97,12 @@ def test_seed_is_reproducible_marked_and_warned(calls, tmp_path):
     assert records(budget.stdout.decode())[0]["not_private_ops"] == 1
 
 
-@pytest.mark.parametrize("args", [["--epsilon", "0"], ["--epsilon", "nan"], ["--epsilon", "1", "--unit", "window:0"],
-                                  ["--epsilon", "1", "--unit", "frame"], ["--epsilon", "1", "--mechanism", "gaussian"],
-                                  ["--rho", "1"], ["--epsilon", "1", "--delta", "1e-6"]])
+@pytest.mark.parametrize("args", [["--epsilon", "0"], pytest.param(["--epsilon", "nan"], marks=pytest.mark.slow),
+                                  pytest.param(["--epsilon", "1", "--unit", "window:0"], marks=pytest.mark.slow),
+                                  ["--epsilon", "1", "--unit", "frame"],
+                                  pytest.param(["--epsilon", "1", "--mechanism", "gaussian"], marks=pytest.mark.slow),
+                                  ["--rho", "1"],
+                                  pytest.param(["--epsilon", "1", "--delta", "1e-6"], marks=pytest.mark.slow)])
 def test_bad_noise_options_are_usage_errors(calls, tmp_path, args):
     src, _ = calls
     result = run_cli(["noise", src, "--out-dir", tmp_path / "out", *args])
@@ -105,6 +110,7 @@ def test_bad_noise_options_are_usage_errors(calls, tmp_path, args):
     assert b"Traceback" not in result.stderr and not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_float_and_24_bit_files_keep_their_format(calls, tmp_path):
     src, _ = calls
     y, sr = sf.read(sorted((src / "p226").iterdir())[0])
@@ -125,6 +131,7 @@ def test_float_and_24_bit_files_keep_their_format(calls, tmp_path):
             assert np.array_equal(noisy * 2**23, np.rint(noisy * 2**23))
 
 
+@pytest.mark.slow
 def test_noise_warns_when_it_will_drown_speech_and_the_warning_is_honest(tmp_path):
     """The up-front warning (shown even with -q) matches what the output measures: at epsilon 8 per 160-sample
     window the noise buries speech; at epsilon 50 per sample the speech stays above it."""

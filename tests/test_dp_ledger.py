@@ -194,6 +194,7 @@ def _append_many(root: str, tag: int) -> None:
         ledger.append(root, "stats", mechanism="discrete-laplace", epsilon=0.01, delta=0.0, who=f"{tag}-{i}")
 
 
+@pytest.mark.slow
 def test_concurrent_appends_lose_nothing(tmp_path):
     root = tmp_path
     ledger.append(root, "stats", mechanism="discrete-laplace", epsilon=0.01, delta=0.0)

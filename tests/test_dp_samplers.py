@@ -64,7 +64,7 @@ def test_discrete_laplace_matches_exact_pmf(scale):
     assert draws.min() < -half_width and draws.max() > half_width
 
 
-@pytest.mark.parametrize("sigma2", [0.4, 2.5, 150.0, 12345.6])
+@pytest.mark.parametrize("sigma2", [0.4, 2.5, 150.0, pytest.param(12345.6, marks=pytest.mark.slow)])
 def test_discrete_gaussian_matches_exact_pmf(sigma2):
     draws = DiscreteGaussian(sigma2, rng=SecureRandom(f"gauss-{sigma2}")).sample(2_000_000)
     sigma = math.sqrt(sigma2)
@@ -72,6 +72,7 @@ def test_discrete_gaussian_matches_exact_pmf(sigma2):
     assert chi_square_pvalue(draws, lambda x: gaussian_pmf(x, sigma2), half_width) > 1e-4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", [lambda rng: DiscreteLaplace(Fraction(5, 2), rng=rng, _bits=10),
                                      lambda rng: DiscreteLaplace(300, rng=rng, _bits=12),
                                      lambda rng: DiscreteGaussian(3, rng=rng, _bits=10)])
@@ -95,7 +96,8 @@ def test_exact_path_on_ties_keeps_the_distribution(sampler, monkeypatch):
     assert chi_square_pvalue(draws, pmf, half) > 1e-4
 
 
-@pytest.mark.parametrize("r", [Fraction(1, 3), Fraction(7, 2), Fraction(1, 10**6)])
+@pytest.mark.parametrize("r", [pytest.param(Fraction(1, 3), marks=pytest.mark.slow),
+                               pytest.param(Fraction(7, 2), marks=pytest.mark.slow), Fraction(1, 10**6)])
 def test_uniform_below_is_exact_after_a_tie(r):
     """Given a tied 8-bit prefix, U < c must hold with probability frac(c * 2**8), read from further bits."""
     value = exp_neg(r)
@@ -109,6 +111,7 @@ def test_uniform_below_is_exact_after_a_tie(r):
     assert uniform_below(value, prefix - 1, 8, rng) and not uniform_below(value, prefix + 1, 8, rng)
 
 
+@pytest.mark.slow
 def test_numpy_exp_is_within_the_gaussian_margin():
     """The Gaussian's float shortcut assumes |np.exp(-g) - exp(-g)| << 2**-40; check it against decimal."""
     g = np.concatenate([np.linspace(0, 60, 20_001), SecureRandom("exp").words(20_000) / 2.0**64 * 40])

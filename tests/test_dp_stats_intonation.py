@@ -104,6 +104,7 @@ def contour() -> np.ndarray:
     return np.where(rms > 0.3 * np.median(rms), f0, 0.0)
 
 
+@pytest.mark.slow
 def test_intonation_keeps_shape_at_high_epsilon_and_loses_it_at_low(contour):
     params = {"target_mean_hz": 110.0, "segment": 50, "n_coeffs": 4, "clip": 0.5}
     out = dp_intonation(contour, epsilon=5000.0, rng=SecureRandom("f0"), **params)
@@ -125,6 +126,7 @@ def test_intonation_keeps_shape_at_high_epsilon_and_loses_it_at_low(contour):
     assert out.noise_std_octaves == pytest.approx(np.sqrt(2 * q) / (1 - q) / 128, rel=1e-9)
 
 
+@pytest.mark.slow
 def test_intonation_at_low_epsilon_states_its_noise(contour):
     out = dp_intonation(contour, epsilon=1.0, target_mean_hz=200.0)
     assert out.entry["private"] and out.noise_std_octaves > 1  # honest: local DP on a whole utterance is noisy

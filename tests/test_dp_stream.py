@@ -70,7 +70,11 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
     return build(tmp_path_factory.mktemp("inputs"))
 
 
-@pytest.mark.parametrize("name, mechanism, expected", GOLDEN, ids=[f"{n}-{m[1]}" for n, m, _ in GOLDEN])
+QUICK = {("pcm16.wav", "8"), ("flac24.flac", "gaussian")}  # the rest of GOLDEN runs only with the slow tests
+
+
+@pytest.mark.parametrize("name, mechanism, expected", [
+    pytest.param(n, m, e, id=f"{n}-{m[1]}", marks=() if (n, m[1]) in QUICK else pytest.mark.slow) for n, m, e in GOLDEN])
 def test_seeded_output_is_what_the_whole_file_version_wrote(inputs, tmp_path, name, mechanism, expected):
     out = tmp_path / "out.wav"
     result = run_cli(["noise", inputs[name], *mechanism, "--seed", "golden", "-o", out, "--emit-manifest"])
@@ -95,6 +99,7 @@ def _peak_rss_mib(args) -> float:
     return int(result.stderr.strip().splitlines()[-1]) / 1024
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.access("/usr/bin/time", os.X_OK), reason="needs GNU time (apt install time)")
 def test_memory_stays_flat_as_the_file_grows(tmp_path):
     """16 times more audio (1 M to 16 M samples, 17 minutes at 16 kHz) costs no more memory: one block at a time

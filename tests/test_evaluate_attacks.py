@@ -17,7 +17,7 @@ from conftest import DATA, SPEAKERS, VCTK  # noqa: E402
 from privspeech import voice  # noqa: E402
 from privspeech.audio import write  # noqa: E402
 from privspeech.errors import ExitStatus, PrivspeechError  # noqa: E402
-from privspeech.keys import SecretKey, generate  # noqa: E402
+from privspeech.keys import SecretKey  # noqa: E402
 from privspeech.evaluate import attacks, evaluation, pairs, plot, report  # noqa: E402
 
 FAST = evaluation.Settings(n_resamples=200)
@@ -42,6 +42,7 @@ def pitch_shift(y, *, sr, key, speaker, utterance):
     return librosa.effects.pitch_shift(y, sr=sr, n_steps=5)
 
 
+@pytest.mark.slow
 def test_a_pitch_shift_fools_the_ignorant_attacker_but_not_the_lazy_informed_one():
     result = evaluation.evaluate(vctk(2), anonymizer=pitch_shift, settings=FAST)
     eer = {a.name: a.score.eer for a in result.attacks}
@@ -52,6 +53,7 @@ def test_a_pitch_shift_fools_the_ignorant_attacker_but_not_the_lazy_informed_one
     assert eer["lazy-informed"] < eer["ignorant"] - 0.1
 
 
+@pytest.mark.slow
 def test_fixed_owner_and_attacker_keys_make_runs_repeatable():
     owner, attacker = SecretKey(bytes(32)), SecretKey(bytes(range(32)))
     mcadams = attacks.voice_anonymizer("mcadams", "speaker")
@@ -77,6 +79,7 @@ def shifted():
                                settings=FAST)
 
 
+@pytest.mark.slow
 def test_world_conversion_raises_the_ignorant_eer_well_above_the_reference(shifted):
     eer = {a.name: a.score.eer for a in shifted.attacks}
     assert list(eer) == ["original", "ignorant", "lazy-informed", "semi-informed"] and shifted.not_run == {}
@@ -89,6 +92,7 @@ def test_world_conversion_raises_the_ignorant_eer_well_above_the_reference(shift
         assert s.ci_low <= s.eer <= s.ci_high and s.n_speakers == 4
 
 
+@pytest.mark.slow
 def test_mcadams_files_from_disk_raise_the_ignorant_eer(tmp_path):
     # a fixed key (alphas 0.66-0.74): a random one near alpha 0.9 barely changes 2-utterance speakers
     key = SecretKey(bytes(range(32)))
@@ -103,6 +107,7 @@ def test_mcadams_files_from_disk_raise_the_ignorant_eer(tmp_path):
     assert result.utility["duration"]["mismatched"] == 0
 
 
+@pytest.mark.slow
 def test_json_report_holds_every_figure(shifted, tmp_path):
     out = tmp_path / "report.json"
     report.write_json(shifted, out)
@@ -121,6 +126,7 @@ def test_json_report_holds_every_figure(shifted, tmp_path):
     report.write_json(shifted, out, force=True)
 
 
+@pytest.mark.slow
 def test_table_and_plot(shifted, tmp_path):
     from rich.console import Console
 
@@ -138,6 +144,7 @@ def test_table_and_plot(shifted, tmp_path):
         assert image.format == "PNG" and image.size[0] > 800
 
 
+@pytest.mark.slow
 def test_plot_names_the_run_and_each_attack_with_its_interval_and_trials(shifted):
     det = plot.figure(shifted).axes[0]
     assert det.get_title().startswith("world, speaker level; 4 speakers, 12 utterances\n")
@@ -149,6 +156,7 @@ def test_plot_names_the_run_and_each_attack_with_its_interval_and_trials(shifted
                         f"{s.n_target} target / {s.n_nontarget} non-target trials")
 
 
+@pytest.mark.slow
 def test_plot_shows_the_reference_inside_the_frame(shifted):
     """The reference attack is perfect here: its curve runs along the lines marked 0, inside the frame."""
     assert shifted.attack("original").score.eer == 0
@@ -163,6 +171,7 @@ def test_plot_shows_the_reference_inside_the_frame(shifted):
     assert len(x) >= 3 and x.min() == zero and y.min() == zero
 
 
+@pytest.mark.slow
 def test_plot_names_the_attacks_not_run(shifted):
     report = dataclasses.replace(shifted, attacks=shifted.attacks[:3], not_run={"semi-informed": "no cohort"})
     legend = [text.get_text() for text in plot.figure(report).axes[0].get_legend().get_texts()]
@@ -190,6 +199,7 @@ def test_evaluation_needs_an_anonymizer_or_anonymized_files_and_a_disjoint_cohor
 
 
 # Last: the recognizer's thread pool lingers and slows what runs after it in the process.
+@pytest.mark.slow
 def test_a_copy_of_the_originals_gives_the_original_eer_and_perfect_utility(tmp_path):
     utterances = []
     for u in vctk(2):

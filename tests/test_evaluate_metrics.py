@@ -173,6 +173,7 @@ def test_labelled_rejects_mismatched_labels():
         metrics.Labelled.build(np.zeros(3), ["a", "b", "c"], ["1", "2", "3"])
 
 
+@pytest.mark.slow
 def test_bootstrap_interval_brackets_the_estimate_and_is_seeded():
     trials = metrics.make_trials(labelled(30, 5, 1.4))
     point = metrics.eer(trials.scores, trials.target)

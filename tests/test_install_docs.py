@@ -70,6 +70,7 @@ def test_the_systemd_unit_runs_with_no_environment(installed):
     assert b'"action": "deleted"' in proc.stdout and not (root / "old.wav").exists()
 
 
+@pytest.mark.slow
 def test_the_installed_package_carries_a_man_page_per_command(tmp_path):
     """`pip install .` puts man/*.1 under share/man/man1, which the README links into /usr/local/share/man."""
     assert "/opt/privspeech/share/man/man1/privspeech*.1" in README
@@ -92,6 +93,7 @@ def test_the_installed_package_carries_a_man_page_per_command(tmp_path):
         assert command in commands and f"privspeech-{command}.1" in pages
 
 
+@pytest.mark.slow
 def test_the_try_it_command_leaves_git_status_clean(tmp_path):
     """The README's first command, after its install step, run in a repository like this one."""
     (block,) = re.findall(r"## Try it\n.*?```sh\n(.*?)```", README, re.S)
@@ -111,6 +113,7 @@ def test_the_try_it_command_leaves_git_status_clean(tmp_path):
     assert subprocess.run(git + ["status", "--porcelain"], capture_output=True, text=True).stdout == ""
 
 
+@pytest.mark.slow
 def test_the_headline_pipeline_keeps_audio_worth_keeping(tmp_path):
     """The README's first example, run as written on the sample recordings: only encrypted releases stay, they
     open to speech of the originals' length, and the noise example keeps speech above the noise."""

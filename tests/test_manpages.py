@@ -1,13 +1,14 @@
 """The committed man pages are exactly what the CLI definition renders, and their synopses match what it takes."""
 
 import os
-from pathlib import Path
 
 from privspeech.cli import manpage
 from privspeech.managed import mark
 from privspeech.errors import ExitStatus
 
-MAN = Path(__file__).resolve().parents[1] / "man"
+from conftest import REPO
+
+MAN = REPO / "man"
 
 
 def test_committed_man_pages_are_up_to_date():

@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from privspeech import crypto
 
 from conftest import VCTK, run_on_terminal
@@ -14,6 +16,7 @@ SPEECH = VCTK / "p228" / "p228_003.wav"
 PASSPHRASE = "a passphrase typed at the prompt"
 
 
+@pytest.mark.slow
 def test_keygen_then_decrypt_with_a_typed_passphrase(tmp_path):
     key = tmp_path / "me.key"
     status, shown = run_on_terminal(["keygen", "-p", "-o", key], answers=[PASSPHRASE, PASSPHRASE])
@@ -30,6 +33,7 @@ def test_keygen_then_decrypt_with_a_typed_passphrase(tmp_path):
     assert (tmp_path / "out.wav").read_bytes() == SPEECH.read_bytes()
 
 
+@pytest.mark.slow
 def test_encrypt_and_decrypt_with_a_typed_passphrase(tmp_path):
     sealed = tmp_path / "speech.wav.age"
     status, shown = run_on_terminal(["encrypt", "-p", SPEECH, "-o", sealed], answers=[PASSPHRASE, PASSPHRASE])

@@ -23,9 +23,7 @@ from privspeech.inputs import collect
 from privspeech.stages import WAV, Stage
 
 import stages
-from conftest import VCTK, foreground_sigint, no_temp_files, records
-
-TESTS = Path(__file__).resolve().parent
+from conftest import TESTS, VCTK, foreground_sigint, no_temp_files, records
 
 
 def run(stage, paths, capsys, **kwargs):
@@ -39,6 +37,7 @@ def run(stage, paths, capsys, **kwargs):
 GAIN = Stage("gain", stages.gain, stages.Gain(0.5), naming=WAV)
 
 
+@pytest.mark.slow
 def test_parallel_run_keeps_input_order_and_mirrors_layout(tmp_path, capsys):
     out = tmp_path / "out"
     status, got, err = run(Stage("gain", stages.pid_gain, stages.Gain(), naming=WAV), [VCTK], capsys, out_dir=out, jobs=2)
@@ -105,6 +104,7 @@ def test_thread_stages_keep_input_order_across_batches_resumed_records_and_failu
     assert all(r["privspeech"]["sha256"] == sha256_file(r["audio_filepath"]) for r in got)
 
 
+@pytest.mark.slow
 def test_thread_stages_spread_large_files_over_the_threads(tmp_path, capsys):
     y, sr = sf.read(VCTK / "p225" / "p225_003.wav")
     reps = int(np.ceil(executors.THREAD_BATCH_BYTES / 2 / y.size)) + 1  # 16-bit samples: over the batch's bytes
@@ -227,6 +227,7 @@ def test_ctrl_c_exits_130_and_leaves_no_temporary_or_partial_files(tmp_path, job
     assert not list(out.rglob("*.wav"))
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_a_thread_stage_finishes_the_records_being_written_and_starts_no_more(tmp_path):
     """Threads cannot be interrupted: each completes its current record (atomically); the rest of its batch
     is not started."""
@@ -246,6 +247,7 @@ def test_ctrl_c_in_a_thread_stage_finishes_the_records_being_written_and_starts_
     assert 1 <= len(list(out.rglob("*.wav"))) <= 2  # one per thread at most, of the 10 queued
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage_args", [["noise", "--epsilon", "50", "-j", "2"], ["encrypt", "-p", "--jobs", "2"]],
                          ids=["processes", "threads"])
 def test_a_finished_record_is_handed_on_while_the_next_input_is_still_to_come(stage_args, tmp_path):

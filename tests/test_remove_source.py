@@ -44,7 +44,8 @@ def _dataset(tmp_path: Path) -> tuple[Path, Path]:
     return data, victim
 
 
-@pytest.mark.parametrize("named", ["../victim/secret.txt", "../victim/keep.wav", "ABSOLUTE"])
+@pytest.mark.parametrize("named", ["../victim/secret.txt", pytest.param("../victim/keep.wav", marks=pytest.mark.slow),
+                                   pytest.param("ABSOLUTE", marks=pytest.mark.slow)])
 def test_a_manifest_cannot_delete_what_lies_outside_its_folder(tmp_path, keys, named):
     key, recipient = keys
     data, victim = _dataset(tmp_path)
@@ -92,6 +93,7 @@ def test_careless_removal_is_a_usage_error_that_touches_nothing(tmp_path, keys, 
     assert (data / "a.wav").read_bytes() == before and not (tmp_path / "x.age").exists()
 
 
+@pytest.mark.slow
 def test_a_wrong_identity_keeps_the_source_and_writes_nothing(tmp_path, keys):
     _, recipient = keys
     data, _ = _dataset(tmp_path)
@@ -102,6 +104,7 @@ def test_a_wrong_identity_keeps_the_source_and_writes_nothing(tmp_path, keys):
     assert (data / "a.wav").exists() and not (tmp_path / "a.wav.age").exists() and no_temp_files(tmp_path)
 
 
+@pytest.mark.slow
 def test_a_passphrase_verifies_itself(tmp_path):
     data, _ = _dataset(tmp_path)
     original = (data / "a.wav").read_bytes()
@@ -160,6 +163,7 @@ def test_a_manifest_dropped_by_an_unprivileged_user_cannot_make_root_delete(tmp_
         shutil.rmtree(shared)
 
 
+@pytest.mark.slow
 def test_a_piped_manifest_needs_a_source_root(tmp_path, keys):
     key, recipient = keys
     data, victim = _dataset(tmp_path)
@@ -204,6 +208,7 @@ def test_a_swapped_folder_on_the_way_is_never_followed(tmp_path):
     assert (elsewhere / "x.wav").exists()
 
 
+@pytest.mark.slow
 def test_rerunning_on_files_already_removed_prints_their_records(tmp_path, keys):
     """Files named on the command line that an earlier run encrypted and removed are not 'missing' to a rerun."""
     key, recipient = keys

@@ -36,6 +36,7 @@ def dataset(tmp_path):
     return root
 
 
+@pytest.mark.slow
 def test_init_marks_a_folder_that_prune_then_accepts(tmp_path):
     root = tmp_path / "new"
     refused = run_cli(["prune", root])
@@ -96,6 +97,7 @@ def test_a_bad_manifest_line_and_an_undeletable_file_exit_1(tmp_path):
     assert records(result.stdout.decode())[0]["action"] == "error"
 
 
+@pytest.mark.slow
 def test_a_second_run_fails_at_once_or_waits_for_the_lock(tmp_path):
     root = dataset(tmp_path)
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(root), "1.5"], stdout=subprocess.PIPE)
@@ -154,6 +156,7 @@ def test_lock_is_released_when_the_holder_dies(tmp_path):
         assert os.stat(root / ".privspeech/prune.lock").st_mode & 0o777 == 0o600
 
 
+@pytest.mark.slow
 def test_a_closed_stdout_does_not_stop_the_deletions(tmp_path):
     root = make_root(tmp_path)
     for i in range(1000):

@@ -11,7 +11,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,10 +22,9 @@ from privspeech.retention import Policy, execute, make_plan, open_root
 from privspeech.retention.rewrite import Redo, redo_name
 from privspeech.timeutil import parse_duration
 
-from conftest import records, run_cli
+from conftest import NOBODY, records, run_cli
 from test_retention_rules import FUTURE, PAST, make_root, record, run, write_manifest
 
-NOBODY = 65534
 OLD = Policy(older_than=parse_duration("30d"))
 
 
@@ -47,15 +45,6 @@ def needs_root_and(*tools: str) -> None:
     missing = [tool for tool in tools if shutil.which(tool) is None]
     if missing:
         pytest.skip(f"needs {', '.join(missing)}")
-
-
-@pytest.fixture
-def public_tmp():
-    """A folder every user can reach (pytest's tmp_path is private to its user), removed afterwards."""
-    folder = Path(tempfile.mkdtemp(prefix="privspeech-faults-"))
-    folder.chmod(0o755)
-    yield folder
-    subprocess.run(["rm", "-rf", str(folder)], check=True)
 
 
 def cli_actions(result: subprocess.CompletedProcess) -> list[dict]:
@@ -202,6 +191,7 @@ def make_deep(root: Path, depth: int) -> None:
         os.close(fd)
 
 
+@pytest.mark.slow
 def test_an_unparsable_manifest_and_a_1100_deep_tree_fail_only_their_part(public_tmp):
     """Through the CLI, with at most 512 open descriptors: exit 1, one error line each, the rest of ROOT pruned."""
     root = make_root(public_tmp)
@@ -237,6 +227,7 @@ def test_an_unparsable_manifest_and_a_1100_deep_tree_fail_only_their_part(public
 
 # --- item 5: the audit log names every deletion before it happens -----------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_kill_9_at_a_random_moment_leaves_every_missing_file_named_by_an_intent(tmp_path, seed):
     root = make_root(tmp_path)
@@ -294,6 +285,7 @@ def expired_manifest(root: Path, count: int) -> Path:
     return write_manifest(root / "m.jsonl", lines)
 
 
+@pytest.mark.slow
 def test_a_real_appender_loses_no_line_while_prune_rewrites(tmp_path):
     root = make_root(tmp_path)
     manifest = expired_manifest(root, 2000)
@@ -361,6 +353,7 @@ def interrupted(old: bytes, new: bytes, state: str) -> bytes:
             "new text written": new + marked[cut:], "truncated": new}[state]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("appended", [False, True])
 @pytest.mark.parametrize("state", ["redo written", "marker written", "half written", "new text written",
                                    "truncated"])

@@ -1,7 +1,6 @@
 """`privspeech scan` through the real CLI: records, options, streams and every bad input."""
 
 import hashlib
-import hmac
 import json
 import os
 import shutil
@@ -18,7 +17,7 @@ import soundfile as sf
 from privspeech import keys
 from privspeech.timeutil import parse_ts
 
-from conftest import DATA, SAMPLES, SPEAKERS, VCTK, records, run_cli
+from conftest import DATA, REPO, SAMPLES, SPEAKERS, VCTK, records, run_cli
 
 
 def test_scan_corpus_folder_gives_one_valid_record_per_audio_file(cli):
@@ -234,7 +233,7 @@ def test_unreadable_file_as_unprivileged_user(tmp_path):
         cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m", "privspeech",
                "scan", str(locked)]
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=shared,
-                              env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+                              env={**os.environ, "PYTHONPATH": str(REPO)})
         if "Permission denied" in proc.stderr and "python" in proc.stderr.lower():
             pytest.skip("the unprivileged user cannot run this interpreter")
         assert proc.returncode == 1 and "permission denied" in proc.stderr and "Traceback" not in proc.stderr

@@ -51,6 +51,7 @@ def travelled(work, task: Task, texts: list[bytes]):
     return pickle.loads(pickle.dumps((work, task)))
 
 
+@pytest.mark.slow
 def test_anonymize_and_scan_tasks_carry_the_key_file_path_only(secrets, tmp_path):
     ref = SecretFile(keys.load_key_file, str(secrets["folder"] / "anon.key"))
     local = anonymize_record(Task(Record(str(SOURCE), id="p225_003", speaker="p225"), str(tmp_path / "local.wav")),
@@ -68,6 +69,7 @@ def test_anonymize_and_scan_tasks_carry_the_key_file_path_only(secrets, tmp_path
                                                        ScanSettings(key=secrets["key"])).privspeech.source
 
 
+@pytest.mark.slow
 def test_encrypt_and_decrypt_tasks_carry_identity_and_passphrase_paths_only(secrets, tmp_path):
     folder = secrets["folder"]
     pass_ref = SecretFile(passphrase.read_file, str(folder / "pass.txt"))

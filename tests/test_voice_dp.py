@@ -34,6 +34,7 @@ def calls(tmp_path, cli):
     return src, scanned.stdout, key_file
 
 
+@pytest.mark.slow
 def test_ledger_entry_and_budget_refusal(calls, tmp_path, cli):
     _, manifest, key_file = calls
     first = cli(["anonymize", "-k", key_file, "--dp-epsilon", "20", "--max-epsilon", "50", "--out-dir",
@@ -96,6 +97,7 @@ def _correlations(tmp_path, cli, src, key_file, epsilon):
     return np.array(values)
 
 
+@pytest.mark.slow
 def test_contour_follows_the_source_at_high_epsilon_and_not_at_low(calls, tmp_path, cli):
     """A fixed key and seed make the run reproducible (the correlation also depends on the drawn target)."""
     src, _, _ = calls
@@ -110,6 +112,7 @@ def test_contour_follows_the_source_at_high_epsilon_and_not_at_low(calls, tmp_pa
     assert abs(low.mean()) < 0.25 and high.mean() > low.mean() + 0.35, (high, low)
 
 
+@pytest.mark.slow
 def test_seed_is_reproducible_and_marked_not_private(calls, tmp_path, cli):
     src, _, key_file = calls
     wav = src / FILES[0]
@@ -125,6 +128,7 @@ def test_seed_is_reproducible_and_marked_not_private(calls, tmp_path, cli):
     assert records(budget.stdout)[0]["not_private_ops"] == 1
 
 
+@pytest.mark.slow
 def test_lazy_attacker_rebuilt_from_the_manifest_releases_intonation_the_same_way(calls, tmp_path, cli):
     """`evaluate` with two manifests: the attacker's anonymizer repeats the DP release the ledger names."""
     _, manifest, key_file = calls
@@ -166,6 +170,7 @@ def test_bad_library_settings(settings):
         DPSettings(**settings)
 
 
+@pytest.mark.slow
 def test_long_stereo_file_splits_one_epsilon_over_segments_and_channels():
     """34 s of stereo speech: two stream segments x two channels are four releases sharing one epsilon."""
     y = np.concatenate([sf.read(p)[0] for p in sorted((VCTK / "p227").glob("*.wav"))[:5]])[: 34 * 16000]

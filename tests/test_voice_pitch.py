@@ -31,6 +31,7 @@ def gross_error_rate(f0: np.ndarray, reference: np.ndarray) -> float:
     return float(np.mean(np.abs(f0[:n][both] / reference[:n][both] - 1.0) > 0.2))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(FILES))
 def test_contour_on_clean_speech_agrees_with_harvest(name):
     # Tolerance: on the frames both call voiced, at most 6 % more than 20 % off harvest (measured: 0-5.7 %, the
@@ -52,6 +53,7 @@ def telephone(x: np.ndarray, sr: int) -> tuple[np.ndarray, int]:
     return scipy.signal.resample_poly(scipy.signal.sosfilt(band, x), 8000, sr), 8000
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["211", "201", "p225", "p226"])
 def test_fewer_gross_errors_than_dio_on_telephone_speech(name):
     # Reference: harvest on the clean recording. Measured: rapt 0-8.4 % gross errors, dio 16-85 % (octave jumps
@@ -64,6 +66,7 @@ def test_fewer_gross_errors_than_dio_on_telephone_speech(name):
     assert rapt <= 0.15
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["211", "201", "p225", "p226"])
 def test_fewer_voiced_frames_lost_than_dio_in_babble(name):
     # The other three recordings talking at once, 5 dB below the speech. Reference: harvest's voiced frames on the
@@ -85,6 +88,7 @@ def test_same_output_twice():
     assert all(np.array_equal(a, b) for a, b in zip((first.f0, first.sp, first.ap), (second.f0, second.sp, second.ap)))
 
 
+@pytest.mark.slow
 def test_no_state_leaks_from_earlier_calls():
     # SPTK's RAPT keeps C statics between calls: in one process, p225's F0 changed with the length of the previous
     # call's input (every second length in steps of 2,000 samples); world runs each call in a forked child
@@ -95,6 +99,7 @@ def test_no_state_leaks_from_earlier_calls():
         assert np.array_equal(track(x, sr, "rapt"), reference)
 
 
+@pytest.mark.slow
 def test_frames_on_worlds_grid_at_any_rate():
     x, sr = load("211")
     reference = track(x, sr, "rapt")

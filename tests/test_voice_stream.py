@@ -40,6 +40,7 @@ def mean_f0(x: np.ndarray) -> float:
     return float(np.exp(np.log(f0[f0 > 0]).mean()))
 
 
+@pytest.mark.slow
 def test_world_block_path_matches_one_shot_without_seams(long_speech):
     x = long_speech
     one_shot, no_cuts = stream(x, block=x.size, segment_seconds=1e6)
@@ -70,6 +71,7 @@ def test_world_block_path_matches_one_shot_without_seams(long_speech):
     assert dist[at_seam].max() <= np.percentile(dist[~at_seam], 99)
 
 
+@pytest.mark.slow
 def test_mcadams_block_path_equals_one_shot_up_to_each_segments_level(long_speech):
     """McAdams is frame-local, so between joins each block-path segment is the one-shot output times the
     segment's own loudness gain, up to its 10 ms frame grid starting at a different phase (about 35 dB SNR)."""
@@ -85,6 +87,7 @@ def test_mcadams_block_path_equals_one_shot_up_to_each_segments_level(long_speec
         assert 10 * np.log10(np.sum(b**2) / np.sum((b - gain * o) ** 2)) > 30.0
 
 
+@pytest.mark.slow
 def test_memory_stays_bounded_as_input_grows(long_speech):
     """Peak traced memory for 2 minutes of input is no more than for 30 s (blocks of 4096, 5 s segments)."""
 
@@ -105,6 +108,7 @@ def test_memory_stays_bounded_as_input_grows(long_speech):
     assert long_ < 1.2 * short
 
 
+@pytest.mark.slow
 def test_stereo_blocks_and_float32():
     x = np.stack([sf.read(VCTK / "p225" / "p225_003.wav")[0], sf.read(VCTK / "p228" / "p228_005.wav")[0][:96161]],
                  axis=1).astype(np.float32)

@@ -8,13 +8,13 @@ import pytest
 import scipy.signal
 import soundfile as sf
 
-from conftest import REPO, SAMPLES, records
+from conftest import DATA, SAMPLES, records
 from privspeech.keys import SecretKey, write_key_file
 from privspeech.voice import world
 from privspeech.voice.stream import VoiceStream
 
 KEY = SecretKey(bytes(range(32)))
-NOISY = REPO / "tests" / "data" / "babble-3486-166424-0000b.flac"
+NOISY = DATA / "babble-3486-166424-0000b.flac"
 
 
 def convert(x: np.ndarray, sr: int, speaker: str, **settings) -> tuple[np.ndarray, world.WorldVoice]:
@@ -28,7 +28,8 @@ def lost_voicing(x: np.ndarray, y: np.ndarray, sr: int) -> float:
     return float(np.mean(~heard[voiced]))
 
 
-@pytest.mark.parametrize("strength", world.STRENGTHS)
+@pytest.mark.parametrize("strength", [s if s == "balanced" else pytest.param(s, marks=pytest.mark.slow)
+                                      for s in world.STRENGTHS])
 def test_each_strength_reaches_the_manifest(strength, tmp_path, cli):
     write_key_file(tmp_path / "anon.key", KEY)  # a fixed key: with it no check fires on this clean recording
     result = cli(["anonymize", SAMPLES / "p225" / "p225_003.wav", "-o", tmp_path / "out.wav", "--strength", strength,
@@ -56,6 +57,7 @@ def test_an_unknown_strength_is_a_usage_error_naming_the_choices(tmp_path, cli):
     assert result.exit_code == 2 and "--strength applies to --method world only" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_converted_voice_that_lost_its_voicing_falls_back_to_a_gentler_target(tmp_path, cli):
     x, sr = sf.read(NOISY)
     full, voice_full = convert(x, sr, "3486")
@@ -77,6 +79,7 @@ def test_a_converted_voice_that_lost_its_voicing_falls_back_to_a_gentler_target(
     assert records(result.stdout)[0]["privspeech"]["ops"][-1]["checks"] == {"degraded": False, "lost_voicing": True}
 
 
+@pytest.mark.slow
 def test_clean_speech_passes_the_checks_unchanged():
     x, sr = sf.read(SAMPLES / "p226" / "p226_005.wav")
     light, voice = convert(x, sr, "p226", strength="light")
@@ -85,7 +88,7 @@ def test_clean_speech_passes_the_checks_unchanged():
     assert light.tobytes() == balanced.tobytes()
 
 
-@pytest.mark.parametrize("case", ["8 kHz", "telephone band at 16 kHz"])
+@pytest.mark.parametrize("case", ["8 kHz", pytest.param("telephone band at 16 kHz", marks=pytest.mark.slow)])
 def test_narrowband_recordings_are_degraded_and_get_the_timbre_limit(case):
     if case == "8 kHz":
         x, sr = sf.read(SAMPLES / "jackson" / "jackson_take00.wav")

@@ -71,6 +71,7 @@ def convert(name: str, settings: world.WorldSettings, ident: str | None = None):
 
 
 # with this key p226 (male) crosses up, p228 (female) crosses down, p227 (male) stays on the low side
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["p226_003", "p228_005", "p227_005"])
 def test_output_f0_follows_the_target_mapping(name):
     settings = world.WorldSettings()
@@ -92,6 +93,7 @@ def test_output_f0_follows_the_target_mapping(name):
     assert (voice.target.formant_scale > 1.0) == (out_hz > source_hz)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["p226_003", "p225_003"])
 def test_formants_move_by_the_drawn_scale(name):
     x, sr, y, voice = convert(name, world.WorldSettings())
@@ -100,6 +102,7 @@ def test_formants_move_by_the_drawn_scale(name):
     assert formant_scale(x, y, sr) == pytest.approx(scale, abs=0.03)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["p226_003", "p228_005"])
 def test_long_term_shape_is_the_keyed_band_weighted_one(name):
     # The same key with and without the keyed shape: F0, warp and tilt are the same, so the outputs' long-term log
@@ -152,6 +155,7 @@ def test_keyed_cuts_above_2800_hz_are_soft_limited_and_boosts_are_not(monkeypatc
     assert np.all(limited[:, above][deep] > full[:, above][deep])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["p225_008", "p226_005", "p227_005", "p228_005"])
 def test_pitch_contour_stays_correlated_with_the_original(name):
     # Measured by harvest on input and output, over the frames the converter treats as voiced (dio voices
@@ -187,6 +191,7 @@ def test_map_f0_keeps_unvoiced_frames_and_flattens_intonation():
     assert np.allclose(flat[flat > 0], 200.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("f0_method", ["harvest", "rapt"])
 def test_other_f0_methods_convert_too(f0_method):
     x, sr = load("p226_003", seconds=2.5)
