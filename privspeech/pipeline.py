@@ -1,7 +1,7 @@
 """The per-record runner every stage uses.
 
-A stage (:class:`privspeech.stages.Stage`) has a top-level function ``work(task, settings) -> Record`` (picklable, so it runs
-in worker processes). The runner takes work items (see :mod:`privspeech.inputs`), places each output
+A stage (:class:`privspeech.stages.Stage`) has a top-level function ``work(task, settings) -> Record`` (picklable,
+so it runs in worker processes). The runner takes work items (see :mod:`privspeech.inputs`), places each output
 (:mod:`privspeech.placement`), skips work an identical earlier run already finished and journals what this run
 finishes (:mod:`privspeech.resume`), maps the work over an executor (:mod:`privspeech.executors`), prints the
 resulting records to stdout in input order, and reports failures without stopping the batch. A stage that consumes

@@ -12,7 +12,7 @@ import soundfile as sf
 from privspeech.errors import ExitStatus, PrivspeechError
 
 from conftest import SAMPLES
-from test_evaluate_utility import sample
+from test_evaluate_preservation import sample
 
 jiwer = pytest.importorskip("jiwer")
 pytest.importorskip("num2words")  # spells out numbers before WER; part of the eval extra

@@ -14,6 +14,8 @@ import pytest
 
 from conftest import VCTK, records, run_cli
 
+pytestmark = pytest.mark.slow  # every test runs the CLI in several subprocesses
+
 UTC = dt.timezone.utc
 SOURCES = sorted((VCTK / "p225").glob("*.wav"))[:3]
 
@@ -294,7 +296,8 @@ def test_now_plans_file_expiry_too_and_one_run_holds_a_keyring(tmp_path, keyring
     (root / "m.jsonl").write_bytes(ok(run_cli(["scan", root / SOURCES[0].name, "--retain", "30d"])).stdout)
     later = ts(dt.datetime.now(UTC) + dt.timedelta(days=31))
     assert ok(run_cli(["prune", root, "--dry-run"])).stdout == b""
-    planned = [json.loads(line) for line in ok(run_cli(["prune", root, "--now", later, "--dry-run"])).stdout.splitlines()]
+    plan = ok(run_cli(["prune", root, "--now", later, "--dry-run"])).stdout
+    planned = [json.loads(line) for line in plan.splitlines()]
     assert {(a["action"], a["kind"]) for a in planned} == {("would-delete", "file"), ("would-delete", "record")}
     refused = run_cli(["prune", root, "--now", later])
     assert refused.returncode == 2 and (root / SOURCES[0].name).exists()

@@ -40,7 +40,8 @@ GAIN = Stage("gain", stages.gain, stages.Gain(0.5), naming=WAV)
 @pytest.mark.slow
 def test_parallel_run_keeps_input_order_and_mirrors_layout(tmp_path, capsys):
     out = tmp_path / "out"
-    status, got, err = run(Stage("gain", stages.pid_gain, stages.Gain(), naming=WAV), [VCTK], capsys, out_dir=out, jobs=2)
+    stage = Stage("gain", stages.pid_gain, stages.Gain(), naming=WAV)
+    status, got, err = run(stage, [VCTK], capsys, out_dir=out, jobs=2)
     assert status == 0, err
     inputs = sorted(VCTK.rglob("*.wav"))
     assert [r["id"] for r in got] == [f"{p.parent.name}/{p.stem}" for p in inputs]
