@@ -25,6 +25,11 @@ def format_ts(moment: dt.datetime | float) -> str:
     return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def format_date(moment: dt.datetime) -> str:
+    """The UTC date, ``2026-12-01``."""
+    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%d")
+
+
 def parse_ts(text: str) -> dt.datetime:
     """Parse an RFC 3339 timestamp; a time without zone is refused (it would be ambiguous)."""
     try:

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import UsageError
+from ..timeutil import format_date
 
 UTC = dt.timezone.utc
 _ORIGIN = dt.datetime(1970, 1, 1, tzinfo=UTC)
@@ -50,11 +51,11 @@ class Period:
             origin, days = (_ORIGIN, self.count) if self.unit == "d" else (_MONDAY, 7 * self.count)
             index = (moment - origin) // dt.timedelta(days=days)
             start = origin + dt.timedelta(days=index * days)
-            return Epoch(start.strftime("%Y-%m-%d"), start, start + dt.timedelta(days=days))
+            return Epoch(format_date(start), start, start + dt.timedelta(days=days))
         months = self.count * (12 if self.unit == "y" else 1)
         index = ((moment.year - 1970) * 12 + moment.month - 1) // months
         start, end = _month(index * months), _month((index + 1) * months)
-        return Epoch(start.strftime("%Y-%m-%d"), start, end)
+        return Epoch(format_date(start), start, end)
 
     def ending_by(self, moment: dt.datetime) -> Epoch:
         """The epoch whose end is the first at or after `moment`: a record that expires at `moment` is kept under

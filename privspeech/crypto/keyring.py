@@ -28,7 +28,7 @@ from ..errors import CannotWrite, DataError, NotFound, NotPermitted, UsageError,
 from ..fsutil import fsync_dir, make_dirs, write_bytes
 from ..lockfile import exclusive_lock
 from ..managed import STATE_DIR
-from ..timeutil import format_ts, now, parse_ts
+from ..timeutil import format_date, format_ts, now, parse_ts
 from . import identities as _identities
 from . import passphrase as _passphrase
 from .epochs import Epoch, Period
@@ -117,7 +117,7 @@ class Keyring:
             why = "a recipients view cannot create keys" if not self.full else "its identity needs the passphrase"
             raise NotFound(f"keyring {self.path}: no key for epoch {epoch.id} ({why})",
                            hint=f"on the keyring's machine run: privspeech keyring extend KEYRING --until "
-                                f"{epoch.end.strftime('%Y-%m-%d')}")
+                                f"{format_date(epoch.end)}")
         return self.create(epoch)
 
     def create(self, epoch: Epoch, passphrase: _passphrase.Passphrase | None = None) -> str:
