@@ -20,8 +20,10 @@ def anonymize(
     paths: Inputs = None,
     key_file: KeyFile = None,
     method: Annotated[str, choice(
-        "--method", "-m", metavar="world|mcadams",
-        help="WORLD voice conversion to a keyed pseudo-speaker, or the VoicePrivacy B2 McAdams baseline.")] = "world",
+        "--method", "-m", metavar="world|mcadams|revoice",
+        help="WORLD voice conversion to a keyed pseudo-speaker, the VoicePrivacy B2 McAdams baseline, or revoice: "
+             "the words recognised and spoken again by a keyed synthetic voice (English; the revoice extra and "
+             "espeak-ng).")] = "world",
     level: Annotated[str, choice(
         "--level", metavar="speaker|utterance",
         help="One pseudo-speaker per speaker (needs speaker ids), or a new one per recording.")] = "speaker",

@@ -71,6 +71,10 @@ def anonymize_record(task: Task, settings: AnonymizeSettings) -> Record:
 
     def stream(info):
         nonlocal budget
+        if settings.method == "revoice":
+            from ..voice.revoice import RevoiceStream
+
+            return RevoiceStream(sr=info.sample_rate, channels=info.channels, **ids, **dict(settings.options))
         if settings.dp is None:
             return VoiceStream(sr=info.sample_rate, channels=info.channels, method=settings.method, **ids,
                                **dict(settings.options))
@@ -83,6 +87,8 @@ def anonymize_record(task: Task, settings: AnonymizeSettings) -> Record:
 
     converted, sha256, info = transcode(task, stream, block_frames=BLOCK_FRAMES)
     params = settings.describe()
+    if settings.method == "revoice":
+        params["respoken"] = converted.entry()
     if settings.method == "world" and converted.voices[0].settings.fallback:  # what the per-recording checks found
         params["checks"] = {"degraded": any(voice.degraded for voice in converted.voices),
                             "lost_voicing": any(voice.fell_back for voice in converted.voices)}

