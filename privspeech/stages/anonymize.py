@@ -13,9 +13,8 @@ from ..keys import SecretKey
 from ..manifest import Record
 from ..secretref import SecretFile, reveal
 from ..task import Task
-from ..voice import describe
+from ..voice import describe, open_stream
 from ..voice.methods import version
-from ..voice.stream import VoiceStream
 from . import Settings, setting
 from .records import output_record, seeded_rng, transcode
 from .scan import source_speaker
@@ -71,12 +70,8 @@ def anonymize_record(task: Task, settings: AnonymizeSettings) -> Record:
 
     def stream(info):
         nonlocal budget
-        if settings.method == "revoice":
-            from ..voice.revoice import RevoiceStream
-
-            return RevoiceStream(sr=info.sample_rate, channels=info.channels, **ids, **dict(settings.options))
         if settings.dp is None:
-            return VoiceStream(sr=info.sample_rate, channels=info.channels, method=settings.method, **ids,
+            return open_stream(sr=info.sample_rate, channels=info.channels, method=settings.method, **ids,
                                **dict(settings.options))
         from ..voice.dp_intonation import dp_stream
 

@@ -1,6 +1,7 @@
-"""Speaker de-identification: convert speech to a keyed pseudo-speaker (WORLD) or the McAdams baseline.
+"""Speaker de-identification: convert speech to a keyed pseudo-speaker (WORLD), the McAdams baseline, or re-speak
+the words in a keyed synthetic voice (revoice).
 
-``anonymize`` converts a whole signal, ``VoiceStream`` a long recording block by block (same output
+``anonymize`` converts a whole signal, ``open_stream`` gives a long recording's block-wise converter (same output
 for inputs up to one segment), ``describe`` gives the non-secret parameters for the manifest.
 """
 
@@ -14,7 +15,7 @@ from ..keys import SecretKey
 from .methods import LEVELS, METHODS, check_method, resolve_settings, version
 from .stream import VoiceStream, check_signal
 
-__all__ = ["anonymize", "describe", "VoiceStream", "METHODS", "LEVELS"]
+__all__ = ["anonymize", "describe", "open_stream", "VoiceStream", "METHODS", "LEVELS"]
 
 
 def anonymize(y: np.ndarray, *, sr: int, key: SecretKey, speaker: str | None = None,
@@ -32,8 +33,9 @@ def anonymize(y: np.ndarray, *, sr: int, key: SecretKey, speaker: str | None = N
         The secret the pseudo-speaker is drawn with (HMAC-SHA256).
     speaker, utterance : str, optional
         Ids; ``level="speaker"`` needs `speaker`, ``level="utterance"`` needs `utterance`.
-    method : {"world", "mcadams"}
-        WORLD voice conversion (default) or the VoicePrivacy B2 McAdams baseline.
+    method : {"world", "mcadams", "revoice"}
+        WORLD voice conversion (default), the VoicePrivacy B2 McAdams baseline, or the words re-spoken by a keyed
+        synthetic voice.
     level : {"speaker", "utterance"}
         Same pseudo-speaker for every recording of a speaker, or a new one per recording.
     **settings
@@ -53,9 +55,20 @@ def anonymize(y: np.ndarray, *, sr: int, key: SecretKey, speaker: str | None = N
     """
     check_signal(y)
     channels = 1 if y.ndim == 1 else y.shape[1]
-    stream = VoiceStream(sr=sr, channels=channels, key=key, speaker=speaker, utterance=utterance, method=method,
+    stream = open_stream(sr=sr, channels=channels, key=key, speaker=speaker, utterance=utterance, method=method,
                          level=level, **settings)
-    return np.concatenate([stream.process(y), stream.flush()])
+    out = np.concatenate([stream.process(y), stream.flush()])
+    return out[:, 0] if y.ndim == 1 and out.ndim == 2 else out
+
+
+def open_stream(*, method: str = "world", **kwargs: Any):
+    """The block-wise converter of `method` (:class:`VoiceStream`, or revoice's, which re-speaks the words)."""
+    if method == "revoice":
+        check_method(method, kwargs.get("level", "speaker"))
+        from .revoice import RevoiceStream
+
+        return RevoiceStream(**kwargs)
+    return VoiceStream(method=method, **kwargs)
 
 
 def describe(method: str = "world", level: str = "speaker", key: SecretKey | None = None,
