@@ -20,10 +20,13 @@ def evaluate(
         help="Manifest of the anonymized versions (paired by privspeech.source.id). Without it the originals "
              "are anonymized here with --method/--level and a one-run key.")] = None,
     method: Annotated[Optional[str], choice(
-        "--method", "-m", metavar="world|mcadams", help="Anonymization method to evaluate (world or mcadams) [default: read from the "
-                         "anonymized manifest, else world].", show_default=False)] = None,
+        "--method", "-m", metavar="world|mcadams|revoice",
+        help="Anonymization method to evaluate [default: read from the anonymized manifest, else world]. revoice's "
+             "words come from the same recognizer as the word figures: compare its WER against the records' text.",
+        show_default=False)] = None,
     level: Annotated[Optional[str], choice(
-        "--level", metavar="speaker|utterance", help="speaker or utterance [default: as --method].", show_default=False)] = None,
+        "--level", metavar="speaker|utterance", help="speaker or utterance [default: as --method].",
+        show_default=False)] = None,
     cohort: Annotated[Optional[list[str]], typer.Option(
         "--cohort", metavar="PATH", help="Speech of other speakers (folder or manifest, repeatable) to train the "
                                          "semi-informed attacker's back-end on; without it that attack is not run.")
