@@ -14,6 +14,7 @@ from ..warp import apply_warp, vtln_warp
 from .recognize import Word
 
 PAUSE_S = 0.2  # a pause this long or longer ends a phrase
+MAX_PHRASE_S = 5.0  # a longer phrase is cut at its longest gap between words (the voice's memory grows with length)
 FRAME_MS = 5.0
 EDGE_S = 0.01  # raised-cosine edges of each placed phrase
 LEVEL_FRAME_S = 0.02
@@ -31,14 +32,24 @@ class Phrase:
 
 
 def phrases(words: list[Word]) -> list[Phrase]:
-    """`words` grouped into phrases at pauses of :data:`PAUSE_S` or more."""
+    """`words` grouped into phrases at pauses of :data:`PAUSE_S` or more, none longer than :data:`MAX_PHRASE_S`
+    unless it is one word."""
     found: list[list[Word]] = []
     for word in words:
         if found and word.start - found[-1][-1].end < PAUSE_S:
             found[-1].append(word)
         else:
             found.append([word])
-    return [Phrase(" ".join(w.text for w in group), group[0].start, group[-1].end) for group in found]
+    return [Phrase(" ".join(w.text for w in group), group[0].start, group[-1].end)
+            for whole in found for group in _short(whole)]
+
+
+def _short(group: list[Word]) -> list[list[Word]]:
+    """`group` cut at its longest gaps between words until no part is longer than :data:`MAX_PHRASE_S`."""
+    if len(group) < 2 or group[-1].end - group[0].start <= MAX_PHRASE_S:
+        return [group]
+    cut = 1 + max(range(len(group) - 1), key=lambda i: group[i + 1].start - group[i].end)
+    return _short(group[:cut]) + _short(group[cut:])
 
 
 def trim(y: np.ndarray, *, sr: int, floor_db: float = -40.0) -> np.ndarray:
