@@ -25,7 +25,8 @@ from . import fit
 VERSION = "revoice-1"
 CHUNK_S = 30.0
 SEARCH_S = 10.0  # a chunk ends at the quietest 100 ms of its last SEARCH_S seconds
-LENGTH_SCALE = (0.6, 1.8)  # the voice's pace is fitted within these bounds; WORLD stretches the rest
+LENGTH_SCALE = (0.8, 1.25)  # the voice's pace is fitted to a phrase's span within these bounds
+STRETCH = 0.1  # then WORLD stretches it by at most this much, into the pause after it if need be
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,8 @@ class RevoiceStream:
         heard = recognize.words(_resample(x, self.sr, recognize.RATE), model=self.settings.asr_model)
         kept = [w for w in heard if w.probability >= self.settings.min_probability]
         self.unrecognized += len(heard) - len(kept)
-        for phrase in fit.phrases(kept):
+        found = fit.phrases(kept)
+        for phrase, following in zip(found, found[1:] + [None]):
             start, stop = int(phrase.start * self.sr), min(x.size, int(np.ceil(phrase.end * self.sr)))
             if stop - start < int(0.05 * self.sr):
                 continue
@@ -103,7 +105,9 @@ class RevoiceStream:
             spoken = fit.trim(_resample(spoken, synthesize.rate(), self.sr), sr=self.sr)
             if spoken.size < int(0.05 * self.sr):
                 continue
-            voiced = fit.convert(spoken, sr=self.sr, length=stop - start, target=self.target)
+            room = (int(following.start * self.sr) if following else x.size) - start
+            length = min(room, int(np.clip(stop - start, spoken.size * (1 - STRETCH), spoken.size * (1 + STRETCH))))
+            voiced = fit.convert(spoken, sr=self.sr, length=length, target=self.target)
             gain = fit.level(x[start:stop], sr=self.sr) / max(fit.level(voiced, sr=self.sr), 1e-9)
             fit.place(out, voiced * gain, start)
             self.phrases += 1

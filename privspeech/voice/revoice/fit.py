@@ -36,7 +36,7 @@ def phrases(words: list[Word]) -> list[Phrase]:
     unless it is one word."""
     found: list[list[Word]] = []
     for word in words:
-        if found and word.start - found[-1][-1].end < PAUSE_S:
+        if found and word.start - found[-1][-1].end < PAUSE_S - 1e-6:  # (times are floats)
             found[-1].append(word)
         else:
             found.append([word])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import subprocess
 
 import numpy as np
@@ -37,7 +38,16 @@ def rate() -> int:
 
 
 def phonemes(text: str) -> str:
-    """The IPA phonemes espeak-ng gives `text` (US English), clauses joined by spaces."""
+    """The IPA phonemes espeak-ng gives `text` (US English), each clause followed by its punctuation mark, as
+    Piper's own phonemizer keeps them (the voice ends a sentence and pauses at a comma by them)."""
+    out = []
+    for clause, mark in re.findall(r"([^,.;:!?]*)([,.;:!?]*)", text):
+        if clause.strip():
+            out.append(_espeak(clause) + (mark[:1] if mark else ""))
+    return " ".join(part for part in out if part)
+
+
+def _espeak(text: str) -> str:
     try:
         done = subprocess.run([espeak(), "-q", "-v", "en-us", "--ipa"], input=text.encode("utf-8"),
                               capture_output=True, timeout=60, check=True)
@@ -66,4 +76,4 @@ def natural_seconds(phones: str) -> float:
     return max(1, sum(1 for p in phones if p not in _NOT_SOUNDS)) * SECONDS_PER_PHONEME
 
 
-_NOT_SOUNDS = frozenset(" ˈˌː")
+_NOT_SOUNDS = frozenset(" ˈˌː,.;:!?")

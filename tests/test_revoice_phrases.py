@@ -1,0 +1,27 @@
+"""revoice's phrases from recognised words (no models needed): pauses of 200 ms or more end a phrase, and no phrase
+of several words is longer than 5 s."""
+
+from privspeech.voice.revoice.fit import MAX_PHRASE_S, PAUSE_S, phrases
+from privspeech.voice.revoice.recognize import Word
+
+
+def words(*spans):
+    return [Word(f"w{i}", start, end, 0.9) for i, (start, end) in enumerate(spans)]
+
+
+def test_a_pause_ends_a_phrase_and_a_shorter_gap_does_not():
+    found = phrases(words((0.0, 0.3), (0.3 + PAUSE_S - 0.01, 0.8), (0.8 + PAUSE_S, 1.2)))
+    assert [(p.text, p.start, p.end) for p in found] == [("w0 w1", 0.0, 0.8), ("w2", 1.0, 1.2)]
+
+
+def test_a_long_phrase_is_cut_at_its_longest_gaps():
+    spans = [(i * 0.5, i * 0.5 + 0.45) for i in range(24)]  # 12 s of words 50 ms apart
+    spans[10] = (spans[10][0] + 0.1, spans[10][1])  # the longest gap: before word 10
+    found = phrases(words(*spans))
+    assert found[0].text.split()[-1] == "w9" and found[1].text.split()[0] == "w10"
+    assert all(p.end - p.start <= MAX_PHRASE_S for p in found) and sum(len(p.text.split()) for p in found) == 24
+    assert phrases(words((0.0, 7.0)))[0].end == 7.0  # one long word stays whole
+
+
+def test_no_words_no_phrases():
+    assert phrases([]) == []
