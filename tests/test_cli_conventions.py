@@ -165,7 +165,7 @@ def test_no_color_means_no_escape_codes_on_a_terminal():
 
 
 @pytest.mark.parametrize("words, expected", [
-    ("privspeech anonymize --method ", ["world", "mcadams"]),
+    ("privspeech anonymize --method ", ["world", "mcadams", "revoice"]),
     pytest.param("privspeech anonymize --strength b", ["balanced"], marks=pytest.mark.slow),
     pytest.param("privspeech anonymize --f0-method ", ["dio", "harvest", "rapt"], marks=pytest.mark.slow),
     pytest.param("privspeech noise --unit ", ["sample", "window:"], marks=pytest.mark.slow),
