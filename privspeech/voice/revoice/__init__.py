@@ -60,7 +60,6 @@ class RevoiceStream:
         self._pending: list[np.ndarray] = []
         self._held = 0
         self.chunks = self.phrases = self.unrecognized = 0
-        self.voices: list = []
 
     def process(self, block: np.ndarray) -> np.ndarray:
         block = np.asarray(block, np.float64)
@@ -109,7 +108,7 @@ class RevoiceStream:
             length = min(room, int(np.clip(stop - start, spoken.size * (1 - STRETCH), spoken.size * (1 + STRETCH))))
             voiced = fit.convert(spoken, sr=self.sr, length=length, target=self.target)
             gain = fit.level(x[start:stop], sr=self.sr) / max(fit.level(voiced, sr=self.sr), 1e-9)
-            fit.place(out, voiced * gain, start)
+            fit.place(out, voiced * gain, start, sr=self.sr)
             self.phrases += 1
         return limit_peaks(out, sr=self.sr)
 

@@ -114,9 +114,9 @@ def _exact(y: np.ndarray, length: int) -> np.ndarray:
     return out
 
 
-def place(out: np.ndarray, phrase: np.ndarray, start: int) -> None:
+def place(out: np.ndarray, phrase: np.ndarray, start: int, *, sr: int) -> None:
     """Lay `phrase` into `out` at `start` over what is there, with raised-cosine edges."""
-    edge = min(phrase.size // 4, int(EDGE_S * 16000))
+    edge = min(phrase.size // 4, int(EDGE_S * sr))
     fade = np.ones(phrase.size)
     if edge > 0:
         ramp = 0.5 - 0.5 * np.cos(np.linspace(0.0, np.pi, edge))
