@@ -4,6 +4,7 @@ source's sound does, length, rate and channels are kept, one key gives one voice
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import shutil
@@ -12,6 +13,9 @@ import subprocess
 import numpy as np
 import pytest
 import soundfile as sf
+
+from privspeech import keys
+from privspeech.keys import SecretKey
 
 from conftest import DATA, SPEAKERS, VCTK, run_cli
 
@@ -31,16 +35,22 @@ def transcript(path) -> str:
 
 
 def heard(path) -> str:
-    from privspeech.evaluate.asr import Transcriber, normalize
+    """What revoice's own recogniser hears in a file (deterministic: no sampling, voice activity filter)."""
+    import librosa
 
-    y, sr = sf.read(path)
-    return normalize(Transcriber().transcribe(y, sr=sr))
+    from privspeech.evaluate.asr import normalize
+    from privspeech.voice.revoice import recognize
+
+    y, sr = sf.read(path, always_2d=True)
+    mono = librosa.resample(y.mean(axis=1), orig_sr=sr, target_sr=recognize.RATE)
+    return normalize(" ".join(word.text for word in recognize.words(mono)))
 
 
 @pytest.fixture(scope="module")
 def key(tmp_path_factory):
+    """A fixed key (public pair 1's owner key), so that the voice drawn, and so the figures, are the same each run."""
     path = tmp_path_factory.mktemp("key") / "anon.key"
-    assert run_cli(["keygen", "--anon", "-o", path]).returncode == 0
+    keys.write_key_file(path, SecretKey(hashlib.sha256(b"owner1").digest()))
     return path
 
 
@@ -63,7 +73,7 @@ def test_the_words_come_back_in_another_voice_and_nothing_of_the_source(tmp_path
     spoken, out_sr = sf.read(out)
     assert out_sr == sr and spoken.shape == source.shape and sf.info(out).subtype == sf.info(SPEECH).subtype
     wer, _ = word_error_rate([normalize(transcript(SPEECH))], [heard(out)])
-    assert wer <= 0.25, heard(out)
+    assert wer <= 0.15, heard(out)
     corr = np.corrcoef(source, spoken)[0, 1]
     assert abs(corr) < 0.1  # re-spoken, not filtered: no sample follows the source's
 

@@ -52,14 +52,14 @@ def _short(group: list[Word]) -> list[list[Word]]:
     return _short(group[:cut]) + _short(group[cut:])
 
 
-def trim(y: np.ndarray, *, sr: int, floor_db: float = -40.0) -> np.ndarray:
+def trim(y: np.ndarray, *, sr: int, floor_db: float = -50.0) -> np.ndarray:
     """`y` without its leading and trailing silence (frames more than `floor_db` below its loudest)."""
     hop = max(1, int(sr * 0.01))
     frames = np.sqrt(np.convolve(y.astype(np.float64) ** 2, np.ones(hop) / hop, mode="same"))[::hop]
     loud = np.flatnonzero(frames > frames.max() * 10 ** (floor_db / 20)) if frames.size and frames.max() > 0 else []
     if len(loud) == 0:
         return y[:0]
-    return y[max(0, loud[0] * hop - hop):min(y.size, (loud[-1] + 2) * hop)]
+    return y[max(0, (loud[0] - 3) * hop):min(y.size, (loud[-1] + 3) * hop)]  # 30 ms kept either side
 
 
 def convert(y: np.ndarray, *, sr: int, length: int, target: Target) -> np.ndarray:
