@@ -147,6 +147,7 @@ def test_a_keyring_file_others_can_read_is_refused(tmp_path, keyring, manifest):
     (["keyring", "init", "{tmp}/k", "--period", "5x"], 2, b"not an epoch period"),
     (["keyring", "init", "{tmp}/k", "--period", "0mo"], 2, b"not an epoch period"),
     (["keyring", "list", "{tmp}/plain-folder"], 2, b"not a privspeech keyring"),
+    (["keyring", "init", "{src}", "--period", "1mo"], 2, b"exists and is not an empty folder"),
     (["keyring", "list", "{tmp}/missing"], 66, b"no such folder"),
     (["encrypt", "--keyring", "{tmp}/plain-folder", "{src}", "-o", "{tmp}/x.age"], 2, b"not a privspeech keyring"),
     (["encrypt", "--keyring", "{keys}", "{src}", "-o", "{tmp}/x.age"], 65, b"no expires_at"),

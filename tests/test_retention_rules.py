@@ -149,17 +149,17 @@ def test_holds_and_protect_globs_keep_records_whole(tmp_path):
 
 def test_a_file_shared_with_a_live_record_stays(tmp_path):
     root = make_root(tmp_path)
-    put(root, "shared.wav")
+    put(root, "common.wav")
     put(root, "own.txt")
-    write_manifest(root / "old.jsonl", [record("shared.wav", PAST, sidecars=["own.txt"])])
-    write_manifest(root / "sub/new.jsonl", [record("../shared.wav", FUTURE)])
+    write_manifest(root / "old.jsonl", [record("common.wav", PAST, sidecars=["own.txt"])])
+    write_manifest(root / "sub/new.jsonl", [record("../common.wav", FUTURE)])
     actions, _ = run(root)
     by_path = {a["path"]: a for a in actions if a["kind"] == "file"}
-    assert by_path["shared.wav"]["action"] == "kept"
-    assert by_path["shared.wav"]["reason"] == {"rule": "shared", "manifest": "sub/new.jsonl", "line": 1,
-                                               "id": "../shared.wav"}
+    assert by_path["common.wav"]["action"] == "kept"
+    assert by_path["common.wav"]["reason"] == {"rule": "shared", "manifest": "sub/new.jsonl", "line": 1,
+                                               "id": "../common.wav"}
     assert by_path["own.txt"]["action"] == "deleted"
-    assert (root / "shared.wav").exists() and (root / "old.jsonl").read_text() == ""
+    assert (root / "common.wav").exists() and (root / "old.jsonl").read_text() == ""
 
 
 def test_dry_run_reports_exactly_the_actions_of_the_real_run(tmp_path):

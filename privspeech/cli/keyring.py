@@ -17,10 +17,10 @@ app = typer.Typer(
          "copy of what they encrypted (backups included) becomes unreadable.")
 
 Folder = Annotated[Path, typer.Argument(help="The keyring folder.", metavar="DIR", show_default=False)]
-Until = Annotated[Optional[str], typer.Option(
-    "--until", metavar="WHEN", help="Also create the keys of every epoch from now until WHEN: an RFC 3339 timestamp "
-    "or a duration from now (1y, 400d), for machines that encrypt with the recipients view only.",
-    show_default=False)]
+UNTIL_HELP = ("the keys of every epoch from now until WHEN: a date, an RFC 3339 timestamp or a time from now (1y, "
+              "3mo, 400d), for machines that encrypt with the recipients view only.")
+Until = Annotated[Optional[str], typer.Option("--until", metavar="WHEN", help=f"Also create {UNTIL_HELP}",
+                                              show_default=False)]
 Passphrase = Annotated[bool, typer.Option(
     "--passphrase", "-p", help="Protect every epoch key with a passphrase (scrypt, as keygen -p does): prompted, or "
     "read from --passphrase-fd/--passphrase-file. New keys are then made only by keyring extend.")]
@@ -61,9 +61,8 @@ def init(
 def extend(
     env: Env,
     folder: Folder,
-    until: Annotated[str, typer.Option(
-        "--until", metavar="WHEN", help="Create the keys of every epoch from now until WHEN: an RFC 3339 timestamp or "
-        "a duration from now (1y, 400d).", show_default=False)] = ...,
+    until: Annotated[str, typer.Option("--until", metavar="WHEN", help=f"Create {UNTIL_HELP}",
+                                       show_default=False)] = ...,
     passphrase_fd: PassphraseFd = None,
     passphrase_file: PassphraseFile = None,
 ):

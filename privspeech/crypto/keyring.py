@@ -73,7 +73,7 @@ class Keyring:
                 raise UsageError(f"{path}: already a keyring ({found.describe()})",
                                  hint="a keyring keeps its period and protection; create another folder")
             return found
-        if path.exists() and any(path.iterdir()):
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise UsageError(f"{path}: exists and is not an empty folder", hint="give a new folder for the keyring")
         marker = {"privspeech": 1, "kind": "keyring", "id": secrets.token_hex(8), "period": str(period),
                   "protected": protected, "created_at": format_ts(now())}
