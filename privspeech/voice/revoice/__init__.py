@@ -3,10 +3,11 @@ pseudo-speaker, so none of the source's own sound is kept (the optional ``revoic
 
 Per chunk of about :data:`CHUNK_S` seconds (cut at its quietest point, so memory stays bounded): Whisper finds the
 words and their times; words below :attr:`RevoiceSettings.min_probability` count as not recognised; words between
-pauses of 200 ms or more form a phrase, which the Piper voice speaks at a length scale fitted to the phrase's
-span, then WORLD moves it to the pseudo-speaker (mean and spread of F0, formants, spectral tilt, drawn from the
-key as the world method draws them) and stretches it to the span exactly; each phrase gets the level of the
-original phrase. Everything else, pauses and what was not recognised, is comfort noise at the original's
+pauses of 200 ms or more form a phrase. Consecutive phrases, up to 10 s of speech, are spoken by the Piper voice
+as one utterance (words sound as they do in a sentence) at a length scale fitted to their spans, and cut apart by
+the voice's own phoneme durations; WORLD moves each phrase's part to the pseudo-speaker (mean and spread of F0,
+formants, spectral tilt, drawn from the key as the world method draws them) and stretches it onto the phrase's
+span, by at most :data:`STRETCH`; each phrase gets the level of the original phrase. Everything else, pauses and what was not recognised, is comfort noise at the original's
 background level. The source's phone durations and pitch contour are never used: only word and phrase timing.
 """
 
@@ -22,7 +23,7 @@ from ..loudness import limit_peaks
 from ..targets import world_candidates
 from . import fit
 
-VERSION = "revoice-1"
+VERSION = "revoice-2"
 CHUNK_S = 30.0
 SEARCH_S = 10.0  # a chunk ends at the quietest 100 ms of its last SEARCH_S seconds
 LENGTH_SCALE = (0.8, 1.25)  # the voice's pace is fitted to a phrase's span within these bounds
