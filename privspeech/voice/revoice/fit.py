@@ -21,7 +21,6 @@ FRAME_MS = 5.0
 EDGE_S = 0.01  # raised-cosine edges of each placed phrase
 LEVEL_FRAME_S = 0.02
 BACKGROUND_QUANTILE = 0.1  # the quietest tenth of a chunk's frames gives the comfort noise its level
-TIMBRE_DB = 3.0
 
 
 @dataclass(frozen=True)
