@@ -7,8 +7,9 @@ pauses of 200 ms or more form a phrase. Consecutive phrases, up to 10 s of speec
 as one utterance (words sound as they do in a sentence) at a length scale fitted to their spans, and cut apart by
 the voice's own phoneme durations; WORLD moves each phrase's part to the pseudo-speaker (mean and spread of F0,
 formants, spectral tilt, drawn from the key as the world method draws them) and stretches it onto the phrase's
-span, by at most :data:`STRETCH`; each phrase gets the level of the original phrase. Everything else, pauses and what was not recognised, is comfort noise at the original's
-background level. The source's phone durations and pitch contour are never used: only word and phrase timing.
+span, by at most :data:`STRETCH`; each phrase gets the level of the original phrase. Everything else, pauses and
+what was not recognised, is comfort noise at the original's background level. The source's phone durations and
+pitch contour are never used: only word and phrase timing.
 """
 
 from __future__ import annotations
