@@ -135,3 +135,23 @@ def test_bad_input_is_refused_and_writes_nothing(tmp_path, key):
                          (["--dp-epsilon", "1"], b"applies to --method world only")]:
         proc = run_cli(["anonymize", SPEECH, "-o", out, "-k", key, "--method", "revoice", *extra])
         assert proc.returncode == 2 and words in proc.stderr and not out.exists()
+
+
+def test_an_utterance_is_cut_into_its_phrases_where_the_voice_says_them():
+    """Phrases spoken as one utterance come apart at the voice's own phoneme durations: each part, cut out, holds
+    its own words and none of the other's."""
+    from privspeech.evaluate.asr import normalize
+    from privspeech.voice.revoice import _resample, recognize, synthesize
+
+    parts = ["five thick slabs of blue cheese,", "and maybe a snack for her brother Bob."]
+    audio, bounds = synthesize.speak([synthesize.phonemes(p) for p in parts], length_scale=1.0)
+    assert bounds[-1] == audio.size and list(bounds) == sorted(bounds) and len(bounds) == 3
+    pad = np.zeros(synthesize.rate() // 2)
+
+    def hear(piece):
+        words = recognize.words(_resample(np.concatenate([pad, piece, pad]), synthesize.rate(), recognize.RATE))
+        return normalize(" ".join(w.text for w in words))
+
+    said = [hear(audio[a:b]) for a, b in zip(bounds, bounds[1:])]
+    assert "cheese" in said[0] and "brother" not in said[0], said
+    assert "brother" in said[1] and "cheese" not in said[1], said
