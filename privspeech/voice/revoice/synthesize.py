@@ -34,7 +34,7 @@ def _voice():
     config = json.loads(piper.config_path().read_text(encoding="utf-8"))
     options = ort.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
-    options.enable_cpu_mem_arena = False  # give each phrase's buffers back: their size follows the phrase's length
+    options.enable_cpu_mem_arena = False  # give each utterance's buffers back: their size follows its length
     options.log_severity_level = 3
     session = ort.InferenceSession(graph.SerializeToString(), options, providers=["CPUExecutionProvider"])
     return session, config["phoneme_id_map"], int(config["audio"]["sample_rate"])
