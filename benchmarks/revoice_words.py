@@ -42,9 +42,9 @@ def listener(name: str):
     if name == "evaluate":
         transcriber = Transcriber()
         return lambda y, sr: normalize(transcriber.transcribe(y, sr=sr))
-    from privspeech.voice.revoice import _resample, recognize
+    from privspeech.voice.revoice import recognize, resample
 
-    return lambda y, sr: normalize(" ".join(w.text for w in recognize.words(_resample(y, sr, recognize.RATE))))
+    return lambda y, sr: normalize(" ".join(w.text for w in recognize.words(resample(y, sr, recognize.RATE))))
 
 
 def main() -> None:

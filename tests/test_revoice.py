@@ -141,7 +141,7 @@ def test_an_utterance_is_cut_into_its_phrases_where_the_voice_says_them():
     """Phrases spoken as one utterance come apart at the voice's own phoneme durations: each part, cut out, holds
     its own words and none of the other's."""
     from privspeech.evaluate.asr import normalize
-    from privspeech.voice.revoice import _resample, recognize, synthesize
+    from privspeech.voice.revoice import recognize, resample, synthesize
 
     parts = ["five thick slabs of blue cheese,", "and maybe a snack for her brother Bob."]
     audio, bounds = synthesize.speak([synthesize.phonemes(p) for p in parts], length_scale=1.0)
@@ -149,7 +149,7 @@ def test_an_utterance_is_cut_into_its_phrases_where_the_voice_says_them():
     pad = np.zeros(synthesize.rate() // 2)
 
     def hear(piece):
-        words = recognize.words(_resample(np.concatenate([pad, piece, pad]), synthesize.rate(), recognize.RATE))
+        words = recognize.words(resample(np.concatenate([pad, piece, pad]), synthesize.rate(), recognize.RATE))
         return normalize(" ".join(w.text for w in words))
 
     said = [hear(audio[a:b]) for a, b in zip(bounds, bounds[1:])]

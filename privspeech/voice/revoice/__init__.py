@@ -92,7 +92,7 @@ class RevoiceStream:
         self.chunks += 1
         rng = np.random.Generator(np.random.PCG64([self._seed, self.chunks]))
         out = fit.comfort_noise(x.size, fit.background(x, sr=self.sr), rng)
-        heard = recognize.words(_resample(x, self.sr, recognize.RATE), model=self.settings.asr_model)
+        heard = recognize.words(resample(x, self.sr, recognize.RATE), model=self.settings.asr_model)
         kept = [w for w in heard if w.probability >= self.settings.min_probability]
         self.unrecognized += len(heard) - len(kept)
         found = [p for p in fit.phrases(kept) if p.end - p.start >= MIN_S]
@@ -102,7 +102,7 @@ class RevoiceStream:
             speech = sum(phrase.end - phrase.start for phrase in utterance)
             scale = float(np.clip(speech / synthesize.natural_seconds(" ".join(parts)), *LENGTH_SCALE))
             spoken, bounds = synthesize.speak(parts, length_scale=scale)
-            spoken = _resample(spoken, synthesize.rate(), self.sr)
+            spoken = resample(spoken, synthesize.rate(), self.sr)
             bounds = np.minimum(np.rint(bounds * (self.sr / synthesize.rate())).astype(int), spoken.size)
             voice = fit.analyse(spoken, sr=self.sr)
             for k, phrase in enumerate(utterance):
@@ -116,9 +116,9 @@ class RevoiceStream:
         level, stretched by at most :data:`STRETCH` (into the pause after it, up to sample `room`)."""
         start, stop = int(phrase.start * self.sr), min(x.size, int(np.ceil(phrase.end * self.sr)))
         size = said[1] - said[0]
-        if size < int(MIN_S * self.sr):
-            return
         length = min(room - start, int(np.clip(stop - start, size * (1 - STRETCH), size * (1 + STRETCH))))
+        if min(size, length) < int(MIN_S * self.sr):  # (no room: a phrase can start where the last one ends)
+            return
         voiced = fit.render(voice, *said, length=length, target=self.target)
         gain = fit.level(x[start:stop], sr=self.sr) / max(fit.level(voiced, sr=self.sr), 1e-9)
         fit.place(out, voiced * gain, start, sr=self.sr)
@@ -139,7 +139,8 @@ def _quietest(x: np.ndarray, *, start: int, stop: int, sr: int) -> int:
     return start + int(np.argmin(energy)) * (hop // 4 or 1) + hop // 2
 
 
-def _resample(x: np.ndarray, sr: int, to: int) -> np.ndarray:
+def resample(x: np.ndarray, sr: int, to: int) -> np.ndarray:
+    """`x` (mono) from rate `sr` to rate `to`, as float64 (polyphase, scipy)."""
     if sr == to or x.size == 0:
         return np.asarray(x, np.float64)
     from math import gcd
