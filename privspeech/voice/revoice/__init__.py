@@ -101,9 +101,10 @@ class RevoiceStream:
             parts = [synthesize.phonemes(phrase.text) for phrase in utterance]
             speech = sum(phrase.end - phrase.start for phrase in utterance)
             scale = float(np.clip(speech / synthesize.natural_seconds(" ".join(parts)), *LENGTH_SCALE))
-            spoken, bounds = synthesize.speak(parts, length_scale=scale)
-            spoken = resample(spoken, synthesize.rate(), self.sr)
-            bounds = np.minimum(np.rint(bounds * (self.sr / synthesize.rate())).astype(int), spoken.size)
+            spoken, bounds = synthesize.speak(parts, length_scale=scale * self.target.formant_scale)
+            rate = fit.formant_rate(self.sr, self.target)  # read back at self.sr: formants scaled
+            spoken = resample(spoken, synthesize.rate(), rate)
+            bounds = np.minimum(np.rint(bounds * (rate / synthesize.rate())).astype(int), spoken.size)
             voice = fit.analyse(spoken, sr=self.sr)
             for k, phrase in enumerate(utterance):
                 self._place(out, x, phrase, voice, fit.speech_bounds(spoken, bounds[k], bounds[k + 1], sr=self.sr),
@@ -139,13 +140,14 @@ def _quietest(x: np.ndarray, *, start: int, stop: int, sr: int) -> int:
     return start + int(np.argmin(energy)) * (hop // 4 or 1) + hop // 2
 
 
-def resample(x: np.ndarray, sr: int, to: int) -> np.ndarray:
-    """`x` (mono) from rate `sr` to rate `to`, as float64 (polyphase, scipy)."""
+def resample(x: np.ndarray, sr: float, to: float) -> np.ndarray:
+    """`x` (mono) from rate `sr` to rate `to`, as float64 (polyphase, scipy; a ratio that is not a fraction of small
+    terms is taken within one part in a million)."""
     if sr == to or x.size == 0:
         return np.asarray(x, np.float64)
-    from math import gcd
+    from fractions import Fraction
 
     from scipy.signal import resample_poly
 
-    g = gcd(sr, to)
-    return resample_poly(np.asarray(x, np.float64), to // g, sr // g)
+    ratio = Fraction(to / sr).limit_denominator(1000)
+    return resample_poly(np.asarray(x, np.float64), ratio.numerator, ratio.denominator)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..targets import Target
-from ..warp import apply_warp, vtln_warp
+from . import psola
 from .recognize import Word
 
 PAUSE_S = 0.2  # a pause this long or longer ends a phrase
@@ -18,6 +18,7 @@ UTTERANCE_S = 10.0  # phrases are spoken together up to this much speech (the vo
 MAX_PHRASE_S = UTTERANCE_S  # a longer phrase is cut between two of its words (see _short)
 GAP_STEP_S = 0.05  # gaps between words within this of each other count as equally long when choosing a cut
 FRAME_MS = 5.0
+TILT_TAPS = 129  # of the spectral tilt filter
 EDGE_S = 0.01  # raised-cosine edges of each placed phrase
 LEVEL_FRAME_S = 0.02
 BACKGROUND_QUANTILE = 0.1  # the quietest tenth of a chunk's frames gives the comfort noise its level
@@ -87,18 +88,20 @@ def speech_bounds(y: np.ndarray, start: int, stop: int, *, sr: int, floor_db: fl
 
 @dataclass(frozen=True)
 class Analysis:
-    """WORLD's analysis of a synthetic utterance (frames every :data:`FRAME_MS` ms) and the mean and spread of its
-    log F0 over the voiced frames (None if fewer than two are voiced)."""
+    """A synthetic utterance `x` at rate `sr`, its F0 (a frame every :data:`FRAME_MS` ms), its PSOLA grains (centres
+    and periods) and the mean and spread of its log F0 over the voiced frames (None if fewer than two are voiced)."""
 
+    x: np.ndarray
     f0: np.ndarray
-    sp: np.ndarray
-    ap: np.ndarray
+    at: np.ndarray
+    periods: np.ndarray
     sr: int
     pitch: tuple[float, float] | None
 
 
 def analyse(y: np.ndarray, *, sr: int) -> Analysis:
-    """WORLD's analysis of the synthetic utterance `y` (its pitch by DIO and StoneMask: the voice is clean)."""
+    """The synthetic utterance `y` analysed for :func:`render` (its pitch by DIO and StoneMask: the voice is
+    clean)."""
     from ..worldlib import pyworld
 
     x = np.ascontiguousarray(y, dtype=np.float64)
@@ -106,30 +109,26 @@ def analyse(y: np.ndarray, *, sr: int) -> Analysis:
     f0 = pyworld.stonemask(x, f0, times, sr)
     logs = np.log(f0[f0 > 0])
     pitch = (float(logs.mean()), max(float(logs.std()), 1e-3)) if logs.size >= 2 else None
-    return Analysis(f0, pyworld.cheaptrick(x, f0, times, sr), pyworld.d4c(x, f0, times, sr), sr, pitch)
+    at, periods = psola.marks(x, f0, sr=sr, frame_s=FRAME_MS / 1000.0)
+    return Analysis(x, f0, at, periods, sr, pitch)
 
 
 def render(voice: Analysis, start: int, stop: int, *, length: int, target: Target) -> np.ndarray:
-    """Samples `start` to `stop` of the analysed utterance spoken by `target` and stretched to exactly `length`
-    samples: frames mapped linearly onto the new length, the utterance's own pitch contour moved to the target's
-    mean and spread, formants scaled and its timbre tilted, then resynthesis."""
-    from ..worldlib import pyworld
+    """Samples `start` to `stop` of the analysed utterance, stretched to exactly `length` samples (time mapped
+    linearly), its own pitch contour moved to the target's mean and spread by PSOLA and its spectrum tilted by the
+    target's slope (its formants were scaled before: see :func:`formant_rate`)."""
+    frames = np.minimum(np.rint(voice.at / voice.sr * 1000.0 / FRAME_MS).astype(int), len(voice.f0) - 1)
+    source = voice.f0[frames]
+    moved = _move_pitch(source, voice.pitch, target)
+    ratios = np.where(source > 0, moved / np.maximum(source, 1e-9), 1.0)
+    out = psola.overlap_add(voice.x, voice.at, voice.periods, ratios, start=start, stop=stop, length=length)
+    return _tilted(out, voice.sr, target)
 
-    sr, last = voice.sr, len(voice.f0) - 1
-    frames = max(2, int(round(length / sr * 1000.0 / FRAME_MS)) + 1)
-    where = np.linspace(min(last, start / sr * 1000.0 / FRAME_MS), min(last, stop / sr * 1000.0 / FRAME_MS), frames)
-    nearest = np.rint(where).astype(int)
-    low = np.floor(where).astype(int)
-    high = np.minimum(low + 1, last)
-    w = (where - low)[:, None]
-    sp = voice.sp[low] * (1 - w) + voice.sp[high] * w
-    ap = voice.ap[low] * (1 - w) + voice.ap[high] * w
-    f0 = _move_pitch(voice.f0[nearest], voice.pitch, target)
-    warp = vtln_warp(sp.shape[1], sr=sr, scale=target.formant_scale)
-    sp = np.maximum(apply_warp(sp, warp), 1e-16) * _tilt(sp.shape[1], sr, target)
-    ap = np.clip(apply_warp(ap, warp), 0.0, 1.0)
-    out = pyworld.synthesize(f0, np.ascontiguousarray(sp), np.ascontiguousarray(ap), sr, frame_period=FRAME_MS)
-    return _exact(out, length)
+
+def formant_rate(sr: int, target: Target) -> float:
+    """The rate to resample the voice to, before it is read back at `sr`, so that its formants (and pitch, and
+    pace) are scaled by the target's formant scale."""
+    return sr / target.formant_scale
 
 
 def _move_pitch(f0: np.ndarray, pitch: tuple[float, float] | None, target: Target) -> np.ndarray:
@@ -144,11 +143,14 @@ def _move_pitch(f0: np.ndarray, pitch: tuple[float, float] | None, target: Targe
     return out
 
 
-def _tilt(bins: int, sr: int, target: Target) -> np.ndarray:
-    """Power gains tilting the spectrum by the target's slope around 1 kHz."""
-    f = np.linspace(0.0, sr / 2.0, bins)
+def _tilted(y: np.ndarray, sr: int, target: Target) -> np.ndarray:
+    """`y` through a linear-phase filter tilting its spectrum by the target's slope around 1 kHz."""
+    from scipy.signal import firwin2
+
+    f = np.linspace(0.0, sr / 2.0, 65)
     octaves = np.log2(np.maximum(f, 50.0) / 1000.0)
-    return 10.0 ** (target.tilt_db_per_octave * octaves / 10.0)
+    taps = firwin2(TILT_TAPS, f, 10.0 ** (target.tilt_db_per_octave * octaves / 20.0), fs=sr)
+    return np.convolve(y, taps, mode="same")
 
 
 def _exact(y: np.ndarray, length: int) -> np.ndarray:
