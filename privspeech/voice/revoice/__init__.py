@@ -5,11 +5,12 @@ Per chunk of about :data:`CHUNK_S` seconds (cut at its quietest point, so memory
 words and their times; words below :attr:`RevoiceSettings.min_probability` count as not recognised; words between
 pauses of 200 ms or more form a phrase. Consecutive phrases, up to 10 s of speech, are spoken by the Piper voice
 as one utterance (words sound as they do in a sentence) at a length scale fitted to their spans, and cut apart by
-the voice's own phoneme durations; WORLD moves each phrase's part to the pseudo-speaker (mean and spread of F0,
-formants, spectral tilt, drawn from the key as the world method draws them) and stretches it onto the phrase's
-span, by at most :data:`STRETCH`; each phrase gets the level of the original phrase. Everything else, pauses and
-what was not recognised, is comfort noise at the original's background level. The source's phone durations and
-pitch contour are never used: only word and phrase timing.
+the voice's own phoneme durations. The voice is moved to the pseudo-speaker (mean and spread of F0, formants,
+spectral tilt, drawn from the key as the world method draws them) without a vocoder: its formants by reading it
+back at another rate (the length scale making up the pace), its pitch by PSOLA, which also stretches each phrase's
+part onto the phrase's span, by at most :data:`STRETCH`, and its tilt by a filter; each phrase gets the level of the
+original phrase. Everything else, pauses and what was not recognised, is comfort noise at the original's background
+level. The source's phone durations and pitch contour are never used: only word and phrase timing.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ from ..loudness import limit_peaks
 from ..targets import world_candidates
 from . import fit
 
-VERSION = "revoice-2"
+VERSION = "revoice-3"
 CHUNK_S = 30.0
 SEARCH_S = 10.0  # a chunk ends at the quietest 100 ms of its last SEARCH_S seconds
 LENGTH_SCALE = (0.8, 1.25)  # the voice's pace is fitted to a phrase's span within these bounds
-STRETCH = 0.1  # then WORLD stretches each phrase by at most this much, into the pause after it if need be
+STRETCH = 0.1  # then PSOLA stretches each phrase by at most this much, into the pause after it if need be
 MIN_S = 0.05  # phrases, and their synthetic speech, shorter than this are not spoken
 
 

@@ -1,6 +1,6 @@
 """Fitting synthetic speech into the original's time line: phrases from recognised words, grouped into utterances
 the voice speaks whole; each phrase's stretch of the synthetic utterance moved to the keyed pseudo-speaker and
-stretched to the phrase's span (WORLD), levels per phrase, comfort noise everywhere else."""
+stretched to the phrase's span (PSOLA), levels per phrase, comfort noise everywhere else."""
 
 from __future__ import annotations
 
@@ -150,7 +150,7 @@ def _tilted(y: np.ndarray, sr: int, target: Target) -> np.ndarray:
     f = np.linspace(0.0, sr / 2.0, 65)
     octaves = np.log2(np.maximum(f, 50.0) / 1000.0)
     taps = firwin2(TILT_TAPS, f, 10.0 ** (target.tilt_db_per_octave * octaves / 20.0), fs=sr)
-    return np.convolve(y, taps, mode="same")
+    return np.convolve(y, taps)[TILT_TAPS // 2:TILT_TAPS // 2 + y.size]
 
 
 def _exact(y: np.ndarray, length: int) -> np.ndarray:

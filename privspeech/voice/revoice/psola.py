@@ -4,6 +4,8 @@ sound; suited to a clean voice whose F0 is known (revoice's synthetic one)."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 UNVOICED_S = 0.005  # spacing of the grains where there is no pitch
@@ -11,11 +13,11 @@ SNAP = 0.15  # a voiced mark moves to the waveform's peak within this fraction o
 
 
 def marks(x: np.ndarray, f0: np.ndarray, *, sr: int, frame_s: float) -> tuple[np.ndarray, np.ndarray]:
-    """The grain centres of `x` (samples) and their periods (samples) from its F0 track `f0` (a frame every
-    `frame_s` seconds, 0 where unvoiced): one per period where voiced, each on the waveform's largest peak near
-    where the period before predicts it, and every :data:`UNVOICED_S` elsewhere."""
-    at, periods = [], []
-    t, voiced_before = 0, False
+    """The grain centres of `x` (samples) and the distance from each to the next (the last: its period) from its F0
+    track `f0` (a frame every `frame_s` seconds, 0 where unvoiced): one per period where voiced, each on the
+    waveform's largest peak near where the period before predicts it, and every :data:`UNVOICED_S` elsewhere."""
+    at = []
+    t, voiced_before, period = 0, False, UNVOICED_S * sr
     last = len(f0) - 1
     while t < x.size:
         hz = f0[min(last, int(round(t / (sr * frame_s))))]
@@ -30,32 +32,44 @@ def marks(x: np.ndarray, f0: np.ndarray, *, sr: int, frame_s: float) -> tuple[np
         else:
             period = UNVOICED_S * sr
         at.append(t)
-        periods.append(period)
         voiced_before = hz > 0
         t = max(t + 1, int(round(t + period)))
-    return np.asarray(at, dtype=np.int64), np.asarray(periods, dtype=np.float64)
+    centres = np.asarray(at, dtype=np.int64)
+    return centres, np.append(np.diff(centres), period).astype(np.float64)
 
 
 def overlap_add(x: np.ndarray, at: np.ndarray, periods: np.ndarray, ratios: np.ndarray, *, start: int, stop: int,
                 length: int) -> np.ndarray:
-    """`x[start:stop]` laid out again over `length` samples (its time mapped linearly), the period at each grain
-    divided by its entry of `ratios` (1 keeps the pitch, 2 raises it an octave), levels kept."""
-    out, weight = np.zeros(length), np.zeros(length)
+    """`x[start:stop]` laid out again over `length` samples (its time mapped linearly), the spacing of the grains
+    divided by `ratios` (1 keeps the pitch, 2 raises it an octave), each grain scaled by 1/sqrt(ratio) so that
+    the level stays about the same; with ratios of 1 and its own length, `x[start:stop]` itself."""
+    out = np.zeros(length)
     if at.size == 0 or length == 0:
         return out
     pace = (stop - start) / length
-    t = 0.0
-    while t < length:
-        i = int(np.clip(np.searchsorted(at, start + t * pace), 1, at.size - 1))
-        i -= int(abs(at[i - 1] - (start + t * pace)) <= abs(at[i] - (start + t * pace)))
+    i = max(0, int(np.searchsorted(at, start, side="right")) - 1)  # the grain at or before `start`
+    t = (at[i] - start) / pace
+    while t < length + periods[i]:
+        i = _nearest(at, start + t * pace)
         half = max(1, int(round(periods[i])))
-        window = np.hanning(2 * half + 1)
         lo, hi = at[i] - half, at[i] + half + 1
         grain = np.zeros(2 * half + 1)
         grain[max(0, -lo):grain.size - max(0, hi - x.size)] = x[max(0, lo):min(x.size, hi)]
-        centre = int(round(t))
-        a, b = max(0, centre - half), min(length, centre + half + 1)
-        out[a:b] += (grain * window)[a - (centre - half):b - (centre - half)]
-        weight[a:b] += window[a - (centre - half):b - (centre - half)]
+        first = int(round(t)) - half
+        a, b = max(0, first), min(length, first + 2 * half + 1)
+        if a < b:
+            out[a:b] += (grain * _hann(half))[a - first:b - first] / np.sqrt(ratios[i])
         t += periods[i] / ratios[i]
-    return out / np.maximum(weight, 1.0)
+    return out
+
+
+def _nearest(at: np.ndarray, t: float) -> int:
+    """The index of the grain centre in `at` (sorted) nearest `t`."""
+    i = int(np.searchsorted(at, t))
+    return i - 1 if i == at.size or (i > 0 and t - at[i - 1] <= at[i] - t) else i
+
+
+@functools.lru_cache(maxsize=1024)
+def _hann(half: int) -> np.ndarray:
+    """A Hann window of 2 * `half` + 1 samples; copies spaced `half` apart sum to 1."""
+    return np.hanning(2 * half + 1)
