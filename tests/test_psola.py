@@ -67,3 +67,10 @@ def test_a_stretch_changes_the_pace_not_the_pitch(voice):
     assert y.size == length
     part = f0[int(start / (sr * FRAME_S)):int(stop / (sr * FRAME_S))]
     assert median_voiced(pitch(y, sr)) / median_voiced(part) == pytest.approx(1.0, rel=0.05)
+
+
+def test_a_ratio_beyond_two_octaves_is_held_at_two(voice):
+    x, sr, _, at, periods = voice
+    wild = psola.overlap_add(x, at, periods, np.full(at.size, 1e9), start=0, stop=x.size, length=x.size)
+    held = psola.overlap_add(x, at, periods, np.full(at.size, psola.MAX_RATIO), start=0, stop=x.size, length=x.size)
+    assert np.array_equal(wild, held)

@@ -10,6 +10,7 @@ import numpy as np
 
 UNVOICED_S = 0.005  # spacing of the grains where there is no pitch
 SNAP = 0.15  # a voiced mark moves to the waveform's peak within this fraction of a period of where it is expected
+MAX_RATIO = 4.0  # pitch moves by at most two octaves either way
 
 
 def marks(x: np.ndarray, f0: np.ndarray, *, sr: int, frame_s: float) -> tuple[np.ndarray, np.ndarray]:
@@ -41,8 +42,10 @@ def marks(x: np.ndarray, f0: np.ndarray, *, sr: int, frame_s: float) -> tuple[np
 def overlap_add(x: np.ndarray, at: np.ndarray, periods: np.ndarray, ratios: np.ndarray, *, start: int, stop: int,
                 length: int) -> np.ndarray:
     """`x[start:stop]` laid out again over `length` samples (its time mapped linearly), the spacing of the grains
-    divided by `ratios` (1 keeps the pitch, 2 raises it an octave), each grain scaled by 1/sqrt(ratio) so that
-    the level stays about the same; with ratios of 1 and its own length, `x[start:stop]` itself."""
+    divided by `ratios` (1 keeps the pitch, 2 raises it an octave; held within :data:`MAX_RATIO` either way), each
+    grain scaled by 1/sqrt(ratio) so that the level stays about the same; with ratios of 1 and its own length,
+    `x[start:stop]` itself."""
+    ratios = np.clip(ratios, 1.0 / MAX_RATIO, MAX_RATIO)
     out = np.zeros(length)
     if at.size == 0 or length == 0:
         return out
