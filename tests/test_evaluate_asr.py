@@ -23,6 +23,8 @@ from privspeech.evaluate import asr  # noqa: E402
     ("Six spoons of fresh snow peas, five thick slabs.", "six spoons of fresh snow peas five thick slabs"),
     (" 6 spoons of fresh snow peas, 5 thick slabs", "six spoons of fresh snow peas five thick slabs"),
     ("It's 1,200 — or 3.5%!", "its one thousand two hundred or three point five percent"),
+    ("123456789, 1999 and 12,000", "one two three four five six seven eight nine one thousand nine hundred and ninety "
+                                   "nine and twelve thousand"),
     ("", ""),
 ])
 def test_normalize(text, expected):

@@ -19,6 +19,7 @@ from .deps import INSTALL_HINT, need
 from .embeddings import mono, resample
 
 ASR_SR = 16000
+DIGIT_STRING = 5  # digits in a row, with no comma or point, read one by one
 
 
 def bundled_model() -> Path:
@@ -68,9 +69,13 @@ class Transcriber:
 
 
 def normalize(text: str) -> str:
-    """Lower case, numbers spelled out, punctuation dropped, spaces collapsed (so '6 spoons' == 'Six spoons')."""
+    """Lower case, numbers spelled out, punctuation dropped, spaces collapsed (so '6 spoons' == 'Six spoons'); a run
+    of :data:`DIGIT_STRING` or more digits with no separator is spelled digit by digit (Whisper writes "one two three
+    four five" said quickly as 12345)."""
     num2words = need("num2words").num2words
     text = unicodedata.normalize("NFKC", text).lower().replace("%", " percent")
+    text = re.sub(r"(?<![\d.,])\d{%d,}(?![\d.,]\d)" % DIGIT_STRING,
+                  lambda m: " " + " ".join(num2words(int(d)) for d in m.group(0)) + " ", text)
     text = re.sub(r"(?<=\d),(?=\d{3})", "", text)
     text = re.sub(r"\d+(\.\d+)?", lambda m: " " + num2words(m.group(0)) + " ", text)
     text = re.sub(r"[^\w\s']|_", " ", text).replace("'", "")
