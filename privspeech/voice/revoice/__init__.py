@@ -142,8 +142,8 @@ def _quietest(x: np.ndarray, *, start: int, stop: int, sr: int) -> int:
 
 
 def resample(x: np.ndarray, sr: float, to: float) -> np.ndarray:
-    """`x` (mono) from rate `sr` to rate `to`, as float64 (polyphase, scipy; a ratio that is not a fraction of small
-    terms is taken within one part in a million)."""
+    """`x` (mono) from rate `sr` to rate `to`, as float64 (polyphase, scipy; the ratio taken as the nearest fraction
+    with a denominator of at most 1000, exact for the rates of audio files)."""
     if sr == to or x.size == 0:
         return np.asarray(x, np.float64)
     from fractions import Fraction
