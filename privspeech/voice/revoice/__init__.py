@@ -143,7 +143,7 @@ def _quietest(x: np.ndarray, *, start: int, stop: int, sr: int) -> int:
 
 def resample(x: np.ndarray, sr: float, to: float) -> np.ndarray:
     """`x` (mono) from rate `sr` to rate `to`, as float64 (polyphase, scipy; the ratio taken as the nearest fraction
-    with a denominator of at most 1000, exact for the rates of audio files)."""
+    with a denominator of at most 1000, exact between the usual audio rates)."""
     if sr == to or x.size == 0:
         return np.asarray(x, np.float64)
     from fractions import Fraction
