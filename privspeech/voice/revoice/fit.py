@@ -4,6 +4,7 @@ stretched to the phrase's span (PSOLA), levels per phrase, comfort noise everywh
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -145,18 +146,17 @@ def _move_pitch(f0: np.ndarray, pitch: tuple[float, float] | None, target: Targe
 
 def _tilted(y: np.ndarray, sr: int, target: Target) -> np.ndarray:
     """`y` through a linear-phase filter tilting its spectrum by the target's slope around 1 kHz."""
+    return np.convolve(y, _tilt_taps(sr, target.tilt_db_per_octave))[TILT_TAPS // 2:TILT_TAPS // 2 + y.size]
+
+
+@functools.lru_cache(maxsize=64)
+def _tilt_taps(sr: int, db_per_octave: float) -> np.ndarray:
+    """The tilt filter's taps, designed once per rate and slope (a stream's target keeps both)."""
     from scipy.signal import firwin2
 
     f = np.linspace(0.0, sr / 2.0, 65)
     octaves = np.log2(np.maximum(f, 50.0) / 1000.0)
-    taps = firwin2(TILT_TAPS, f, 10.0 ** (target.tilt_db_per_octave * octaves / 20.0), fs=sr)
-    return np.convolve(y, taps)[TILT_TAPS // 2:TILT_TAPS // 2 + y.size]
-
-
-def _exact(y: np.ndarray, length: int) -> np.ndarray:
-    out = np.zeros(length)
-    out[:min(length, y.size)] = y[:length]
-    return out
+    return firwin2(TILT_TAPS, f, 10.0 ** (db_per_octave * octaves / 20.0), fs=sr)
 
 
 def place(out: np.ndarray, phrase: np.ndarray, start: int, *, sr: int) -> None:
