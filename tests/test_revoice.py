@@ -67,7 +67,7 @@ def test_the_words_come_back_in_another_voice_and_nothing_of_the_source(tmp_path
     out = tmp_path / "out.wav"
     record = revoice(SPEECH, out, key)
     op = record["privspeech"]["ops"][-1]
-    assert op["method"] == "revoice" and op["version"] == "revoice-3" and op["respoken"]["phrases"] >= 1
+    assert op["method"] == "revoice" and op["version"] == "revoice-4" and op["respoken"]["phrases"] >= 1
     assert "snow" not in json.dumps(record)  # the manifest counts phrases, it never holds words
     source, sr = sf.read(SPEECH)
     spoken, out_sr = sf.read(out)

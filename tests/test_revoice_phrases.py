@@ -1,8 +1,12 @@
-"""revoice's phrases from recognised words (no models needed): pauses of 200 ms or more end a phrase, and no phrase
-of several words is longer than MAX_PHRASE_S."""
+"""revoice's fitting, with no models: pauses of 200 ms or more end a phrase, no phrase of several words is longer
+than MAX_PHRASE_S, and the keyed targets are adapted to the synthetic voice."""
 
-from privspeech.voice.revoice.fit import MAX_PHRASE_S, PAUSE_S, phrases
+import numpy as np
+import pytest
+
+from privspeech.voice.revoice.fit import LOW_FORMANT_SCALE, MAX_PHRASE_S, PAUSE_S, for_voice, phrases
 from privspeech.voice.revoice.recognize import Word
+from privspeech.voice.targets import FORMANT_SCALE, Target
 
 
 def words(*spans):
@@ -33,3 +37,12 @@ def test_touching_words_are_cut_at_a_clause_end_then_near_the_middle():
 
 def test_no_words_no_phrases():
     assert phrases([]) == []
+
+
+def test_low_targets_keep_the_voice_within_a_man_s_formants_and_high_ones_are_as_drawn():
+    drawn = [Target(120.0, 0.2, 1.0 / s, 0.0) for s in np.geomspace(*FORMANT_SCALE, 9)]
+    moved = [for_voice(t).formant_scale for t in drawn]
+    assert moved[0] == pytest.approx(LOW_FORMANT_SCALE[1]) and moved[-1] == pytest.approx(LOW_FORMANT_SCALE[0])
+    assert all(a > b for a, b in zip(moved, moved[1:]))  # the stronger the drawn lowering, the lower
+    high = Target(210.0, 0.2, 1.2, 0.5)
+    assert for_voice(high) == high

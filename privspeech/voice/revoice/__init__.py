@@ -25,7 +25,7 @@ from ..loudness import limit_peaks
 from ..targets import world_candidates
 from . import fit
 
-VERSION = "revoice-3"
+VERSION = "revoice-4"
 CHUNK_S = 30.0
 SEARCH_S = 10.0  # a chunk ends at the quietest 100 ms of its last SEARCH_S seconds
 LENGTH_SCALE = (0.8, 1.25)  # the voice's pace is fitted to a phrase's span within these bounds
@@ -59,7 +59,7 @@ class RevoiceStream:
         self.settings = RevoiceSettings(**settings)
         ident = identity(level, speaker, utterance)
         candidates = world_candidates(key, level=level, ident=ident)
-        self.target = candidates.choose(None, min_semitones=0.0)
+        self.target = fit.for_voice(candidates.choose(None, min_semitones=0.0))
         self._seed = int.from_bytes(key.prf("voice/revoice/seed", ident)[:8], "big") >> 1
         self._pending: list[np.ndarray] = []
         self._held = 0

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..targets import Target
+from ..targets import FORMANT_SCALE, Target
 from . import psola
 from .recognize import Word
 
@@ -22,6 +22,9 @@ FRAME_MS = 5.0
 TILT_TAPS = 129  # of the spectral tilt filter
 EDGE_S = 0.01  # raised-cosine edges of each placed phrase
 LEVEL_FRAME_S = 0.02
+# a low target's formants over the voice's own: the voice is a man's, so a low (man's) target stays within the +-8 %
+# spread of tract lengths within a gender instead of world's band for taking a high voice down
+LOW_FORMANT_SCALE = (0.92, 1.08)
 BACKGROUND_QUANTILE = 0.1  # the quietest tenth of a chunk's frames gives the comfort noise its level
 
 
@@ -124,6 +127,17 @@ def render(voice: Analysis, start: int, stop: int, *, length: int, target: Targe
     ratios = np.where(source > 0, moved / np.maximum(source, 1e-9), 1.0)
     out = psola.overlap_add(voice.x, voice.at, voice.periods, ratios, start=start, stop=stop, length=length)
     return _tilted(out, voice.sr, target)
+
+
+def for_voice(target: Target) -> Target:
+    """`target` for the synthetic voice: a low target's formant scale (drawn in 1/1.35 .. 1/1.05) moved, by its place
+    in that band, onto :data:`LOW_FORMANT_SCALE` (the mildest lowering to the top); a high target as drawn."""
+    if target.formant_scale >= 1.0:
+        return target
+    lo, hi = (math.log(b) for b in FORMANT_SCALE)
+    place = (-math.log(target.formant_scale) - lo) / (hi - lo)
+    top, bottom = (math.log(b) for b in LOW_FORMANT_SCALE[::-1])
+    return replace(target, formant_scale=math.exp(top + place * (bottom - top)))
 
 
 def formant_rate(sr: int, target: Target) -> float:
