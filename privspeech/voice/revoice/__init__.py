@@ -25,7 +25,7 @@ from ..loudness import limit_peaks
 from ..targets import world_candidates
 from . import fit
 
-VERSION = "revoice-4"
+VERSION = "revoice-5"
 CHUNK_S = 30.0
 SEARCH_S = 10.0  # a chunk ends at the quietest 100 ms of its last SEARCH_S seconds
 LENGTH_SCALE = (0.8, 1.25)  # the voice's pace is fitted to a phrase's span within these bounds
