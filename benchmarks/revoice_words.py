@@ -1,13 +1,15 @@
-"""Words kept by `--method revoice`: WER against the corpus's reference transcripts, of the original recordings and
-of their revoiced versions, with the same recognizer (Whisper tiny.en, the one revoice itself listens with), and
-word disagreement (revoiced against original) on every VCTK recording of the corpus.
+"""Words kept by `--method revoice`: WER against reference texts, of the original recordings and of their revoiced
+versions, with the same recognizer (Whisper tiny.en, the one revoice itself listens with), and word disagreement
+(revoiced against original).
 
 Usage: python benchmarks/revoice_words.py [CORPUS] [--key-pairs 1,2,3,4] [--listener evaluate|revoice]
 
-Revoices every VCTK recording of CORPUS/speakers.tsv (and every other recording that has a transcript) at speaker
-level with each public key pair's owner key (pair N: SHA-256 of "ownerN", as benchmarks/privacy.py draws them),
-and prints, for the originals and for each key and their mean, the WER on the recordings with transcripts (the
-goal: at most twice the originals') and the word disagreement on the VCTK recordings.
+Revoices every VCTK and FSDD recording of CORPUS/speakers.tsv at speaker level with each public key pair's owner
+key (pair N: SHA-256 of "ownerN", as benchmarks/privacy.py draws them), and prints, for the originals, for each key
+and for their mean, per reference set the WER (the goal: at most twice the originals') and the word disagreement.
+The reference sets: the 7 VCTK prompts speakers.tsv transcribes, and FSDD's 60 digit strings, each "zero one ...
+nine" by construction (the corpus's LICENSES.md: each file joins one take of the ten digits in order); the word
+disagreement is over all 40 VCTK recordings, and over the 60 FSDD ones.
 
 `--listener evaluate` (the default) hears with `privspeech evaluate`'s transcriber, whose temperature fallback can
 drop or add a phrase from one run to the next; `--listener revoice` hears with revoice's own recogniser
@@ -47,6 +49,9 @@ def listener(name: str):
     return lambda y, sr: normalize(" ".join(w.text for w in recognize.words(resample(y, sr, recognize.RATE))))
 
 
+FSDD_TEXT = "zero one two three four five six seven eight nine"  # every fsdd-concat recording's words
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("corpus", nargs="?", type=Path, default=DEFAULT)
@@ -54,32 +59,39 @@ def main() -> None:
     parser.add_argument("--listener", choices=("evaluate", "revoice"), default="evaluate")
     args = parser.parse_args()
     with open(args.corpus / "speakers.tsv", encoding="utf-8") as fh:
-        rows = [row for row in csv.DictReader(fh, delimiter="\t")
-                if row["transcript"].strip() or row["corpus"] == "vctk"]
+        rows = [row for row in csv.DictReader(fh, delimiter="\t") if row["corpus"] in ("vctk", "fsdd-concat")]
     hear = listener(args.listener)
     audio = [sf.read(args.corpus / row["path"]) for row in rows]
-    texts = [i for i, row in enumerate(rows) if row["transcript"].strip()]
-    vctk = [i for i, row in enumerate(rows) if row["corpus"] == "vctk"]
-    references = [normalize(rows[i]["transcript"]) for i in texts]
+    sets = {"VCTK": ([i for i, row in enumerate(rows) if row["transcript"].strip()],
+                     [i for i, row in enumerate(rows) if row["corpus"] == "vctk"]),
+            "FSDD": ([i for i, row in enumerate(rows) if row["corpus"] == "fsdd-concat"],) * 2}
+    references = [normalize(row["transcript"] or (FSDD_TEXT if row["corpus"] == "fsdd-concat" else "")) for row in rows]
     originals = [hear(y, sr) for y, sr in audio]
 
-    def figures(heard: list[str]) -> tuple[float, float]:
-        wer, _ = word_error_rate(references, [heard[i] for i in texts])
-        disagreement, _ = word_error_rate([originals[i] for i in vctk], [heard[i] for i in vctk])
-        return wer, disagreement
+    def figures(heard: list[str]) -> dict[str, tuple[float, float]]:
+        return {name: (word_error_rate([references[i] for i in texts], [heard[i] for i in texts])[0],
+                       word_error_rate([originals[i] for i in others], [heard[i] for i in others])[0])
+                for name, (texts, others) in sets.items()}
 
-    print(f"{len(texts)} recordings with transcripts, {len(vctk)} VCTK recordings; listener {args.listener}")
-    print(f"  originals          WER {figures(originals)[0]:.1%}")
+    def show(label: str, found: dict[str, tuple[float, float]]) -> None:
+        print(f"  {label:<18}" + "; ".join(f"{name} WER {wer:.1%}, word disagreement {disagreement:.1%}"
+                                            for name, (wer, disagreement) in found.items()), flush=True)
+
+    print("listener " + args.listener + "; " + ", ".join(
+        f"{name}: {len(texts)} recordings with reference texts, disagreement over {len(others)}"
+        for name, (texts, others) in sets.items()))
+    base = figures(originals)
+    print("  originals         " + "; ".join(f"{name} WER {wer:.1%}" for name, (wer, _) in base.items()))
     found = []
     for pair in (int(p) for p in args.key_pairs.split(",")):
         key = SecretKey(hashlib.sha256(f"owner{pair}".encode()).digest())
         heard = [hear(anonymize(y, sr=sr, key=key, speaker=row["speaker"], method="revoice"), sr)
                  for (y, sr), row in zip(audio, rows)]
         found.append(figures(heard))
-        print(f"  revoice, pair {pair}    WER {found[-1][0]:.1%}, word disagreement {found[-1][1]:.1%}", flush=True)
-    wer, disagreement = (sum(f[i] for f in found) / len(found) for i in (0, 1))
-    print(f"  revoice, mean      WER {wer:.1%} (goal: at most {2 * figures(originals)[0]:.1%}, twice the "
-          f"originals'), word disagreement {disagreement:.1%}")
+        show(f"revoice, pair {pair}", found[-1])
+    show("revoice, mean", {name: tuple(sum(f[name][i] for f in found) / len(found) for i in (0, 1)) for name in sets})
+    print("  goal               " + "; ".join(f"{name} WER at most {2 * base[name][0]:.1%} (twice the originals')"
+                                             for name in sets))
 
 
 if __name__ == "__main__":
