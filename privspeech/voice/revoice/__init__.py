@@ -6,7 +6,8 @@ words and their times; words below :attr:`RevoiceSettings.min_probability` count
 pauses of 200 ms or more form a phrase. Consecutive phrases, up to 10 s of speech, are spoken by the Piper voice
 as one utterance (words sound as they do in a sentence) at a length scale fitted to their spans, and cut apart by
 the voice's own phoneme durations. The voice is moved to the pseudo-speaker (mean and spread of F0, formants,
-spectral tilt, drawn from the key as the world method draws them) without a vocoder: its formants by reading it
+spectral tilt, drawn from the key as the world method draws them, a low target's formants then brought within 8 %
+of the voice's own by :func:`fit.for_voice`) without a vocoder: its formants by reading it
 back at another rate (the length scale making up the pace), its pitch by PSOLA, which also stretches each phrase's
 part onto the phrase's span, by at most :data:`STRETCH`, and its tilt by a filter; each phrase gets the level of the
 original phrase. Everything else, pauses and what was not recognised, is comfort noise at the original's background

@@ -130,8 +130,9 @@ def render(voice: Analysis, start: int, stop: int, *, length: int, target: Targe
 
 
 def for_voice(target: Target) -> Target:
-    """`target` for the synthetic voice: a low target's formant scale (drawn in 1/1.35 .. 1/1.05) moved, by its place
-    in that band, onto :data:`LOW_FORMANT_SCALE` (the mildest lowering to the top); a high target as drawn."""
+    """`target` for the synthetic voice: a low target's formant scale (drawn between the reciprocals of
+    :data:`~privspeech.voice.targets.FORMANT_SCALE`) moved, by its place in that band, onto :data:`LOW_FORMANT_SCALE`
+    (the mildest lowering to the top); a high target as drawn."""
     if target.formant_scale >= 1.0:
         return target
     lo, hi = (math.log(b) for b in FORMANT_SCALE)
